@@ -1,0 +1,1 @@
+"""Field-device protocols and their simulators. Drivers know nothing of MQTT."""

@@ -1,0 +1,1 @@
+"""Modbus: register maps, request planning and the TCP driver."""

@@ -1,0 +1,95 @@
+"""Modbus TCP driver: one connection per device, requests planned once at start."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Literal
+
+from pydantic import Field
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
+
+from drivers.base import DeviceConfig, PolledDriver
+from drivers.modbus.registers import WIDTH, ModbusChannel, ReadRequest, decode, plan_requests
+from gateway.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from gateway.readings import ReadingBatch
+
+
+class ModbusTcpConfig(DeviceConfig):
+    """A Modbus TCP device (or a serial server speaking Modbus TCP)."""
+
+    driver: Literal["modbus_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65_535)
+    unit_id: int = Field(default=1, ge=0, le=255)
+    max_gap: int = Field(
+        default=16, ge=0, le=124, description="unused registers one read may span to save a request"
+    )
+    channels: tuple[ModbusChannel, ...] = Field(min_length=1)
+
+
+class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
+    """Reads holding and input registers over Modbus TCP."""
+
+    config_model = ModbusTcpConfig
+
+    def __init__(self, config: ModbusTcpConfig) -> None:
+        super().__init__(config)
+        self._plan = plan_requests(config.channels, max_gap=config.max_gap)
+        self._client: AsyncModbusTcpClient | None = None
+
+    async def read(self) -> ReadingBatch:
+        client = await self._connection()
+        ts = time.time()
+        values = [math.nan] * len(self.channel_ids)
+        for request in self._plan:
+            registers = await self._read_registers(client, request)
+            for i in request.channels:
+                ch = self.config.channels[i]
+                at = ch.address - request.start
+                raw = decode(registers[at : at + WIDTH[ch.type]], ch.type, ch.word_order)
+                values[i] = raw * ch.scale + ch.offset
+        return ReadingBatch.at(self.config.id, self.channel_ids, values, ts)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def _connection(self) -> AsyncModbusTcpClient:
+        if self._client is not None and self._client.connected:
+            return self._client
+        await self.aclose()
+        cfg = self.config
+        client = AsyncModbusTcpClient(cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=0)
+        if not await client.connect():
+            client.close()
+            raise DeviceUnreachable(cfg.id, f"cannot connect to {cfg.host}:{cfg.port}")
+        self._client = client
+        return client
+
+    async def _read_registers(self, client: AsyncModbusTcpClient, request: ReadRequest) -> list[int]:
+        cfg = self.config
+        read = client.read_holding_registers if request.table == "holding" else client.read_input_registers
+        where = f"{request.table} registers {request.start}..{request.start + request.count - 1}"
+        try:
+            response: ModbusPDU = await read(request.start, count=request.count, device_id=cfg.unit_id)
+        except ModbusIOException as exc:
+            await self.aclose()
+            raise DeviceTimeout(cfg.id, f"no answer reading {where} within {cfg.timeout_s} s") from exc
+        except ConnectionException as exc:
+            await self.aclose()
+            raise DeviceUnreachable(cfg.id, f"connection lost reading {where}") from exc
+        except ModbusException as exc:
+            await self.aclose()
+            raise DeviceProtocolError(cfg.id, f"bad answer reading {where}: {exc}") from exc
+        if response.isError():
+            code = getattr(response, "exception_code", "?")
+            raise DeviceProtocolError(cfg.id, f"exception code {code} reading {where}")
+        if len(response.registers) != request.count:
+            raise DeviceProtocolError(
+                cfg.id, f"{len(response.registers)} registers returned for {where}"
+            )
+        return list(response.registers)

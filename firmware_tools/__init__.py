@@ -1,0 +1,1 @@
+"""Tools for field technicians and maintainers: demo, local broker, live view."""

@@ -1,0 +1,85 @@
+"""A live view of what a gateway publishes, one line per message, as the command center sees it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+import aiomqtt
+
+RED, GREEN, DIM, BOLD, RESET = "\033[31m", "\033[32m", "\033[2m", "\033[1m", "\033[0m"
+
+
+def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
+    """One human line for one published message."""
+    red, green, dim, bold, reset = (RED, GREEN, DIM, BOLD, RESET) if color else ("",) * 5
+    kind = topic.rsplit("/", 2)
+    gateway = payload.get("gateway", "?")
+    seq = payload.get("seq", "?")
+    stamp = datetime.now().strftime("%H:%M:%S")
+    head = f"{stamp} {gateway} #{seq:<5}" if isinstance(seq, int) else f"{stamp} {gateway} #{seq}"
+    if topic.endswith("/state"):
+        state = payload.get("state")
+        tint = green if state == "online" else red
+        extra = f" v{payload.get('version')} config {str(payload.get('config_digest', ''))[:8]}"
+        if payload.get("reason"):
+            extra += f" ({payload['reason']})"
+        return f"{head} {tint}{bold}GATEWAY {str(state).upper()}{reset}{extra}"
+    if topic.endswith("/events"):
+        unit = payload.get("unit", "")
+        where = f"{payload.get('device')}/{payload.get('channel')}"
+        if payload.get("state") == "raised":
+            return (
+                f"{head} {red}{bold}ALARM RAISED{reset}  {payload.get('category')} {where} = "
+                f"{payload.get('value'):.1f} {unit} (limit {payload.get('limit')}) "
+                f"[{payload.get('severity')}] id {payload.get('event_id')}"
+            )
+        value = payload.get("value")
+        shown = "—" if value is None else f"{value:.1f}"
+        return (
+            f"{head} {green}{bold}ALARM CLEARED{reset} {payload.get('category')} {where} = {shown} {unit}"
+            f" ({payload.get('reason', '')}) id {payload.get('event_id')}"
+        )
+    if "/telemetry/" in topic:
+        readings = payload.get("readings", {})
+        shown = " ".join(
+            f"{k}={'—' if v is None else format(v, '.1f')}" for k, v in readings.items()
+        )
+        return f"{dim}{head} telemetry {kind[-1]}: {shown}{reset}"
+    return f"{head} {topic}: {json.dumps(payload, ensure_ascii=False)}"
+
+
+async def watch(host: str, port: int, topic_filter: str, *, color: bool = True) -> None:
+    """Print every message under ``topic_filter`` until cancelled; survive broker restarts."""
+    while True:
+        try:
+            async with aiomqtt.Client(host, port) as client:
+                await client.subscribe(topic_filter, qos=1)
+                async for message in client.messages:
+                    try:
+                        payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                    except (ValueError, TypeError):
+                        print(f"{message.topic}: (not JSON) {message.payload!r}", flush=True)
+                        continue
+                    print(describe(str(message.topic), payload, color=color), flush=True)
+        except aiomqtt.MqttError:
+            await asyncio.sleep(1.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument("--topic", default="gridgate/v1/#")
+    args = parser.parse_args()
+    try:
+        asyncio.run(watch(args.host, args.port, args.topic))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""``gridgate``: run the daemon, check a config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from gateway import __version__
+from gateway.config import load_config
+from gateway.errors import ConfigError, GridGateError
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gridgate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gridgate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the gateway in the foreground, logging to stderr")
+    run.add_argument("--config", required=True, help="site config file (TOML)")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    check = commands.add_parser("check", help="validate a config file and summarise it")
+    check.add_argument("config", help="site config file (TOML)")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(args.config)
+    return _run(args.config, args.log_level)
+
+
+def _check(path: str) -> int:
+    try:
+        config, digest = load_config(path)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    channels = sum(len(d.channels) for d in config.devices)
+    print(
+        f"{path}: ok — gateway {config.gateway.id}, {len(config.devices)} device(s), "
+        f"{channels} channel(s), {len(config.rules)} rule(s), digest {digest}"
+    )
+    return 0
+
+
+def _run(path: str, level: str) -> int:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # failures are reported by the poller
+    try:
+        config, digest = load_config(path)
+    except ConfigError as exc:
+        return _check(exc.source)
+    from gateway.service import Daemon  # numba loads here, not for `check`
+
+    async def supervise() -> None:
+        daemon = Daemon(config, config_digest=digest)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stop)
+        await daemon.run()
+
+    try:
+        asyncio.run(supervise())
+    except GridGateError as exc:
+        logging.getLogger("gridgate").error("%s", exc)
+        return 1
+    return 0

@@ -1,0 +1,154 @@
+"""Load a site config in two passes: schema, then cross-references.
+
+Every problem is collected and reported at once, each with its path in the
+file (``devices[2].port: must be ≤ 65535``), so a technician fixes a file in
+one round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from drivers.base import DeviceConfig
+from drivers.registry import DRIVERS
+from gateway.config.models import GatewayConfig
+from gateway.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+
+def load_config(path: str | Path) -> tuple[GatewayConfig, str]:
+    """The validated config in ``path`` and a short digest of the file's bytes."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    return parse_config(raw, source=str(path)), hashlib.sha256(raw).hexdigest()[:16]
+
+
+def parse_config(raw: bytes | str, *, source: str = "<config>") -> GatewayConfig:
+    """Validate TOML text; raise ConfigError listing every problem found."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [f"not UTF-8 text: {exc}"]) from exc
+
+    problems: list[str] = []
+    devices = _validate_devices(data.get("devices", []), problems)
+    try:
+        config = GatewayConfig.model_validate({**data, "devices": devices})
+    except ValidationError as exc:
+        problems.extend(_describe(exc.errors(), prefix=()))
+        config = None
+    if config is not None and not problems:
+        problems.extend(_cross_check(config))
+    if problems:
+        raise ConfigError(source, problems)
+    assert config is not None
+    return config
+
+
+def _validate_devices(entries: Any, problems: list[str]) -> list[DeviceConfig]:
+    if not isinstance(entries, list):
+        problems.append("devices: must be an array of tables ([[devices]])")
+        return []
+    devices: list[DeviceConfig] = []
+    for i, entry in enumerate(entries):
+        where = ("devices", i)
+        driver_name = entry.get("driver") if isinstance(entry, dict) else None
+        if driver_name is None:
+            problems.append(f"{_path(where)}.driver: required (one of {_known_drivers()})")
+            continue
+        driver = DRIVERS.get(driver_name)
+        if driver is None:
+            problems.append(
+                f"{_path(where)}.driver: unknown driver {driver_name!r} (one of {_known_drivers()})"
+            )
+            continue
+        try:
+            devices.append(driver.config_model.model_validate(entry))
+        except ValidationError as exc:
+            problems.extend(_describe(exc.errors(), prefix=where))
+    return devices
+
+
+def _cross_check(config: GatewayConfig) -> Iterable[str]:
+    channels: dict[str, set[str]] = {}
+    for i, device in enumerate(config.devices):
+        if device.id in channels:
+            yield f"devices[{i}].id: duplicate device id {device.id!r}"
+        seen: set[str] = set()
+        for j, channel in enumerate(device.channels):
+            if channel.id in seen:
+                yield f"devices[{i}].channels[{j}].id: duplicate channel {channel.id!r}"
+            seen.add(channel.id)
+        channels.setdefault(device.id, seen)
+    for i, rule in enumerate(config.rules):
+        if rule.device not in channels:
+            yield f"rules[{i}].device: no device {rule.device!r} (devices: {_names(channels)})"
+        elif rule.channel not in channels[rule.device]:
+            yield (
+                f"rules[{i}].channel: no channel {rule.channel!r} on device {rule.device!r}"
+                f" (channels: {_names(channels[rule.device])})"
+            )
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key (check its spelling against the documentation)",
+    "missing": "required",
+    "less_than_equal": "must be ≤ {le}",
+    "less_than": "must be < {lt}",
+    "greater_than_equal": "must be ≥ {ge}",
+    "greater_than": "must be > {gt}",
+    "string_pattern_mismatch": "must match {pattern}",
+    "literal_error": "must be {expected}",
+    "too_short": "must have at least {min_length} item(s)",
+    "string_too_short": "must not be empty",
+}
+
+
+def _describe(errors: list[ErrorDetails], prefix: tuple[str | int, ...]) -> Iterable[str]:
+    failed_items = {tuple(e["loc"][:-1]) for e in errors if len(e["loc"]) > 1}
+    for error in errors:
+        if error["type"] == "too_short" and _inside(tuple(error["loc"]), failed_items):
+            continue  # pydantic also counts the items that failed as missing
+        template = _MESSAGES.get(error["type"])
+        context = error.get("ctx", {})
+        message = template.format(**context) if template else error["msg"]
+        if error["type"] == "value_error":
+            message = str(context.get("error", message))
+        loc = prefix + tuple(error["loc"])
+        yield f"{_path(loc)}: {message}" if loc else message
+
+
+def _inside(loc: tuple[str | int, ...], failed: set[tuple[str | int, ...]]) -> bool:
+    return any(f[: len(loc)] == loc and len(f) > len(loc) for f in failed)
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _known_drivers() -> str:
+    return ", ".join(sorted(DRIVERS))
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names)) or "none"

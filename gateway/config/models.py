@@ -1,0 +1,86 @@
+"""The models a site config file is validated against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SerializeAsAny, model_validator
+
+from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
+
+Severity = Literal["urgent", "important", "normal"]
+
+
+class Location(StrictModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    address: str = ""
+
+
+class GatewayIdentity(StrictModel):
+    id: str = Field(pattern=NAME_PATTERN, description="unique gateway id; part of every topic")
+    site: str = Field(min_length=1)
+    grid_cell: str = Field(pattern=r"^[0-9A-Za-z-]{1,32}$", description="unit grid code")
+    location: Location | None = None
+
+
+class TlsFiles(StrictModel):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TlsFiles:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
+
+
+class Uplink(StrictModel):
+    host: str = Field(min_length=1)
+    port: int = Field(default=1883, ge=1, le=65_535)
+    client_id: str | None = Field(default=None, description="defaults to the gateway id")
+    username: str | None = None
+    password: str | None = None
+    protocol: Literal["5", "3.1.1"] = "5"
+    topic_prefix: str = Field(default="gridgate/v1", pattern=r"^[^#+$/][^#+]*[^#+/]$")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    tls: TlsFiles | None = None
+
+
+class Storage(StrictModel):
+    directory: Path = Path("/var/lib/gridgate")
+
+
+class ThresholdRule(StrictModel):
+    """Alarm when a channel stays above ``high`` (or below ``low``) for ``hold_s``."""
+
+    device: str
+    channel: str
+    high: float | None = None
+    low: float | None = None
+    hysteresis: float = Field(default=0.0, ge=0)
+    hold_s: float = Field(default=0.0, ge=0, le=86_400)
+    severity: Severity = "important"
+    category: str = Field(default="threshold", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+
+    @model_validator(mode="after")
+    def _limits(self) -> ThresholdRule:
+        if self.high is None and self.low is None:
+            raise ValueError("give high, low or both")
+        if self.high is not None and self.low is not None and self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class GatewayConfig(StrictModel):
+    gateway: GatewayIdentity
+    uplink: Uplink
+    storage: Storage = Storage()
+    devices: tuple[SerializeAsAny[DeviceConfig], ...] = Field(
+        default=(), description="validated per entry by its driver's model in the loader"
+    )
+    rules: tuple[ThresholdRule, ...] = ()

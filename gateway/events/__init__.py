@@ -1,0 +1,5 @@
+"""Alarm lifecycle: detection transitions become events with stable ids."""
+
+from gateway.events.alarms import AlarmBook
+
+__all__ = ["AlarmBook"]

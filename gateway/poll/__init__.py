@@ -1,0 +1,5 @@
+"""Polling: one poller owns a device's I/O, schedule and availability."""
+
+from gateway.poll.poller import DevicePoller
+
+__all__ = ["DevicePoller"]

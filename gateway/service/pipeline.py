@@ -1,0 +1,42 @@
+"""What happens to each batch: detection, alarm events, telemetry, all into the outbox."""
+
+from __future__ import annotations
+
+import math
+
+from gateway.detect.engine import DetectionEngine
+from gateway.events import AlarmBook
+from gateway.outbox import Outbox, Priority
+from gateway.readings import Quality, ReadingBatch
+from gateway.timestamps import iso_utc
+
+TELEMETRY_TOPIC = "telemetry/{device}"
+
+
+class Pipeline:
+    """Runs in the event loop; no I/O but the outbox commit."""
+
+    def __init__(self, engine: DetectionEngine, alarms: AlarmBook, outbox: Outbox) -> None:
+        self._engine = engine
+        self._alarms = alarms
+        self._outbox = outbox
+
+    def accept(self, batch: ReadingBatch) -> None:
+        for transition in self._engine.evaluate(batch):
+            self._alarms.handle(transition)
+        self._outbox.enqueue(
+            Priority.TELEMETRY, TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch)
+        )
+
+
+def _telemetry(batch: ReadingBatch) -> dict[str, object]:
+    readings: dict[str, float | None] = {}
+    quality: dict[str, str] = {}
+    for channel, value, flag in zip(batch.channels, batch.values.tolist(), batch.quality.tolist()):
+        readings[channel] = None if math.isnan(value) else value
+        if flag != Quality.OK:
+            quality[channel] = Quality(flag).name.lower()
+    body: dict[str, object] = {"ts": iso_utc(float(batch.ts.max())), "device": batch.device, "readings": readings}
+    if quality:
+        body["quality"] = quality
+    return body
