@@ -127,12 +127,17 @@ def _describe(errors: list[ErrorDetails], prefix: tuple[str | int, ...]) -> Iter
         if error["type"] == "too_short" and _inside(tuple(error["loc"]), failed_items):
             continue  # pydantic also counts the items that failed as missing
         template = _MESSAGES.get(error["type"])
-        context = error.get("ctx", {})
+        context = {k: _number(v) for k, v in error.get("ctx", {}).items()}
         message = template.format(**context) if template else error["msg"]
         if error["type"] == "value_error":
             message = str(context.get("error", message))
         loc = prefix + tuple(error["loc"])
         yield f"{_path(loc)}: {message}" if loc else message
+
+
+def _number(value: Any) -> Any:
+    """0.0 → 0, so limits read the way they were written."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _inside(loc: tuple[str | int, ...], failed: set[tuple[str | int, ...]]) -> bool:

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up GridGate on a fresh Debian / Raspberry Pi OS machine, then run the demo or the tests.
+#   firmware_tools/bootstrap.sh demo    simulated dust monitor → gateway → local broker, live view
+#   firmware_tools/bootstrap.sh test    the test suite
+# Installs what is missing: mosquitto and python3-venv (apt-get), a virtual
+# environment at .venv with the Python packages (pip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what="${1:-}"
+case "$what" in
+  demo|test) shift ;;
+  *) echo "usage: $0 demo|test [arguments for the demo or pytest]" >&2; exit 64 ;;
+esac
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "need root to run: $*" >&2; exit 1
+  fi
+}
+
+missing=()
+PATH="$PATH:/usr/sbin:/sbin"
+command -v mosquitto >/dev/null || missing+=(mosquitto)
+command -v python3 >/dev/null || missing+=(python3)
+if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  missing+=(python3-venv)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} with apt-get" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 - <<'PY'
+import sys
+if sys.version_info < (3, 10):
+    sys.exit(f"GridGate needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+PY
+
+stamp=.venv/.gridgate-installed
+if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[test]"
+  touch "$stamp"
+fi
+
+export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.cache/numba}"
+case "$what" in
+  demo) exec .venv/bin/python -m firmware_tools.demo "$@" ;;
+  test) exec .venv/bin/python -m pytest "$@" ;;
+esac
