@@ -1,0 +1,37 @@
+"""Compiled kernels go to a writable cache directory, never next to the installed source."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WARM_UP = (
+    "import os, numba; from gateway.detect.engine import DetectionEngine;"
+    " DetectionEngine([]).warm_up(); print(os.environ['NUMBA_CACHE_DIR'])"
+)
+
+
+def _run(env: dict[str, str]) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import gateway; " + WARM_UP], env={**clean, **env},
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_default_cache_is_under_the_users_cache_directory(tmp_path: Path) -> None:
+    cache_dir = _run({"XDG_CACHE_HOME": str(tmp_path)})
+    assert cache_dir == str(tmp_path / "gridgate" / "numba")
+    assert list(Path(cache_dir).rglob("*.nbi")), "no kernel index written to the cache"
+    assert not list((ROOT / "gateway").rglob("*.nbi")), "kernel cache written next to the source"
+
+
+def test_numba_cache_dir_from_the_environment_wins(tmp_path: Path) -> None:
+    chosen = tmp_path / "unit-cache"
+    assert _run({"NUMBA_CACHE_DIR": str(chosen)}) == str(chosen)
+    assert list(chosen.rglob("*.nbi"))
