@@ -56,7 +56,7 @@ class SimulatedModbusDevice:
 
     async def stop(self) -> None:
         if self._server is not None:
-            await self._server.shutdown()
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
 
     async def _on_request(

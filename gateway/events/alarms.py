@@ -83,11 +83,11 @@ class AlarmBook:
                 event["category"], rule.device, rule.channel, transition.value, event["limit"],
             )
             return
-        event = self._open.pop(transition.rule, None)
-        if event is None:
+        opened = self._open.pop(transition.rule, None)
+        if opened is None:
             return
-        self._publish_clear(key, event, value=transition.value, ts=transition.ts, reason="back to normal")
-        log.warning("alarm cleared: %s %s/%s = %g", event["category"], rule.device, rule.channel, transition.value)
+        self._publish_clear(key, opened, value=transition.value, ts=transition.ts, reason="back to normal")
+        log.warning("alarm cleared: %s %s/%s = %g", opened["category"], rule.device, rule.channel, transition.value)
 
     def _raised(self, rule: ThresholdRule, transition: Transition) -> dict[str, Any]:
         limit = rule.high if transition.direction == "high" else rule.low
