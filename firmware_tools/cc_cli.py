@@ -26,16 +26,30 @@ def run_command_center(args: argparse.Namespace) -> int:
         return 2
     if args.command == "monitor":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(monitor(host, int(port), args.prefix, duration_s=args.duration,
-                                color=sys.stdout.isatty()))
+            asyncio.run(
+                monitor(
+                    host,
+                    int(port),
+                    args.prefix,
+                    duration_s=args.duration,
+                    color=sys.stdout.isatty(),
+                )
+            )
         return 0
     request = _request(args)
     if request is None:
         return 2
     try:
-        answer = asyncio.run(send_command(
-            host, int(port), request, prefix=args.prefix, gateway=args.gateway, protocol=args.protocol,
-        ))
+        answer = asyncio.run(
+            send_command(
+                host,
+                int(port),
+                request,
+                prefix=args.prefix,
+                gateway=args.gateway,
+                protocol=args.protocol,
+            )
+        )
     except (CommandFailed, aiomqtt.MqttError) as exc:
         print(f"gridgate {args.command}: {exc}", file=sys.stderr)
         return EXIT_NO_ANSWER

@@ -7,6 +7,7 @@ and correlation data travel as properties; with 3.1.1 in the payload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -22,7 +23,9 @@ class CommandFailed(Exception):
     """No answer came, or the gateway to ask could not be told apart."""
 
 
-async def online_gateways(client: aiomqtt.Client, prefix: str, wait_s: float = STATE_WAIT_S) -> list[str]:
+async def online_gateways(
+    client: aiomqtt.Client, prefix: str, wait_s: float = STATE_WAIT_S
+) -> list[str]:
     """Gateways whose retained state says online (the broker sends retained states at once)."""
     await client.subscribe(f"{prefix}/+/state", qos=1)
     online: dict[str, bool] = {}
@@ -33,14 +36,12 @@ async def online_gateways(client: aiomqtt.Client, prefix: str, wait_s: float = S
                 continue
             gateway = str(message.topic).rsplit("/", 2)[-2]
             try:
-                online[gateway] = json.loads(bytes(message.payload)).get("state") == "online"  # type: ignore[arg-type]
+                online[gateway] = json.loads(bytes(message.payload)).get("state") == "online"
             except ValueError:
                 continue
 
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(collect(), wait_s)
-    except asyncio.TimeoutError:
-        pass
     await client.unsubscribe(f"{prefix}/+/state")
     return sorted(g for g, up in online.items() if up)
 
@@ -69,7 +70,9 @@ async def send_command(
             gateways = await online_gateways(client, prefix)
             if len(gateways) != 1:
                 found = ", ".join(gateways) or "none"
-                raise CommandFailed(f"name the gateway with --gateway: online under {prefix}: {found}")
+                raise CommandFailed(
+                    f"name the gateway with --gateway: online under {prefix}: {found}"
+                )
             gateway = gateways[0]
         await client.subscribe(reply_topic, qos=1)
         properties = None
@@ -86,14 +89,16 @@ async def send_command(
         try:
             return await asyncio.wait_for(_reply(client, reply_topic, correlation), timeout_s)
         except asyncio.TimeoutError:
-            raise CommandFailed(f"no answer from gateway {gateway} within {timeout_s:g} s") from None
+            raise CommandFailed(
+                f"no answer from gateway {gateway} within {timeout_s:g} s"
+            ) from None
 
 
 async def _reply(client: aiomqtt.Client, topic: str, correlation: str) -> dict[str, Any]:
     async for message in client.messages:
         if str(message.topic) != topic:
             continue
-        payload: dict[str, Any] = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+        payload: dict[str, Any] = json.loads(bytes(message.payload))
         by_property = getattr(message.properties, "CorrelationData", None)
         if by_property == correlation.encode() or payload.get("correlation_id") == correlation:
             return payload

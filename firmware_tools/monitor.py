@@ -57,13 +57,19 @@ class Board:
         lines.append(f"{bold}DEVICES{reset}")
         for (gateway, device), telemetry in sorted(self.devices.items()):
             faults = telemetry.get("quality") or {}
-            note = f" {red}{', '.join(f'{c}:{q}' for c, q in faults.items())}{reset}" if faults else ""
-            lines.append(f"  {gateway}/{device:<16} {dim}last reading {telemetry.get('ts')}{reset}{note}")
+            note = (
+                f" {red}{', '.join(f'{c}:{q}' for c, q in faults.items())}{reset}" if faults else ""
+            )
+            lines.append(
+                f"  {gateway}/{device:<16} {dim}last reading {telemetry.get('ts')}{reset}{note}"
+            )
         open_events = sorted(self.events.values(), key=_severity_rank)
         lines.append(f"{bold}OPEN EVENTS ({len(open_events)}){reset}")
         for event in open_events:
             acked = event.get("acknowledged_by")
-            ack = f"{green}ACK by {acked}{reset}" if acked else f"{red}{bold}NOT ACKNOWLEDGED{reset}"
+            ack = (
+                f"{green}ACK by {acked}{reset}" if acked else f"{red}{bold}NOT ACKNOWLEDGED{reset}"
+            )
             escalated = f" escalated ×{event['escalation']}" if event.get("escalation") else ""
             lines.append(
                 f"  [{str(event.get('severity')).upper():<9}] {event.get('category')} "
@@ -89,7 +95,7 @@ async def follow(host: str, port: int, prefix: str, board: Board) -> None:
                     await client.subscribe(f"{prefix}/+/{kind}", qos=1)
                 async for message in client.messages:
                     try:
-                        payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                        payload = json.loads(bytes(message.payload))
                     except (ValueError, TypeError):
                         continue
                     if isinstance(payload, dict):
@@ -99,7 +105,13 @@ async def follow(host: str, port: int, prefix: str, board: Board) -> None:
 
 
 async def monitor(
-    host: str, port: int, prefix: str, *, refresh_s: float = 1.0, duration_s: float = 0, color: bool = True
+    host: str,
+    port: int,
+    prefix: str,
+    *,
+    refresh_s: float = 1.0,
+    duration_s: float = 0,
+    color: bool = True,
 ) -> Board:
     """Redraw the board every ``refresh_s`` until cancelled (or for ``duration_s``)."""
     board = Board()

@@ -53,12 +53,16 @@ def schema_for_topic(topic: str) -> str | None:
     for pattern, schema in TOPIC_SCHEMAS:
         if pattern.search(topic):
             return schema
-    raise ContractViolation(f"{topic}: no schema in docs/schemas covers this topic (add one, and a route here)")
+    raise ContractViolation(
+        f"{topic}: no schema in docs/schemas covers this topic (add one, and a route here)"
+    )
 
 
 def check(schema_name: str, payload: Any, *, where: str) -> None:
     """Raise ContractViolation listing every way ``payload`` breaks ``schema_name``."""
     errors = sorted(validator(schema_name).iter_errors(payload), key=lambda e: list(e.path))
     if errors:
-        problems = "; ".join(f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors)
+        problems = "; ".join(
+            f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors
+        )
         raise ContractViolation(f"{where} breaks {schema_name}: {problems}")

@@ -32,19 +32,28 @@ def _event(state: str):  # type: ignore[no-untyped-def]
     return lambda m: m.topic.endswith("/events") and m.payload["state"] == state
 
 
-async def _command(broker: LocalBroker, prefix: str, request: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    return await send_command("127.0.0.1", broker.port, request, prefix=prefix, gateway="gw-test-01", **kw)
+async def _command(
+    broker: LocalBroker, prefix: str, request: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    return await send_command(
+        "127.0.0.1", broker.port, request, prefix=prefix, gateway="gw-test-01", **kw
+    )
 
 
 async def test_raise_update_acknowledge_clear_is_one_event(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config,
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
     topic_prefix: str,
 ) -> None:
     async with running_gateway(make_config(broker.port, dust_monitor.port)):
         dust_monitor.set("pm10", 187.5)
         raised = (await subscriber.wait_for(_event("raised"))).payload
         assert raised["peak"] == 187.5 and raised["count"] == 1
-        assert raised["rule"] == "dust-01/pm10 > 150" and raised["first_seen"] == raised["raised_at"]
+        assert (
+            raised["rule"] == "dust-01/pm10 > 150" and raised["first_seen"] == raised["raised_at"]
+        )
         assert raised["evidence"][0]["topic"] == "telemetry/dust-01"
 
         dust_monitor.set("pm10", 195.0)  # less than a step (15 = 10 % of 150) past the peak
@@ -55,16 +64,30 @@ async def test_raise_update_acknowledge_clear_is_one_event(
         assert updated["event_id"] == raised["event_id"] and updated["peak"] == 260.0
         assert updated["value"] == 260.0 and updated["seq"] > raised["seq"]
 
-        answer = await _command(broker, topic_prefix, {
-            "command": "ack", "event_id": raised["event_id"], "operator": "op-zhang.wei",
-        })
+        answer = await _command(
+            broker,
+            topic_prefix,
+            {
+                "command": "ack",
+                "event_id": raised["event_id"],
+                "operator": "op-zhang.wei",
+            },
+        )
         assert answer["ok"] is True and answer["command"] == "ack"
         assert answer["result"]["acknowledged_by"] == "op-zhang.wei"
         acked = (await subscriber.wait_for(_event("acknowledged"))).payload
-        assert acked["event_id"] == raised["event_id"] and acked["acknowledged_by"] == "op-zhang.wei"
-        again = await _command(broker, topic_prefix, {
-            "command": "ack", "event_id": raised["event_id"], "operator": "op-li",
-        })
+        assert (
+            acked["event_id"] == raised["event_id"] and acked["acknowledged_by"] == "op-zhang.wei"
+        )
+        again = await _command(
+            broker,
+            topic_prefix,
+            {
+                "command": "ack",
+                "event_id": raised["event_id"],
+                "operator": "op-li",
+            },
+        )
         assert again["result"]["acknowledged_by"] == "op-zhang.wei"  # the first ack stands
 
         dust_monitor.set("pm10", 20.0)
@@ -76,7 +99,10 @@ async def test_raise_update_acknowledge_clear_is_one_event(
 
 
 async def test_urgent_event_escalates_until_acknowledged_over_mqtt_3_1_1(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config,
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
     topic_prefix: str,
 ) -> None:
     async with running_gateway(make_config(broker.port, dust_monitor.port, rules=URGENT_PM10)):
@@ -88,9 +114,16 @@ async def test_urgent_event_escalates_until_acknowledged_over_mqtt_3_1_1(
         assert escalations == [1, 2]
         assert all(e["event_id"] == raised["event_id"] for e in subscriber.events("escalated"))
 
-        answer = await _command(broker, topic_prefix, {
-            "command": "ack", "event_id": raised["event_id"], "operator": "op-7",
-        }, protocol="3.1.1")
+        answer = await _command(
+            broker,
+            topic_prefix,
+            {
+                "command": "ack",
+                "event_id": raised["event_id"],
+                "operator": "op-7",
+            },
+            protocol="3.1.1",
+        )
         assert answer["ok"] is True and "correlation_id" in answer
         await subscriber.wait_for(_event("acknowledged"))
         after_ack = len(subscriber.events("escalated"))
@@ -100,7 +133,10 @@ async def test_urgent_event_escalates_until_acknowledged_over_mqtt_3_1_1(
 
 
 async def test_flapping_condition_stays_one_event_with_a_count(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config,
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
 ) -> None:
     async with running_gateway(make_config(broker.port, dust_monitor.port, flap_window_s=2.0)):
         for _ in range(3):
@@ -117,14 +153,19 @@ async def test_flapping_condition_stays_one_event_with_a_count(
 
 
 async def test_verify_answers_present_with_the_excess_then_verified_after_the_hold(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config,
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
     topic_prefix: str,
 ) -> None:
     async with running_gateway(make_config(broker.port, dust_monitor.port)):
         dust_monitor.set("pm10", 187.5)
         raised = (await subscriber.wait_for(_event("raised"))).payload
         await asyncio.sleep(0.3)
-        present = await _command(broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]})
+        present = await _command(
+            broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]}
+        )
         result = present["result"]
         assert result["verified"] is False and result["condition"] == "present"
         check = result["checks"][0]
@@ -134,22 +175,36 @@ async def test_verify_answers_present_with_the_excess_then_verified_after_the_ho
         dust_monitor.set("pm10", 20.0)
         await subscriber.wait_for(_event("cleared"))
         for _ in range(50):
-            answer = await _command(broker, topic_prefix, {
-                "command": "verify", "device": "dust-01", "category": "env.dust.pm10",
-            })
+            answer = await _command(
+                broker,
+                topic_prefix,
+                {
+                    "command": "verify",
+                    "device": "dust-01",
+                    "category": "env.dust.pm10",
+                },
+            )
             if answer["result"]["verified"]:
                 break
             assert answer["result"]["condition"] == "not_long_enough"
             await asyncio.sleep(0.2)
-        by_event = await _command(broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]})
+        by_event = await _command(
+            broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]}
+        )
     result = answer["result"]
     assert result["condition"] == "cleared" and result["hold_s"] == 0.6
     assert result["checks"][0]["clear_for_s"] >= 0.6 and result["checks"][0]["value"] == 20.0
-    assert by_event["result"]["verified"] is True and by_event["result"]["event_id"] == raised["event_id"]
+    assert (
+        by_event["result"]["verified"] is True
+        and by_event["result"]["event_id"] == raised["event_id"]
+    )
 
 
 async def test_bad_requests_get_an_error_response_naming_the_problem(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config,
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
     topic_prefix: str,
 ) -> None:
     requests = [
@@ -159,7 +214,11 @@ async def test_bad_requests_get_an_error_response_naming_the_problem(
         (b'{"command": "silence"}', "unknown_command", "silence"),
         (b'{"command": "ack", "event_id": "nope", "operator": "op"}', "unknown_event", "nope"),
         (b'{"command": "ack", "event_id": "nope"}', "malformed", "'operator'"),
-        (b'{"command": "verify", "device": "dust-01", "category": "fire.smoke"}', "unknown_rule", "fire.smoke"),
+        (
+            b'{"command": "verify", "device": "dust-01", "category": "fire.smoke"}',
+            "unknown_rule",
+            "fire.smoke",
+        ),
     ]
     async with running_gateway(make_config(broker.port, dust_monitor.port)) as daemon:
         assert daemon.uplink is not None

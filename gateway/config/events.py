@@ -23,24 +23,34 @@ class EventPolicy(StrictModel):
     """Lifecycle timing of every event of the gateway."""
 
     flap_window_s: float = Field(
-        default=60.0, ge=0, le=86_400,
+        default=60.0,
+        ge=0,
+        le=86_400,
         description="a clear is held back this long; a re-raise inside it stays the same event",
     )
     escalate_after_s: float = Field(
-        default=300.0, gt=0, le=7 * 86_400,
+        default=300.0,
+        gt=0,
+        le=7 * 86_400,
         description="an urgent event not acknowledged this long after it was raised is escalated",
     )
     escalate_every_s: float = Field(default=300.0, gt=0, le=7 * 86_400)
     verify_hold_s: float = Field(
-        default=600.0, ge=0, le=7 * 86_400,
+        default=600.0,
+        ge=0,
+        le=7 * 86_400,
         description="how long a condition must have stayed cleared for `verify` to confirm it",
     )
     verify_max_gap_s: float = Field(
-        default=120.0, gt=0, le=86_400,
+        default=120.0,
+        gt=0,
+        le=86_400,
         description="a longer silence from a channel restarts the verify clock (no data is no proof)",
     )
     peak_step: float = Field(
-        default=0.1, gt=0, le=10,
+        default=0.1,
+        gt=0,
+        le=10,
         description="publish `updated` when the peak moves past the last one by this share of the limit",
     )
     evidence_samples: int = Field(default=16, ge=1, le=256)

@@ -48,7 +48,9 @@ class EventDesk:
         self._rules = tuple(rules)
         self._policy = policy
         self._clock = clock
-        self.watch = ChannelWatch(rules, samples=policy.evidence_samples, max_gap_s=policy.verify_max_gap_s)
+        self.watch = ChannelWatch(
+            rules, samples=policy.evidence_samples, max_gap_s=policy.verify_max_gap_s
+        )
         self._pending_clear: dict[int, tuple[float, float, float]] = {}  # slot: value, ts, due
         self._escalation: dict[int, tuple[float, int]] = {}  # slot: due, escalations so far
         self._closed: OrderedDict[str, int] = OrderedDict()  # event id: slot, for `verify`
@@ -59,7 +61,13 @@ class EventDesk:
         for slot, direction in restored:
             event = self._book.event(slot)
             assert event is not None
-            self.watch.open(slot, direction, event["limit"], event.get("peak", event["value"]), self._policy.peak_step)
+            self.watch.open(
+                slot,
+                direction,
+                event["limit"],
+                event.get("peak", event["value"]),
+                self._policy.peak_step,
+            )
             if not event.get("acknowledged_by"):
                 self._arm_escalation(slot, self._clock())
         return restored
@@ -74,7 +82,9 @@ class EventDesk:
                 event["count"] = event.get("count", 1) + 1
                 return
             event = self._book.open(transition)
-            self.watch.open(slot, transition.direction, event["limit"], transition.value, self._policy.peak_step)
+            self.watch.open(
+                slot, transition.direction, event["limit"], transition.value, self._policy.peak_step
+            )
             self._arm_escalation(slot, self._clock())
             return
         if self._book.event(slot) is None:
@@ -91,7 +101,9 @@ class EventDesk:
             if slot in self._pending_clear or self._book.event(slot) is None:
                 continue
             value = float(self.watch.last_value[slot])
-            self._book.publish(slot, "updated", float(self.watch.last_seen[slot]), value=value, **self._seen(slot))
+            self._book.publish(
+                slot, "updated", float(self.watch.last_seen[slot]), value=value, **self._seen(slot)
+            )
             self.watch.mark_published(slot)
 
     def tick(self) -> None:
@@ -121,7 +133,11 @@ class EventDesk:
         if not event.get("acknowledged_by"):
             now = self._clock()
             event = self._book.publish(
-                slot, "acknowledged", now, acknowledged_by=operator, acknowledged_at=iso_utc(now),
+                slot,
+                "acknowledged",
+                now,
+                acknowledged_by=operator,
+                acknowledged_at=iso_utc(now),
                 **self._seen(slot),
             )
             self._escalation.pop(slot, None)
@@ -143,7 +159,9 @@ class EventDesk:
             if slot is None:
                 return None
             device, category = self._rules[slot].device, self._rules[slot].category
-        slots = [i for i, r in enumerate(self._rules) if r.device == device and r.category == category]
+        slots = [
+            i for i, r in enumerate(self._rules) if r.device == device and r.category == category
+        ]
         if not slots:
             return None
         assert category is not None

@@ -35,8 +35,12 @@ class ChannelWatch:
         n = len(rules)
         self.rules = tuple(rules)
         self.max_gap_s = max_gap_s
-        self.high = np.array([math.inf if r.high is None else r.high for r in rules], dtype=np.float64)
-        self.low = np.array([-math.inf if r.low is None else r.low for r in rules], dtype=np.float64)
+        self.high = np.array(
+            [math.inf if r.high is None else r.high for r in rules], dtype=np.float64
+        )
+        self.low = np.array(
+            [-math.inf if r.low is None else r.low for r in rules], dtype=np.float64
+        )
         self.last_value = np.full(n, math.nan)
         self.last_seen = np.full(n, -math.inf)
         self.watched_since = np.full(n, math.inf)
@@ -81,7 +85,9 @@ class ChannelWatch:
         if not sign.any():
             return []
         signed = values * sign
-        self.peak[slots] = np.where(sign != 0, np.maximum(self.peak[slots], signed), self.peak[slots])
+        self.peak[slots] = np.where(
+            sign != 0, np.maximum(self.peak[slots], signed), self.peak[slots]
+        )
         moved = (sign != 0) & (signed >= self.published_peak[slots] + self.step[slots])
         return [int(s) for s in slots[moved]]
 
@@ -104,10 +110,10 @@ class ChannelWatch:
     def recent(self, slot: int) -> list[tuple[float, float]]:
         """The remembered readings of ``slot``, oldest first, as (ts, value)."""
         at = int(self.ring_next[slot])
-        order = np.r_[at:self.ring_ts.shape[1], 0:at]
+        order = np.r_[at : self.ring_ts.shape[1], 0:at]
         ts, values = self.ring_ts[slot, order], self.ring_value[slot, order]
         keep = ~np.isnan(ts)
-        return list(zip(ts[keep].tolist(), values[keep].tolist()))
+        return list(zip(ts[keep].tolist(), values[keep].tolist(), strict=True))
 
     def _route(self, device: str, channels: tuple[str, ...]) -> _Route:
         key = (device, channels)

@@ -9,8 +9,8 @@ same seq and event id, never a loss).
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 import time
 from typing import Any, Protocol
 
@@ -32,8 +32,10 @@ PUBLISH_TIMEOUT_S = 10.0
 
 
 class CommandReplyLike(Protocol):
-    body: dict[str, Any]
-    reply_to: str | None
+    @property
+    def body(self) -> dict[str, Any]: ...
+    @property
+    def reply_to(self) -> str | None: ...
 
 
 class CommandHandlerLike(Protocol):
@@ -155,7 +157,9 @@ class UplinkClient:
             if correlation is not None:
                 properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
                 properties.CorrelationData = correlation
-            body = self._outbox.envelope({"ts": iso_utc(time.time()), **reply.body}, self._outbox.reserve_seq())
+            body = self._outbox.envelope(
+                {"ts": iso_utc(time.time()), **reply.body}, self._outbox.reserve_seq()
+            )
             await client.publish(
                 topic or self.topic(COMMAND_RESPONSE_TOPIC), body, qos=1, properties=properties,
                 timeout=PUBLISH_TIMEOUT_S,
