@@ -45,13 +45,13 @@ class EventPolicy(StrictModel):
         default=120.0,
         gt=0,
         le=86_400,
-        description="a longer silence from a channel restarts the verify clock (no data is no proof)",
+        description="a longer silence from a channel restarts the verify clock",
     )
     peak_step: float = Field(
         default=0.1,
         gt=0,
         le=10,
-        description="publish `updated` when the peak moves past the last one by this share of the limit",
+        description="`updated` when the peak moves past the last by this share of the limit",
     )
     evidence_samples: int = Field(default=16, ge=1, le=256)
     categories: dict[Category, CategoryPolicy] = Field(default_factory=dict)

@@ -3,7 +3,8 @@
 A request is a JSON object on ``{root}/commands/request``::
 
     {"command": "ack", "event_id": "...", "operator": "zhang.wei"}
-    {"command": "verify", "event_id": "..."}    or    {"command": "verify", "device": "...", "category": "..."}
+    {"command": "verify", "event_id": "..."}
+    {"command": "verify", "device": "...", "category": "..."}
 
 MQTT 5 clients name the reply topic and correlation data as properties; an
 MQTT 3.1.1 client puts ``reply_to`` (and optionally ``correlation_id``) in the
@@ -87,7 +88,7 @@ class CommandHandler:
                 if answer is None:
                     raise CommandError(
                         "unknown_event",
-                        f"no open or recent event {event_id!r}; verify by device and category instead",
+                        f"no open or recent event {event_id!r}; verify by device and category",
                     )
                 return answer
             device, category = _text(request, "device"), _text(request, "category")
