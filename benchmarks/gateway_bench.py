@@ -44,6 +44,8 @@ host = "127.0.0.1"
 port = {broker_port}
 [storage]
 directory = "{storage}"
+[events]
+flap_window_s = 0  # every clear is published at once, so each toggle is one measured message
 [[devices]]
 id = "dust-01"
 driver = "modbus_tcp"

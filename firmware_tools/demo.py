@@ -15,6 +15,7 @@ from pathlib import Path
 
 from firmware_tools.live_view import watch
 from firmware_tools.local_broker import LocalBroker, wait_for_port
+from firmware_tools.monitor import monitor
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER_PORT = 18830  # must match configs/demo.toml
@@ -42,6 +43,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--period", type=float, default=60.0, help="seconds between PM10 excursions")
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
+    parser.add_argument(
+        "--view", choices=["board", "lines"], default="board",
+        help="board: the command-center monitor (gridgate monitor); lines: one line per message",
+    )
     args = parser.parse_args()
     logs = ROOT / "var" / "demo"
     logs.mkdir(parents=True, exist_ok=True)
@@ -58,12 +63,12 @@ def main() -> int:
             )
             print(
                 f"GridGate demo: dust monitor on :{SIMULATOR_PORT} (Modbus TCP), broker on :{BROKER_PORT}.\n"
-                f"PM10 goes over 150 µg/m³ about 15 s into every {args.period:.0f} s; watch for ALARM RAISED,"
-                f" then ALARM CLEARED.\nGateway log: {logs / 'gateway.log'}. Ctrl-C stops everything.\n",
+                f"PM10 goes over 150 µg/m³ about 15 s into every {args.period:.0f} s; watch the event open, then clear."
+                f" Try: gridgate ack EVENT_ID --operator me --broker 127.0.0.1:{BROKER_PORT}.\nGateway log: {logs / 'gateway.log'}. Ctrl-C stops everything.\n",
                 flush=True,
             )
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_view(args.duration))
+                asyncio.run(_view(args.duration, args.view))
         finally:
             for process in reversed(processes):
                 _stop(process)
@@ -71,8 +76,12 @@ def main() -> int:
     return 0
 
 
-async def _view(duration: float) -> None:
-    view = asyncio.ensure_future(watch("127.0.0.1", BROKER_PORT, "gridgate/v1/#", color=sys.stdout.isatty()))
+async def _view(duration: float, kind: str) -> None:
+    color = sys.stdout.isatty()
+    if kind == "board":
+        await monitor("127.0.0.1", BROKER_PORT, "gridgate/v1", duration_s=duration, color=color)
+        return
+    view = asyncio.ensure_future(watch("127.0.0.1", BROKER_PORT, "gridgate/v1/#", color=color))
     if duration > 0:
         await asyncio.sleep(duration)
         view.cancel()

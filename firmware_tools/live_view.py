@@ -37,6 +37,12 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
                 f"{payload.get('value'):.1f} {unit} (limit {payload.get('limit')}) "
                 f"[{payload.get('severity')}] id {payload.get('event_id')}"
             )
+        if payload.get("state") != "cleared":
+            by = f" by {payload['acknowledged_by']}" if payload.get("acknowledged_by") else ""
+            return (
+                f"{head} {red}EVENT {str(payload.get('state')).upper()}{reset}{by} {payload.get('category')}"
+                f" {where} peak {payload.get('peak')} {unit} id {payload.get('event_id')}"
+            )
         value = payload.get("value")
         shown = "—" if value is None else f"{value:.1f}"
         return (
@@ -60,7 +66,7 @@ async def watch(host: str, port: int, topic_filter: str, *, color: bool = True) 
                 await client.subscribe(topic_filter, qos=1)
                 async for message in client.messages:
                     try:
-                        payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                        payload = json.loads(bytes(message.payload))
                     except (ValueError, TypeError):
                         print(f"{message.topic}: (not JSON) {message.payload!r}", flush=True)
                         continue

@@ -1,4 +1,4 @@
-"""``gridgate``: run the daemon, check a config."""
+"""``gridgate``: run the daemon, check a config; monitor, ack and verify as a command center."""
 
 from __future__ import annotations
 
@@ -25,10 +25,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     check = commands.add_parser("check", help="validate a config file and summarise it")
     check.add_argument("config", help="site config file (TOML)")
+    _add_command_center_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config)
+    if args.command in ("monitor", "ack", "verify"):
+        from firmware_tools.cc_cli import run_command_center
+
+        return run_command_center(args)
     return _run(args.config, args.log_level)
+
+
+def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def broker_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--broker", default="127.0.0.1:1883", help="host:port of the MQTT broker")
+        sub.add_argument("--prefix", default="gridgate/v1", help="topic prefix of the gateways")
+
+    monitor = commands.add_parser("monitor", help="live view of gateways, devices and open events")
+    broker_options(monitor)
+    monitor.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
+    for name, what in (("ack", "acknowledge an event"), ("verify", "ask whether a problem stayed fixed")):
+        sub = commands.add_parser(name, help=f"{what} and print the gateway's answer")
+        broker_options(sub)
+        sub.add_argument("event_id", nargs="?", help="the event id")
+        sub.add_argument("--gateway", help="gateway id (default: the one online gateway)")
+        sub.add_argument("--protocol", choices=["5", "3.1.1"], default="5")
+        if name == "ack":
+            sub.add_argument("--operator", required=True, help="who acknowledges")
+        else:
+            sub.add_argument("--device", help="verify a device and category instead of an event")
+            sub.add_argument("--category")
 
 
 def _check(path: str) -> int:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,9 +56,10 @@ def topic_prefix() -> str:
 
 
 def gateway_toml(
-    *, broker_port: int, modbus_port: int, storage: Path, prefix: str, rules: str = "", extra: str = ""
+    *, broker_port: int, modbus_port: int, storage: Path, prefix: str, rules: str = "", extra: str = "",
+    flap_window_s: float = 0.2,
 ) -> str:
-    """A site config for one dust monitor on ``modbus_port``."""
+    """A site config for one dust monitor on ``modbus_port``; event timers are short for tests."""
     channels = ",\n".join(
         f'  {{ id = "{ch.id}", address = {ch.address}, type = "{ch.type}", scale = {ch.scale},'
         f' unit = "{ch.unit}" }}'
@@ -90,6 +92,13 @@ reconnect_max_s = 0.5
 [storage]
 directory = "{storage}"
 
+[events]
+flap_window_s = {flap_window_s}
+escalate_after_s = 0.5
+escalate_every_s = 0.5
+verify_hold_s = 0.6
+verify_max_gap_s = 2.0
+
 [[devices]]
 id = "dust-01"
 driver = "modbus_tcp"
@@ -107,7 +116,7 @@ channels = [
 
 @pytest.fixture
 def make_config(tmp_path: Path, topic_prefix: str):  # type: ignore[no-untyped-def]
-    def make(broker_port: int, modbus_port: int, **kwargs: str) -> GatewayConfig:
+    def make(broker_port: int, modbus_port: int, **kwargs: Any) -> GatewayConfig:
         text = gateway_toml(
             broker_port=broker_port, modbus_port=modbus_port, storage=tmp_path / "state",
             prefix=topic_prefix, **kwargs,

@@ -14,6 +14,7 @@ import aiomqtt
 
 from gateway.config import GatewayConfig
 from gateway.service import Daemon
+from tests.contract import ContractViolation, check, schema_for_topic
 
 
 @dataclass(frozen=True)
@@ -21,14 +22,25 @@ class Received:
     topic: str
     payload: dict[str, Any]
     retain: bool
+    correlation: bytes | None = None
 
 
 class Subscriber:
-    """``async with Subscriber(host, port, "prefix/#") as sub: await sub.wait_for(...)``."""
+    """``async with Subscriber(host, port, "prefix/#") as sub: await sub.wait_for(...)``.
 
-    def __init__(self, host: str, port: int, topic_filter: str) -> None:
-        self._client = aiomqtt.Client(host, port)
+    Every message received is checked against the JSON Schema for its topic
+    (docs/schemas, see tests/contract.py) or against ``schema`` when given;
+    the block fails on leaving if any message broke the contract.
+    """
+
+    def __init__(
+        self, host: str, port: int, topic_filter: str, *, schema: str | None = None, protocol: str = "3.1.1"
+    ) -> None:
+        version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
+        self._client = aiomqtt.Client(host, port, protocol=version)
         self._filter = topic_filter
+        self._schema = schema
+        self.violations: list[str] = []
         self.received: list[Received] = []
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -48,11 +60,23 @@ class Subscriber:
                 await self._task
         with contextlib.suppress(aiomqtt.MqttError):
             await self._client.__aexit__(None, None, None)
+        if self.violations and exc_type is None:
+            raise ContractViolation("\n".join(self.violations))
 
     async def _collect(self) -> None:
         async for message in self._client.messages:
-            payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-            self.received.append(Received(str(message.topic), payload, bool(message.retain)))
+            topic = str(message.topic)
+            try:
+                schema = self._schema or schema_for_topic(topic)
+                if schema is None:
+                    continue  # sent to the gateway, not by it
+                payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                check(schema, payload, where=topic)
+            except (ValueError, ContractViolation) as exc:
+                self.violations.append(f"{topic}: {exc}")
+                continue
+            correlation = getattr(message.properties, "CorrelationData", None)
+            self.received.append(Received(topic, payload, bool(message.retain), correlation))
             self._arrived.set()
 
     async def wait_for(

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SerializeAsAny, model_validator
 
 from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
+from gateway.config.events import EventPolicy
 
 Severity = Literal["urgent", "important", "normal"]
 
@@ -66,6 +67,10 @@ class ThresholdRule(StrictModel):
     hold_s: float = Field(default=0.0, ge=0, le=86_400)
     severity: Severity = "important"
     category: str = Field(default="threshold", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    code: str | None = Field(
+        default=None, pattern=r"^[0-9]{16}$",
+        description="GB/T 30428-style component code: county(6) class(2) subclass(2) serial(6)",
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> ThresholdRule:
@@ -84,3 +89,4 @@ class GatewayConfig(StrictModel):
         default=(), description="validated per entry by its driver's model in the loader"
     )
     rules: tuple[ThresholdRule, ...] = ()
+    events: EventPolicy = EventPolicy()

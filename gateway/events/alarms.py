@@ -1,4 +1,4 @@
-"""Alarms: raised → cleared, one stable event id for both, remembered across restarts.
+"""Alarms: raised → (updated, acknowledged, escalated) → cleared, one stable event id throughout.
 
 An open alarm is stored in the outbox's key-value table in the same
 transaction as the event that opened it, so after a crash or restart the
@@ -28,6 +28,13 @@ _KV_PREFIX = "alarm/"
 def rule_key(rule: ThresholdRule) -> str:
     """Names a rule by what it checks, so a reordered config still finds its alarms."""
     return f"{_KV_PREFIX}{rule.device}/{rule.channel}/{rule.category}/{rule.high}/{rule.low}"
+
+
+def rule_id(rule: ThresholdRule) -> str:
+    """How an event names the rule that raised it, e.g. ``dust-01/pm10 > 150``."""
+    limits = [f"> {rule.high:g}"] if rule.high is not None else []
+    limits += [f"< {rule.low:g}"] if rule.low is not None else []
+    return f"{rule.device}/{rule.channel} {' or '.join(limits)}"
 
 
 class AlarmBook:
@@ -70,24 +77,43 @@ class AlarmBook:
     def open_alarms(self) -> list[dict[str, Any]]:
         return list(self._open.values())
 
-    def handle(self, transition: Transition) -> None:
-        """Publish the event a detection transition stands for."""
+    def slot_of(self, event_id: str) -> int | None:
+        """The rule slot of the open event ``event_id``, if it is open."""
+        return next((slot for slot, e in self._open.items() if e["event_id"] == event_id), None)
+
+    def event(self, slot: int) -> dict[str, Any] | None:
+        return self._open.get(slot)
+
+    def open(self, transition: Transition) -> dict[str, Any]:
+        """Publish a raised event for a detection transition; return it."""
         rule = self._rules[transition.rule]
-        key = self._keys[transition.rule]
-        if transition.raised:
-            event = self._raised(rule, transition)
-            self._open[transition.rule] = event
-            self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={key: json.dumps(event)})
-            log.warning(
-                "alarm raised: %s %s/%s = %g (limit %g)",
-                event["category"], rule.device, rule.channel, transition.value, event["limit"],
-            )
-            return
-        opened = self._open.pop(transition.rule, None)
+        event = self._raised(rule, transition)
+        self._open[transition.rule] = event
+        self._outbox.enqueue(
+            Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[transition.rule]: json.dumps(event)}
+        )
+        log.warning(
+            "alarm raised: %s %s/%s = %g (limit %g)",
+            event["category"], rule.device, rule.channel, transition.value, event["limit"],
+        )
+        return event
+
+    def publish(self, slot: int, state: str, ts: float, **changes: Any) -> dict[str, Any]:
+        """Publish the open event of ``slot`` again as ``state`` (updated, escalated, ...)."""
+        event = {**self._open[slot], **changes, "ts": iso_utc(ts), "state": state}
+        self._open[slot] = event
+        self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[slot]: json.dumps(event)})
+        return event
+
+    def close(self, slot: int, *, value: float | None, ts: float, **changes: Any) -> dict[str, Any] | None:
+        """Publish the clear of the open event of ``slot``; return the event it closed."""
+        opened = self._open.pop(slot, None)
         if opened is None:
-            return
-        self._publish_clear(key, opened, value=transition.value, ts=transition.ts, reason="back to normal")
-        log.warning("alarm cleared: %s %s/%s = %g", opened["category"], rule.device, rule.channel, transition.value)
+            return None
+        rule = self._rules[slot]
+        self._publish_clear(self._keys[slot], {**opened, **changes}, value=value, ts=ts, reason="back to normal")
+        log.warning("alarm cleared: %s %s/%s = %s", opened["category"], rule.device, rule.channel, value)
+        return opened
 
     def _raised(self, rule: ThresholdRule, transition: Transition) -> dict[str, Any]:
         limit = rule.high if transition.direction == "high" else rule.low
@@ -109,7 +135,15 @@ class AlarmBook:
             "hysteresis": rule.hysteresis,
             "hold_s": rule.hold_s,
             "raised_at": iso_utc(transition.ts),
+            "first_seen": iso_utc(transition.ts),
+            "last_seen": iso_utc(transition.ts),
+            "peak": transition.value,
+            "count": 1,
+            "rule": rule_id(rule),
+            "evidence": [{"kind": "telemetry", "topic": f"telemetry/{rule.device}", "ts": iso_utc(transition.ts)}],
         }
+        if rule.code is not None:
+            event["code"] = rule.code
         if identity.location is not None:
             event["location"] = identity.location.model_dump()
         return event

@@ -11,8 +11,10 @@ from gateway._compat import TaskGroup
 from gateway.config.models import GatewayConfig
 from gateway.detect.engine import DetectionEngine
 from gateway.events import AlarmBook
+from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
+from gateway.remote.commands import CommandHandler
 from gateway.service.pipeline import Pipeline
 from gateway.service.systemd import notify
 from gateway.uplink import UplinkClient
@@ -49,15 +51,18 @@ class Daemon:
         log.info("detection: %d rule(s), kernels ready in %.2f s", len(cfg.rules), engine.warm_up())
         units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
         alarms = AlarmBook(cfg.gateway, cfg.rules, units, outbox)
-        engine.restore(alarms.restore())
-        pipeline = Pipeline(engine, alarms, outbox)
+        desk = EventDesk(alarms, cfg.rules, cfg.events)
+        engine.restore(desk.restore())
+        pipeline = Pipeline(engine, desk, outbox)
         self.uplink = UplinkClient(
-            cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest
+            cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
+            commands=CommandHandler(desk),
         )
         self.pollers = [DevicePoller(registry.create(d), pipeline.accept) for d in cfg.devices]
         async with TaskGroup() as tasks:
             uplink = tasks.create_task(self.uplink.run(self._stopping), name="uplink")
             polls = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
+            tasks.create_task(desk.run(self._stopping), name="events")
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
                 cfg.gateway.id, len(self.pollers), len(alarms.open_alarms), outbox.pending(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from gateway.detect.engine import DetectionEngine
-from gateway.events import AlarmBook
+from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox, Priority
 from gateway.readings import Quality, ReadingBatch
 from gateway.timestamps import iso_utc
@@ -16,7 +16,7 @@ TELEMETRY_TOPIC = "telemetry/{device}"
 class Pipeline:
     """Runs in the event loop; no I/O but the outbox commit."""
 
-    def __init__(self, engine: DetectionEngine, alarms: AlarmBook, outbox: Outbox) -> None:
+    def __init__(self, engine: DetectionEngine, alarms: EventDesk, outbox: Outbox) -> None:
         self._engine = engine
         self._alarms = alarms
         self._outbox = outbox
@@ -24,6 +24,7 @@ class Pipeline:
     def accept(self, batch: ReadingBatch) -> None:
         for transition in self._engine.evaluate(batch):
             self._alarms.handle(transition)
+        self._alarms.observe(batch)
         self._outbox.enqueue(
             Priority.TELEMETRY, TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch)
         )

@@ -9,11 +9,14 @@ same seq and event id, never a loss).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.config.models import GatewayIdentity, Uplink
 from gateway.outbox import Outbox, OutboxMessage
@@ -23,7 +26,22 @@ from gateway.uplink.backoff import backoff_delays
 log = logging.getLogger(__name__)
 
 STATE_TOPIC = "state"
+COMMAND_REQUEST_TOPIC = "commands/request"
+COMMAND_RESPONSE_TOPIC = "commands/response"
 PUBLISH_TIMEOUT_S = 10.0
+
+
+class CommandReplyLike(Protocol):
+    @property
+    def body(self) -> dict[str, Any]: ...
+    @property
+    def reply_to(self) -> str | None: ...
+
+
+class CommandHandlerLike(Protocol):
+    """Turns a request payload into a reply; all command logic lives outside the uplink."""
+
+    def handle(self, payload: bytes) -> CommandReplyLike: ...
 
 
 class UplinkClient:
@@ -38,6 +56,7 @@ class UplinkClient:
         version: str,
         config_digest: str,
         window: int = 32,
+        commands: CommandHandlerLike | None = None,
     ) -> None:
         self._config = config
         self._identity = identity
@@ -45,6 +64,7 @@ class UplinkClient:
         self._version = version
         self._config_digest = config_digest
         self._window = window
+        self._commands = commands
         self._started_at = time.time()
         self.root = f"{config.topic_prefix}/{identity.id}"
         self.connected = asyncio.Event()
@@ -67,8 +87,15 @@ class UplinkClient:
                     outage_logged = False
                     delays = backoff_delays(self._config.reconnect_min_s, self._config.reconnect_max_s)
                     await self._publish_state(client, "online")
-                    await self._drain(client, stopping)
-                    await self._publish_state(client, "offline", reason="shutdown")
+                    serving = await self._start_commands(client)
+                    try:
+                        await self._drain(client, stopping)
+                        await self._publish_state(client, "offline", reason="shutdown")
+                    finally:
+                        if serving is not None:
+                            serving.cancel()
+                            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                                await serving
                     return
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
@@ -107,6 +134,36 @@ class UplinkClient:
             return False
         self._outbox.ack(message.id)
         return True
+
+    async def _start_commands(self, client: aiomqtt.Client) -> asyncio.Task[None] | None:
+        """Subscribe to command requests (again on every connection) and serve them."""
+        if self._commands is None:
+            return None
+        await client.subscribe(self.topic(COMMAND_REQUEST_TOPIC), qos=1)
+        return asyncio.create_task(self._serve_commands(client, self._commands), name="uplink-commands")
+
+    async def _serve_commands(self, client: aiomqtt.Client, commands: CommandHandlerLike) -> None:
+        request_topic = self.topic(COMMAND_REQUEST_TOPIC)
+        async for message in client.messages:
+            if str(message.topic) != request_topic:
+                continue
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            reply = commands.handle(payload)
+            # MQTT 5: the request's Response Topic and Correlation Data win over the payload.
+            request_props = message.properties
+            topic = getattr(request_props, "ResponseTopic", None) or reply.reply_to
+            properties = None
+            correlation = getattr(request_props, "CorrelationData", None)
+            if correlation is not None:
+                properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                properties.CorrelationData = correlation
+            body = self._outbox.envelope(
+                {"ts": iso_utc(time.time()), **reply.body}, self._outbox.reserve_seq()
+            )
+            await client.publish(
+                topic or self.topic(COMMAND_RESPONSE_TOPIC), body, qos=1, properties=properties,
+                timeout=PUBLISH_TIMEOUT_S,
+            )
 
     def _connect(self) -> aiomqtt.Client:
         cfg = self._config

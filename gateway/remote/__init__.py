@@ -1,0 +1,1 @@
+"""Commands from the command center (and, later, signed config bundles)."""

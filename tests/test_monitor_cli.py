@@ -1,0 +1,99 @@
+"""`gridgate monitor`, `gridgate ack` and `gridgate verify` against a running gateway and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from drivers.simulators.modbus_device import SimulatedModbusDevice
+from firmware_tools.local_broker import LocalBroker
+from firmware_tools.monitor import Board, follow
+from tests.helpers import Subscriber, running_gateway
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _gridgate(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_monitor_board_and_ack_verify_commands(
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
+    topic_prefix: str,
+) -> None:
+    where = ("--broker", f"127.0.0.1:{broker.port}", "--prefix", topic_prefix)
+    board = Board()
+    following = asyncio.create_task(
+        follow("127.0.0.1", broker.port, topic_prefix, board), name="follow"
+    )
+    try:
+        async with running_gateway(make_config(broker.port, dust_monitor.port)):
+            # Events are not retained: the monitor shows those raised while it runs.
+            monitoring = asyncio.create_task(_gridgate("monitor", *where, "--duration", "12"))
+            await asyncio.sleep(3.0)  # the process has started and subscribed
+            dust_monitor.set("pm10", 187.5)
+            raised = (
+                await subscriber.wait_for(lambda m: m.payload.get("state") == "raised")
+            ).payload
+            await asyncio.sleep(0.3)
+            text = board.render(color=False)
+            assert "gw-test-01" in text and "ONLINE" in text and "gw-test-01/dust-01" in text
+            assert f"NOT ACKNOWLEDGED  id {raised['event_id']}" in text and "[IMPORTANT" in text
+
+            status, out, err = await _gridgate(
+                "ack", raised["event_id"], "--operator", "op-9", *where
+            )
+            assert status == 0, err
+            assert json.loads(out)["result"]["acknowledged_by"] == "op-9"
+            status, out, err = await _gridgate(
+                "verify", raised["event_id"], *where, "--protocol", "3.1.1"
+            )
+            assert status == 0, err
+            assert json.loads(out)["result"]["condition"] == "present"
+            status, out, err = await _gridgate("ack", "no-such-event", "--operator", "op-9", *where)
+            assert status == 1 and json.loads(out)["error"]["code"] == "unknown_event"
+
+            status, out, err = await monitoring
+            assert status == 0, err
+            assert "ACK by op-9" in out and "OPEN EVENTS (1)" in out
+            await subscriber.wait_for(lambda m: m.payload.get("state") == "acknowledged")
+            await asyncio.sleep(0.2)
+            assert "ACK by op-9" in board.render(color=False)
+            dust_monitor.set("pm10", 20.0)
+            await subscriber.wait_for(lambda m: m.payload.get("state") == "cleared")
+            await asyncio.sleep(0.2)
+            assert "OPEN EVENTS (0)" in board.render(color=False)
+        await subscriber.wait_for(lambda m: m.payload.get("state") == "offline")
+        await asyncio.sleep(0.2)
+        assert "OFFLINE" in board.render(color=False)
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+
+    status, _, err = await _gridgate(
+        "ack",
+        "x",
+        "--operator",
+        "op",
+        "--broker",
+        f"127.0.0.1:{broker.port}",
+        "--prefix",
+        topic_prefix,
+    )
+    assert status == 3 and "online under" in err  # the gateway is gone: nobody to ask
