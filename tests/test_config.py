@@ -41,7 +41,7 @@ BROKEN = [
     ("rule on a missing device", lambda t: t.replace('device = "dust-01"', 'device = "dust-02"'),
      ["rules[0].device: no device 'dust-02' (devices: dust-01)"]),
     ("unknown driver", lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
-     ["devices[0].driver: unknown driver 'modbus_tpc' (one of modbus_tcp)"]),
+     ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus_tcp)"]),
     ("bad register type", lambda t: t.replace('type = "float32"', 'type = "float33"', 1),
      ["devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32' or 'float32'"]),
     ("limits the wrong way round", lambda t: t.replace("high = 150.0", "high = 150.0\nlow = 200.0"),

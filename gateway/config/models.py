@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SerializeAsAny, model_validator
 
 from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
+from drivers.hj212.config import Hj212Listener
 
 Severity = Literal["urgent", "important", "normal"]
 
@@ -84,3 +85,4 @@ class GatewayConfig(StrictModel):
         default=(), description="validated per entry by its driver's model in the loader"
     )
     rules: tuple[ThresholdRule, ...] = ()
+    hj212: Hj212Listener | None = Field(default=None, description="TCP listener for HJ 212 dataloggers")
