@@ -38,6 +38,7 @@ class FrameError(DeviceProtocolError):
 
     def __init__(self, source: str, reason: str, message: str) -> None:
         self.reason = reason
+        self.detail = message
         super().__init__(source, f"{reason}: {message}")
 
 
