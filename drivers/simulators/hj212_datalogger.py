@@ -198,11 +198,12 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between 2011 frames")
     parser.add_argument("--minute", type=float, default=60.0, help="seconds between 2051 frames")
     parser.add_argument("--period", type=float, default=60.0, help="seconds between excursions")
+    parser.add_argument("--start", type=float, default=10.0, help="seconds into each period")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s datalogger: %(message)s")
     logger = Hj212Datalogger(
         mn=args.mn, pw=args.pw, kind=args.kind, scenario=args.scenario, interval_s=args.interval,
-        minute_s=args.minute, period_s=args.period,
+        minute_s=args.minute, period_s=args.period, start_s=args.start,
     )
     log.info("datalogger %s (%s, %s) → %s:%d", args.mn, args.kind, args.scenario, args.host,
              args.port)
