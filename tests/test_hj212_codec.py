@@ -180,3 +180,13 @@ def test_split_packets_are_reassembled_in_order() -> None:
     }
     with pytest.raises(FrameError, match="split"):
         packets.add(part(4, ()))
+
+
+@given(st.binary(max_size=200))
+def test_the_table_driven_crc_equals_the_standards_bit_by_bit_algorithm(data: bytes) -> None:
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    assert crc16(data) == crc
