@@ -35,8 +35,9 @@ FLAG_QUALITY = {
 UNKNOWN_FLAG = Quality.DEVICE_FAULT
 
 _PERIODS = {CN_MINUTE: "minute", CN_HOUR: "hour", CN_DAY: "day"}
-_REALTIME = (("Rtd", ""),)
-_STATISTICS = (("Avg", "avg"), ("Min", "min"), ("Max", "max"), ("Cou", "cou"))
+_Suffixes = tuple[tuple[str, str], ...]  # (suffix in the frame, in the channel name)
+_REALTIME: _Suffixes = (("Rtd", ""),)
+_STATISTICS: _Suffixes = (("Avg", "avg"), ("Min", "min"), ("Max", "max"), ("Cou", "cou"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class DataloggerMap:
     ) -> ReadingBatch | None:
         """The readings in a data frame of ``device``; None for frames that carry none."""
         cn = frame.cn
+        suffixes: _Suffixes
         if cn == CN_REALTIME:
             suffixes, period = _REALTIME, ""
         elif cn in _PERIODS:

@@ -29,16 +29,28 @@ from drivers.hj212.framing import FrameSplitter
 
 log = logging.getLogger(__name__)
 
-# code, baseline, noise (σ), and for the main pollutant the peak of an exceedance
-DUST = {"st": "39", "main": "a34002", "peak": 230.0, "codes": (
+
+
+@dataclass(frozen=True)
+class MonitorKind:
+    """What a monitor sends: ``codes`` are (code, baseline, σ); ``main`` climbs to ``peak``."""
+
+    st: str
+    main: str
+    peak: float
+    codes: tuple[tuple[str, float, float], ...]
+
+
+DUST = MonitorKind(st="39", main="a34002", peak=230.0, codes=(
     ("a34001", 160.0, 6.0), ("a34002", 60.0, 4.0), ("a34004", 33.0, 2.0), ("LA", 58.0, 1.5),
     ("a01001", 16.5, 0.2), ("a01002", 48.0, 0.5), ("a01007", 2.0, 0.4),
-)}
+))
 # No standard code for oil fume: vendors use their own (ST 99, non-standard); YY01 here.
-FUME = {"st": "99", "main": "YY01", "peak": 3.5, "codes": (
+FUME = MonitorKind(st="99", main="YY01", peak=3.5, codes=(
     ("YY01", 0.8, 0.1), ("a34001", 1.5, 0.2), ("a24088", 4.0, 0.5),
-)}
+))
 KINDS = {"dust": DUST, "fume": FUME}
+_Items = list[tuple[tuple[str, str], ...]]
 SCENARIOS = ("normal", "exceedance", "fault", "corrupt")
 
 
@@ -77,10 +89,10 @@ class Hj212Datalogger:
 
     def values(self, t: float) -> dict[str, float]:
         """What the monitor measures ``t`` seconds after start."""
-        out = {code: base + self._rng.gauss(0, sigma) for code, base, sigma in self._spec["codes"]}
+        out = {code: base + self._rng.gauss(0, sigma) for code, base, sigma in self._spec.codes}
         if self.scenario == "exceedance" and self.in_window(t):
-            main, peak = self._spec["main"], self._spec["peak"]
-            base = next(b for c, b, _ in self._spec["codes"] if c == main)
+            main, peak = self._spec.main, self._spec.peak
+            base = next(b for c, b, _ in self._spec.codes if c == main)
             phase = t % self.period_s - self.start_s
             out[main] = base + (peak - base) * math.sin(math.pi * phase / self.excursion_s) ** 0.3
         return {code: max(value, 0.0) for code, value in out.items()}
@@ -91,9 +103,10 @@ class Hj212Datalogger:
         for code, value in values.items():
             self._minute.setdefault(code, []).append(value)
         fault = self.scenario == "fault" and self.in_window(t)
-        cp = [(("DataTime", now.strftime("%Y%m%d%H%M%S")),)] + [
+        cp: _Items = [(("DataTime", now.strftime("%Y%m%d%H%M%S")),)]
+        cp += [
             ((f"{code}-Rtd", f"{value:.3f}"),
-             (f"{code}-Flag", "D" if fault and code == self._spec["main"] else "N"))
+             (f"{code}-Flag", "D" if fault and code == self._spec.main else "N"))
             for code, value in values.items()
         ]
         frame = self._frame(CN_REALTIME, now, cp)
@@ -102,7 +115,8 @@ class Hj212Datalogger:
     def minute_frame(self, now: datetime) -> bytes:
         """A CN 2051 frame over the real-time values since the previous one."""
         start = now.replace(second=0, microsecond=0)
-        cp = [(("DataTime", start.strftime("%Y%m%d%H%M%S")),)] + [
+        cp: _Items = [(("DataTime", start.strftime("%Y%m%d%H%M%S")),)]
+        cp += [
             ((f"{code}-Avg", f"{sum(v) / len(v):.3f}"), (f"{code}-Min", f"{min(v):.3f}"),
              (f"{code}-Max", f"{max(v):.3f}"), (f"{code}-Flag", "N"))
             for code, v in self._minute.items() if v
@@ -163,11 +177,11 @@ class Hj212Datalogger:
                     self.latencies_s.append(loop.time() - self._waiting.pop(item.qn))
                 self.answers.append(item)
 
-    def _frame(self, cn: str, now: datetime, cp: list[tuple[tuple[str, str], ...]]) -> bytes:
+    def _frame(self, cn: str, now: datetime, cp: _Items) -> bytes:
         self._qn_count += 1
         millis = (now.microsecond // 1000 + self._qn_count) % 1000  # unique within a second
         qn = now.strftime("%Y%m%d%H%M%S") + f"{millis:03d}"
-        header = (("QN", qn), ("ST", self._spec["st"]), ("CN", cn), ("PW", self.pw),
+        header = (("QN", qn), ("ST", self._spec.st), ("CN", cn), ("PW", self.pw),
                   ("MN", self.mn), ("Flag", "5"))
         self._waiting[qn] = asyncio.get_running_loop().time()
         if len(self._waiting) > 1000:  # answers that never came: forget the oldest
