@@ -112,3 +112,13 @@ def test_unknown_mns_and_wrong_passwords_are_refused_counted_and_not_answered() 
     assert [parse(a).cn for a in answers] == ["9014"]
     assert batches[0].values.tolist() == [90.0] and counters.frames == 1
 
+
+
+def test_a_2005_style_frame_without_qn_or_flag_maps_with_its_millisecond_data_time() -> None:
+    device = _device(mn="NJGDKYYC202101q0001w0001", channels=[
+        {"id": "ele01", "code": "ele01", "unit": "kW"},
+        {"id": "ele02", "code": "ele02", "unit": "kW"},
+    ])
+    batch = _batch(FRAMES[6], device)  # ST=32;CN=2011;...;DataTime=20210305003817000
+    assert batch.channels == ("ele01", "ele02") and batch.values.tolist() == [1.0, 0.0]
+    assert batch.ts[0] == datetime(2021, 3, 4, 16, 38, 17, tzinfo=timezone.utc).timestamp()

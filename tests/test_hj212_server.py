@@ -161,3 +161,33 @@ async def test_frames_arrive_whole_whatever_the_tcp_segmentation(chunk: int) -> 
         await _answer(reader)
         assert [b.values[0] for b in batches] == [*map(float, range(20)), 99.0]
         writer.close()
+
+
+async def test_a_listener_port_in_use_is_retried_without_stopping_anything(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from gateway.service.streams import feed
+
+    port = free_port()
+    blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
+    stream = Hj212Stream([_device(1)], listener=Hj212Listener(host="127.0.0.1", port=port))
+    batches: list[ReadingBatch] = []
+    task = asyncio.create_task(feed(stream, batches.append), name="hj212-feed-under-test")
+    await asyncio.sleep(0.3)
+    assert not task.done()  # the error is logged and retried, not raised into the supervisor
+    assert f"cannot listen on 127.0.0.1:{port}" in caplog.text
+    blocker.close()
+    await blocker.wait_closed()
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            await asyncio.sleep(0.1)
+        writer.write(_frame(1, 12.0))
+        assert (await _answer(reader)).cn == "9014" and batches[0].values[0] == 12.0
+        writer.close()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
