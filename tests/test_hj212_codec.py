@@ -190,3 +190,12 @@ def test_the_table_driven_crc_equals_the_standards_bit_by_bit_algorithm(data: by
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
     assert crc16(data) == crc
+
+
+def test_unfinished_split_messages_are_bounded() -> None:
+    packets = SplitPackets(max_pending=2)
+    for qn in range(5):
+        header = (("QN", f"2024010100000000{qn}"), ("CN", "2011"), ("MN", "M1"), ("Flag", "7"),
+                  ("PNUM", "2"), ("PNO", "1"))
+        assert packets.add(Frame(header, ())) is None
+    assert packets.dropped == 3

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 
 from drivers.hj212.codec import Frame, FrameError
+
+log = logging.getLogger(__name__)
 
 _SPLIT_FIELDS = ("PNUM", "PNO")
 
@@ -27,8 +30,12 @@ class SplitPackets:
         parts[number] = frame
         if len(parts) < total:
             if len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
+                (mn, cn, qn, pnum), kept = self._pending.popitem(last=False)
                 self.dropped += 1
+                log.warning(
+                    "hj212 %s: split message MN=%s CN=%s QN=%s dropped with %d part(s) missing",
+                    self.source, mn, cn, qn, int(pnum or 0) - len(kept),
+                )
             return None
         del self._pending[key]
         first = parts[1]
