@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from drivers.base import DeviceConfig, PolledDriver
+from drivers.hj212.stream import Hj212Stream
 from drivers.modbus.tcp import ModbusTcpDriver
+from drivers.stream import StreamDriver
 
-DRIVERS: dict[str, type[PolledDriver]] = {  # type: ignore[type-arg]
+DRIVERS: dict[str, type[PolledDriver] | type[StreamDriver]] = {  # type: ignore[type-arg]
     "modbus_tcp": ModbusTcpDriver,
+    # Pushed, not polled: gateway.service.streams builds one stream for all its devices.
+    "hj212": Hj212Stream,
 }
 
 
@@ -15,6 +19,13 @@ def config_models() -> tuple[type[DeviceConfig], ...]:
     return tuple(driver.config_model for driver in DRIVERS.values())
 
 
+def is_polled(config: DeviceConfig) -> bool:
+    """Whether the device is read by a poller (else a stream receives what it pushes)."""
+    return issubclass(DRIVERS[config.driver], PolledDriver)
+
+
 def create(config: DeviceConfig) -> PolledDriver:  # type: ignore[type-arg]
-    """A driver instance for a validated device config."""
-    return DRIVERS[config.driver](config)
+    """A driver instance for a validated device config of a polled driver."""
+    driver = DRIVERS[config.driver]
+    assert issubclass(driver, PolledDriver), f"{config.driver} is not polled"
+    return driver(config)

@@ -1,4 +1,4 @@
-"""The demo: simulated dust monitor (Modbus TCP) → gateway → local Mosquitto → live view.
+"""The demo: dust monitor (Modbus TCP), oil-fume datalogger (HJ 212) → gateway → broker → view.
 
 Everything it starts stops on Ctrl-C. The gateway's log goes to var/demo/gateway.log.
 """
@@ -20,6 +20,8 @@ from firmware_tools.monitor import monitor
 ROOT = Path(__file__).resolve().parent.parent
 BROKER_PORT = 18830  # must match configs/demo.toml
 SIMULATOR_PORT = 15020
+HJ212_PORT = 14001  # the gateway's HJ 212 listener in configs/demo.toml
+FUME_MN = "YY330106001000000000001"
 
 
 def _start(args: list[str], log: Path | None = None) -> subprocess.Popen[bytes]:
@@ -61,10 +63,18 @@ def main() -> int:
             processes.append(
                 _start(["-m", "gateway", "run", "--config", "configs/demo.toml"], logs / "gateway.log")
             )
+            processes.append(
+                _start(["-m", "drivers.simulators.hj212_datalogger", "--port", str(HJ212_PORT),
+                        "--kind", "fume", "--mn", FUME_MN, "--period", str(args.period),
+                        "--start", str(args.period / 2)], logs / "datalogger.log")
+            )
             print(
                 f"GridGate demo: dust monitor on :{SIMULATOR_PORT} (Modbus TCP), broker on :{BROKER_PORT}.\n"
-                f"PM10 goes over 150 µg/m³ about 15 s into every {args.period:.0f} s; watch the event open, then clear."
-                f" Try: gridgate ack EVENT_ID --operator me --broker 127.0.0.1:{BROKER_PORT}.\nGateway log: {logs / 'gateway.log'}. Ctrl-C stops everything.\n",
+                f"PM10 goes over 150 µg/m³ about 15 s into every {args.period:.0f} s; watch the event open,"
+                f" then clear.\nAn oil-fume datalogger (HJ 212) on :{HJ212_PORT} goes over"
+                f" 2.0 mg/m³ half a period later.\n"
+                f"Try: gridgate ack EVENT_ID --operator me --broker 127.0.0.1:{BROKER_PORT}\n"
+                f"Gateway log: {logs / 'gateway.log'}. Ctrl-C stops everything.\n",
                 flush=True,
             )
             with contextlib.suppress(KeyboardInterrupt):

@@ -1,4 +1,4 @@
-"""``gridgate``: run the daemon, check a config; monitor, ack and verify as a command center."""
+"""``gridgate``: run the daemon, check a config, decode HJ 212 frames; monitor, ack and verify as a command center."""
 
 from __future__ import annotations
 
@@ -25,10 +25,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     check = commands.add_parser("check", help="validate a config file and summarise it")
     check.add_argument("config", help="site config file (TOML)")
+    hj212 = commands.add_parser("hj212", help="HJ 212 tools for datalogger commissioning")
+    hj212_tools = hj212.add_subparsers(dest="tool", required=True)
+    decode = hj212_tools.add_parser("decode", help="decode frames, one per line, into JSON lines")
+    decode.add_argument("file", nargs="?", default="-", help="file of frames (default: stdin)")
     _add_command_center_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config)
+    if args.command == "hj212":
+        return _hj212_decode(args.file)
     if args.command in ("monitor", "ack", "verify"):
         from firmware_tools.cc_cli import run_command_center
 
@@ -71,6 +77,21 @@ def _check(path: str) -> int:
         f"{channels} channel(s), {len(config.rules)} rule(s), digest {digest}"
     )
     return 0
+
+
+def _hj212_decode(path: str) -> int:
+    """Exit 0 when every frame verified, 1 when some were rejected, 2 when the file is missing."""
+    from drivers.hj212.describe import decode_lines
+
+    if path == "-":
+        return 1 if decode_lines(sys.stdin.buffer, sys.stdout) else 0
+    try:
+        lines = open(path, "rb")  # noqa: SIM115 - closed below, after the read errors are told apart
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    with lines:
+        return 1 if decode_lines(lines, sys.stdout) else 0
 
 
 def _run(path: str, level: str) -> int:

@@ -24,6 +24,7 @@ class Quality(IntEnum):
     MAINTENANCE = 4
     COMMS_FAULT = 5
     STOPPED = 6
+    MANUAL = 7  # entered by hand (HJ 212 flag S), not measured
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ def _problems(text: str) -> list[str]:
 def test_the_shipped_demo_config_is_valid() -> None:
     config, digest = load_config(ROOT / "configs" / "demo.toml")
     assert config.gateway.id == "gw-demo-01" and len(digest) == 16
-    assert [r.channel for r in config.rules] == ["pm10", "noise"]
+    assert [r.channel for r in config.rules] == ["pm10", "noise", "fume"]
 
 
 BROKEN = [
@@ -41,7 +41,7 @@ BROKEN = [
     ("rule on a missing device", lambda t: t.replace('device = "dust-01"', 'device = "dust-02"'),
      ["rules[0].device: no device 'dust-02' (devices: dust-01)"]),
     ("unknown driver", lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
-     ["devices[0].driver: unknown driver 'modbus_tpc' (one of modbus_tcp)"]),
+     ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus_tcp)"]),
     ("bad register type", lambda t: t.replace('type = "float32"', 'type = "float33"', 1),
      ["devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32' or 'float32'"]),
     ("limits the wrong way round", lambda t: t.replace("high = 150.0", "high = 150.0\nlow = 200.0"),
@@ -76,7 +76,7 @@ def _gridgate(*args: str) -> subprocess.CompletedProcess[str]:
 def test_check_prints_a_summary_and_exits_0() -> None:
     result = _gridgate("check", "configs/demo.toml")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("configs/demo.toml: ok — gateway gw-demo-01, 1 device(s), 7 channel(s), 2 rule(s)")
+    assert result.stdout.startswith("configs/demo.toml: ok — gateway gw-demo-01, 2 device(s), 10 channel(s), 3 rule(s)")
 
 
 def test_check_lists_every_problem_and_exits_2(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from drivers.base import DeviceConfig
+from drivers.hj212 import config as hj212_config
 from drivers.registry import DRIVERS
 from gateway.config.models import GatewayConfig
 from gateway.errors import ConfigError
@@ -97,6 +98,7 @@ def _cross_check(config: GatewayConfig) -> Iterable[str]:
                 yield f"devices[{i}].channels[{j}].id: duplicate channel {channel.id!r}"
             seen.add(channel.id)
         channels.setdefault(device.id, seen)
+    yield from hj212_config.cross_check(config.devices, config.hj212)
     for i, rule in enumerate(config.rules):
         if rule.device not in channels:
             yield f"rules[{i}].device: no device {rule.device!r} (devices: {_names(channels)})"

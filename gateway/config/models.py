@@ -9,6 +9,7 @@ from pydantic import Field, SerializeAsAny, model_validator
 
 from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
 from gateway.config.events import EventPolicy
+from drivers.hj212.config import Hj212Listener
 
 Severity = Literal["urgent", "important", "normal"]
 
@@ -90,3 +91,4 @@ class GatewayConfig(StrictModel):
     )
     rules: tuple[ThresholdRule, ...] = ()
     events: EventPolicy = EventPolicy()
+    hj212: Hj212Listener | None = Field(default=None, description="TCP listener for HJ 212 dataloggers")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from drivers import registry
+from drivers.stream import StreamDriver
 from gateway import __version__
 from gateway._compat import TaskGroup
 from gateway.config.models import GatewayConfig
@@ -16,6 +17,7 @@ from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
 from gateway.remote.commands import CommandHandler
 from gateway.service.pipeline import Pipeline
+from gateway.service.streams import build_streams, feed
 from gateway.service.systemd import notify
 from gateway.uplink import UplinkClient
 
@@ -33,6 +35,7 @@ class Daemon:
         self.ready = asyncio.Event()
         self.uplink: UplinkClient | None = None
         self.pollers: list[DevicePoller] = []
+        self.streams: list[StreamDriver] = []
 
     def stop(self) -> None:
         self._stopping.set()
@@ -58,14 +61,22 @@ class Daemon:
             cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
             commands=CommandHandler(desk),
         )
-        self.pollers = [DevicePoller(registry.create(d), pipeline.accept) for d in cfg.devices]
+        self.pollers = [
+            DevicePoller(registry.create(d), pipeline.accept)
+            for d in cfg.devices if registry.is_polled(d)
+        ]
+        self.streams = build_streams(cfg)
         async with TaskGroup() as tasks:
             uplink = tasks.create_task(self.uplink.run(self._stopping), name="uplink")
             polls = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
             tasks.create_task(desk.run(self._stopping), name="events")
+            polls += [
+                tasks.create_task(feed(s, pipeline.accept), name=f"stream:{s.name}")
+                for s in self.streams
+            ]
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
-                cfg.gateway.id, len(self.pollers), len(alarms.open_alarms), outbox.pending(),
+                cfg.gateway.id, len(cfg.devices), len(alarms.open_alarms), outbox.pending(),
             )
             notify("READY=1")
             self.ready.set()

@@ -1,0 +1,125 @@
+"""One datalogger link (a TCP connection or a serial port): bytes in, batches and answers out.
+
+Every rejected frame is counted by reason and logged with the link it came
+from; a link that keeps sending rubbish is logged a few times, then only
+counted, so it cannot flood the log either.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from drivers.hj212.codec import MAX_SEGMENT, Frame, FrameError, data_answer
+from drivers.hj212.framing import FrameSplitter
+from drivers.hj212.mapping import DataloggerMap
+from drivers.hj212.reassembly import SplitPackets
+from gateway.errors import GridGateError
+from gateway.readings import ReadingBatch
+
+log = logging.getLogger(__name__)
+
+LOGGED_REJECTIONS = 5  # per link; the rest are counted only
+MAX_UNKNOWN_MNS = 1000  # distinct MNs remembered for the refusal count
+
+
+@dataclass
+class Hj212Counters:
+    """What the HJ 212 links saw, over all of them: read by operators and the benchmark."""
+
+    frames: int = 0
+    batches: int = 0
+    answers: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    unknown_mns: Counter[str] = field(default_factory=Counter)
+    connections: int = 0
+    refused_connections: int = 0
+
+    def refuse_mn(self, mn: str) -> None:
+        if mn in self.unknown_mns or len(self.unknown_mns) < MAX_UNKNOWN_MNS:
+            self.unknown_mns[mn] += 1
+
+
+class Session:
+    """Frames of one link; ``feed`` returns the answers to write back, in order."""
+
+    def __init__(
+        self,
+        peer: str,
+        mapping: DataloggerMap,
+        on_batch: Callable[[ReadingBatch], None],
+        counters: Hj212Counters,
+        *,
+        max_segment: int = MAX_SEGMENT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.peer = peer
+        self._mapping = mapping
+        self._on_batch = on_batch
+        self._counters = counters
+        self._splitter = FrameSplitter(source=peer, max_segment=max_segment)
+        self._split = SplitPackets(source=peer)
+        self._clock = clock
+        self.accepted = 0
+        self.rejected = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Handle the bytes just received; the answers (CN 9014) they call for."""
+        answers: list[bytes] = []
+        for item in self._splitter.feed(data):
+            if isinstance(item, FrameError):
+                self._reject(item)
+                continue
+            try:
+                answer = self._handle(item)
+            except FrameError as error:
+                self._reject(error)
+                continue
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    def close(self) -> None:
+        """Log what the link amounted to, if anything went wrong on it."""
+        if self.rejected:
+            log.info(
+                "hj212 %s: closed after %d frame(s) accepted, %d rejected",
+                self.peer, self.accepted, self.rejected,
+            )
+
+    def _handle(self, frame: Frame) -> bytes | None:
+        try:
+            device = self._mapping.authenticate(frame, self.peer)
+        except FrameError as error:
+            if error.reason == "unknown_mn":
+                self._counters.refuse_mn(frame.mn or "")
+            raise
+        message: Frame | None = frame
+        if frame.is_split:
+            message = self._split.add(frame)
+        if message is not None:
+            batch = self._mapping.to_batch(message, device, self._clock())
+            if batch is not None:
+                try:
+                    self._on_batch(batch)
+                except GridGateError as exc:  # not stored: no answer, the datalogger sends it again
+                    log.error("hj212 %s: %s: batch not accepted: %s", self.peer, device.id, exc)
+                    return None
+                self._counters.batches += 1
+        self._counters.frames += 1
+        self.accepted += 1
+        if frame.wants_answer and (frame.cn or "")[:1] in ("2", "3"):
+            self._counters.answers += 1
+            return data_answer(frame)
+        return None
+
+    def _reject(self, error: FrameError) -> None:
+        self.rejected += 1
+        self._counters.rejected[error.reason] += 1
+        if self.rejected <= LOGGED_REJECTIONS:
+            log.warning("hj212 frame rejected: %s", error)
+            if self.rejected == LOGGED_REJECTIONS:
+                log.warning("hj212 %s: further rejections are counted, not logged", self.peer)
