@@ -13,13 +13,22 @@ import aiomqtt
 RED, GREEN, DIM, BOLD, RESET = "\033[31m", "\033[32m", "\033[2m", "\033[1m", "\033[0m"
 
 
+def _local_time(ts: object) -> str:
+    """The message's own time in local time; now, for a message without a readable one."""
+    try:
+        moment = datetime.fromisoformat(str(ts).replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        moment = datetime.now()
+    return moment.strftime("%H:%M:%S")
+
+
 def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
     """One human line for one published message."""
     red, green, dim, bold, reset = (RED, GREEN, DIM, BOLD, RESET) if color else ("",) * 5
     kind = topic.rsplit("/", 2)
     gateway = payload.get("gateway", "?")
     seq = payload.get("seq", "?")
-    stamp = datetime.now().strftime("%H:%M:%S")
+    stamp = _local_time(payload.get("ts"))
     head = f"{stamp} {gateway} #{seq:<5}" if isinstance(seq, int) else f"{stamp} {gateway} #{seq}"
     if topic.endswith("/state"):
         state = payload.get("state")

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
 
-from firmware_tools.live_view import BOLD, DIM, GREEN, RED, RESET
+from firmware_tools.live_view import BOLD, DIM, GREEN, RED, RESET, describe
 
 SEVERITY_ORDER = ("urgent", "important", "normal")
+RECENT_EVENTS = 8
 CLEAR_SCREEN = "\033[H\033[2J"
 
 
@@ -28,6 +30,7 @@ class Board:
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)
     devices: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recent: deque[tuple[str, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
 
     def apply(self, topic: str, payload: dict[str, Any]) -> None:
         """Fold one published message into the board."""
@@ -35,6 +38,7 @@ class Board:
         if levels[-1] == "state" and len(levels) >= 2:
             self.gateways[levels[-2]] = payload
         elif levels[-1] == "events":
+            self.recent.append((topic, payload))
             if payload.get("state") == "cleared":
                 self.events.pop(str(payload.get("event_id")), None)
             else:
@@ -74,10 +78,16 @@ class Board:
             lines.append(
                 f"  [{str(event.get('severity')).upper():<9}] {event.get('category')} "
                 f"{event.get('gateway')}/{event.get('device')}/{event.get('channel')} "
-                f"peak {event.get('peak')} {event.get('unit', '')} (limit {event.get('limit')}) "
+                f"peak {_number(event.get('peak'))} {event.get('unit', '')} (limit {event.get('limit')}) "
                 f"×{event.get('count', 1)} {ack}{escalated}  id {event.get('event_id')}"
             )
+        lines.append(f"{bold}RECENT EVENT MESSAGES{reset}")
+        lines += [f"  {describe(topic, payload, color=color)}" for topic, payload in self.recent]
         return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _severity_rank(event: dict[str, Any]) -> tuple[int, str]:
