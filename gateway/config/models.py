@@ -8,8 +8,13 @@ from typing import Literal
 from pydantic import Field, SerializeAsAny, model_validator
 
 from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
+from gateway.config.rules import (
+    CrossRule,
+    DetectionSettings,
+    MultivariateRule,
+    ThresholdRule,
+)
 
-Severity = Literal["urgent", "important", "normal"]
 
 
 class Location(StrictModel):
@@ -55,27 +60,6 @@ class Storage(StrictModel):
     directory: Path = Path("/var/lib/gridgate")
 
 
-class ThresholdRule(StrictModel):
-    """Alarm when a channel stays above ``high`` (or below ``low``) for ``hold_s``."""
-
-    device: str
-    channel: str
-    high: float | None = None
-    low: float | None = None
-    hysteresis: float = Field(default=0.0, ge=0)
-    hold_s: float = Field(default=0.0, ge=0, le=86_400)
-    severity: Severity = "important"
-    category: str = Field(default="threshold", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
-
-    @model_validator(mode="after")
-    def _limits(self) -> ThresholdRule:
-        if self.high is None and self.low is None:
-            raise ValueError("give high, low or both")
-        if self.high is not None and self.low is not None and self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        return self
-
-
 class GatewayConfig(StrictModel):
     gateway: GatewayIdentity
     uplink: Uplink
@@ -84,3 +68,6 @@ class GatewayConfig(StrictModel):
         default=(), description="validated per entry by its driver's model in the loader"
     )
     rules: tuple[ThresholdRule, ...] = ()
+    cross_rules: tuple[CrossRule, ...] = ()
+    multivariate: tuple[MultivariateRule, ...] = ()
+    detection: DetectionSettings = DetectionSettings()

@@ -1,4 +1,9 @@
-"""Alarms: raised → cleared, one stable event id for both, remembered across restarts.
+"""Events: raised → cleared, one stable event id for both, remembered across restarts.
+
+Three classes share this lifecycle: regulatory ``alarm``s, sensor ``fault``s
+and statistical ``anomaly`` findings (lower severity; see docs/mqtt-api.md).
+Each facet of a detection subject (its level, window mean, daily count, rate,
+fault, anomaly) is its own event.
 
 An open alarm is stored in the outbox's key-value table in the same
 transaction as the event that opened it, so after a crash or restart the
@@ -9,13 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gateway.config.models import GatewayIdentity, ThresholdRule
+from gateway.config.models import GatewayIdentity
 from gateway.detect.engine import Transition
+from gateway.detect.layout import Subject
 from gateway.outbox import Outbox, Priority
 from gateway.timestamps import iso_utc
 
@@ -25,9 +32,16 @@ EVENTS_TOPIC = "events"
 _KV_PREFIX = "alarm/"
 
 
-def rule_key(rule: ThresholdRule) -> str:
-    """Names a rule by what it checks, so a reordered config still finds its alarms."""
-    return f"{_KV_PREFIX}{rule.device}/{rule.channel}/{rule.category}/{rule.high}/{rule.low}"
+def alarm_key(subject: Subject, facet: str) -> str:
+    """Names an event slot by what it checks, so a reordered config still finds its alarms.
+
+    The level facet keeps the key threshold alarms always had.
+    """
+    suffix = "" if facet == "level" else f"/{facet}"
+    return f"{_KV_PREFIX}{subject.key}{suffix}"
+
+
+_LEVEL_SEVERITY: dict[str | None, str] = {"warning": "normal", "critical": "urgent"}
 
 
 class AlarmBook:
@@ -36,25 +50,31 @@ class AlarmBook:
     def __init__(
         self,
         identity: GatewayIdentity,
-        rules: Sequence[ThresholdRule],
+        subjects: Sequence[Subject],
+        facets: Sequence[Sequence[str]],
         units: Mapping[tuple[str, str], str],
         outbox: Outbox,
     ) -> None:
+        """``facets[i]`` names the facets subject ``i`` can raise."""
         self._identity = identity
-        self._rules = tuple(rules)
+        self._subjects = tuple(subjects)
         self._units = units
         self._outbox = outbox
-        self._keys = [rule_key(rule) for rule in self._rules]
-        self._open: dict[int, dict[str, Any]] = {}
+        self._keys = {
+            (i, facet): alarm_key(subject, facet)
+            for i, subject in enumerate(self._subjects)
+            for facet in facets[i]
+        }
+        self._open: dict[tuple[int, str], dict[str, Any]] = {}
 
-    def restore(self) -> list[tuple[int, str]]:
-        """Reload open alarms; return (rule, direction) pairs for the detection engine.
+    def restore(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Reload open events; return (subject, facet, event) for the detection engine.
 
         An alarm whose rule is no longer configured cannot clear by itself, so it
         is cleared now, saying why.
         """
-        slots = {key: i for i, key in enumerate(self._keys)}
-        restored: list[tuple[int, str]] = []
+        slots = {key: slot for slot, key in self._keys.items()}
+        restored: list[tuple[int, str, dict[str, Any]]] = []
         for key, text in self._outbox.kv_items(_KV_PREFIX).items():
             event = json.loads(text)
             rule = slots.get(key)
@@ -63,7 +83,7 @@ class AlarmBook:
                 self._publish_clear(key, event, value=None, ts=time.time(), reason="rule removed")
                 continue
             self._open[rule] = event
-            restored.append((rule, event["direction"]))
+            restored.append((rule[0], rule[1], event))
         return restored
 
     @property
@@ -72,42 +92,47 @@ class AlarmBook:
 
     def handle(self, transition: Transition) -> None:
         """Publish the event a detection transition stands for."""
-        rule = self._rules[transition.rule]
-        key = self._keys[transition.rule]
+        subject = self._subjects[transition.rule]
+        slot = (transition.rule, transition.facet)
+        key = self._keys[slot]
         if transition.raised:
-            event = self._raised(rule, transition)
-            self._open[transition.rule] = event
+            event = self._raised(subject, transition)
+            self._open[slot] = event
             self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={key: json.dumps(event)})
             log.warning(
-                "alarm raised: %s %s/%s = %g (limit %g)",
-                event["category"], rule.device, rule.channel, transition.value, event["limit"],
+                "%s raised: %s %s %s/%s = %s",
+                event["class"], event["category"], event["condition"], subject.device,
+                subject.channel, event["value"],
             )
             return
-        event = self._open.pop(transition.rule, None)
+        event = self._open.pop(slot, None)
         if event is None:
             return
         self._publish_clear(key, event, value=transition.value, ts=transition.ts, reason="back to normal")
-        log.warning("alarm cleared: %s %s/%s = %g", event["category"], rule.device, rule.channel, transition.value)
+        log.warning("%s cleared: %s %s/%s", event["class"], event["category"], subject.device, subject.channel)
 
-    def _raised(self, rule: ThresholdRule, transition: Transition) -> dict[str, Any]:
-        limit = rule.high if transition.direction == "high" else rule.low
+    def _raised(self, subject: Subject, transition: Transition) -> dict[str, Any]:
         identity = self._identity
         event: dict[str, Any] = {
             "ts": iso_utc(transition.ts),
             "event_id": str(uuid.uuid4()),
             "state": "raised",
-            "severity": rule.severity,
-            "category": rule.category,
-            "device": rule.device,
-            "channel": rule.channel,
-            "unit": self._units.get((rule.device, rule.channel), ""),
+            "class": transition.event_class,
+            "severity": _severity(subject, transition),
+            "category": subject.category,
+            "device": subject.device,
+            "channel": subject.channel,
+            "unit": self._units.get((subject.device, subject.channel), ""),
             "site": identity.site,
             "grid_cell": identity.grid_cell,
-            "direction": transition.direction,
-            "value": transition.value,
-            "limit": limit,
-            "hysteresis": rule.hysteresis,
-            "hold_s": rule.hold_s,
+            "facet": transition.facet,
+            "level": transition.level,
+            "condition": transition.condition,
+            "direction": transition.direction or None,
+            "value": _number(transition.value),
+            "limit": _number(transition.limit),
+            "hysteresis": subject.hysteresis,
+            "hold_s": subject.hold_s,
             "raised_at": iso_utc(transition.ts),
         }
         if identity.location is not None:
@@ -121,8 +146,22 @@ class AlarmBook:
             **event,
             "ts": iso_utc(ts),
             "state": "cleared",
-            "value": value,
+            "value": _number(value),
             "cleared_at": iso_utc(ts),
             "reason": reason,
         }
         self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, cleared, kv={key: None})
+
+
+def _severity(subject: Subject, transition: Transition) -> str:
+    """Faults and anomalies rank below regulatory alarms; alarm levels set their own."""
+    if transition.event_class == "anomaly":
+        return "normal"
+    if transition.event_class == "fault":
+        return subject.fault_severity
+    return _LEVEL_SEVERITY.get(transition.level, subject.severity)
+
+
+def _number(value: float | None) -> float | None:
+    """NaN (no trustworthy reading) is published as null: JSON has no NaN."""
+    return None if value is None or math.isnan(value) else value

@@ -10,6 +10,7 @@ from gateway import __version__
 from gateway._compat import TaskGroup
 from gateway.config.models import GatewayConfig
 from gateway.detect.engine import DetectionEngine
+from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
 from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
@@ -45,11 +46,16 @@ class Daemon:
 
     async def _run(self, outbox: Outbox) -> None:
         cfg = self.config
-        engine = DetectionEngine(cfg.rules)
-        log.info("detection: %d rule(s), kernels ready in %.2f s", len(cfg.rules), engine.warm_up())
+        engine = DetectionEngine(
+            cfg.rules, cfg.cross_rules, cfg.multivariate, timezone_name=cfg.detection.timezone
+        )
+        log.info("detection: %d subject(s), kernels ready in %.2f s", len(engine.subjects), engine.warm_up())
         units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
-        alarms = AlarmBook(cfg.gateway, cfg.rules, units, outbox)
-        engine.restore(alarms.restore())
+        facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
+        alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
+        restored = load_state(cfg.storage.directory, engine)
+        engine.restore_events(alarms.restore())
+        log.info("detection: state of %d subject(s) restored", restored)
         pipeline = Pipeline(engine, alarms, outbox)
         self.uplink = UplinkClient(
             cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest
@@ -58,6 +64,7 @@ class Daemon:
         async with TaskGroup() as tasks:
             uplink = tasks.create_task(self.uplink.run(self._stopping), name="uplink")
             polls = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
+            saver = tasks.create_task(self._save_detection(engine), name="detection-state")
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
                 cfg.gateway.id, len(self.pollers), len(alarms.open_alarms), outbox.pending(),
@@ -68,7 +75,15 @@ class Daemon:
             notify("STOPPING=1")
             for poll in polls:
                 poll.cancel()
+            saver.cancel()
+            save_state(cfg.storage.directory, engine)
             await asyncio.wait([uplink], timeout=self.flush_s)
             if not uplink.done():
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
                 uplink.cancel()
+
+    async def _save_detection(self, engine: DetectionEngine) -> None:
+        """Save windows, day counters and baselines now and then, so a crash loses little."""
+        while True:
+            await asyncio.sleep(self.config.detection.state_save_s)
+            save_state(self.config.storage.directory, engine)
