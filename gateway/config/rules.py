@@ -147,7 +147,7 @@ class MultivariateRule(StrictModel):
     channels: tuple[str, ...] = Field(min_length=2, max_length=8)
     learn_samples: int = Field(default=2_000, ge=10)
     limit: float = Field(default=40.0, gt=0, description="T² above this is an anomaly")
-    ridge: float = Field(default=0.01, ge=0)
+    ridge: float = Field(default=1e-4, ge=0, description="added to the covariance diagonal, relative to its mean")
     category: str = Field(default="anomaly.multivariate", pattern=CATEGORY_PATTERN)
 
 
