@@ -7,6 +7,7 @@ physical range, time gaps of days, clocks that step backwards, and restarts
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -23,13 +24,17 @@ from gateway.detect.reference import ChannelLimits, ChannelTwin, CrossTwin, Hote
 NAN = math.nan
 maybe = st.one_of(st.just(NAN), st.floats(-50, 250, allow_nan=False))
 value = st.one_of(
-    st.floats(-50, 250, allow_nan=False), st.just(NAN), st.sampled_from([150.0, 80.0, 20.0, 0.0, 999.0])
+    st.floats(-50, 250, allow_nan=False),
+    st.just(NAN),
+    st.sampled_from([150.0, 80.0, 20.0, 0.0, 999.0]),
 )
 # Mostly forward steps, some zero, some backwards (clock jumps), some gaps of hours or days.
 step = st.one_of(st.floats(0, 400), st.just(0.0), st.floats(-3_000, 0), st.floats(3_600, 200_000))
 limits = st.builds(
     ChannelLimits,
-    high=st.tuples(st.just(100.0), maybe.map(lambda v: NAN if math.isnan(v) else 150.0), st.just(NAN)),
+    high=st.tuples(
+        st.just(100.0), maybe.map(lambda v: NAN if math.isnan(v) else 150.0), st.just(NAN)
+    ),
     low=st.tuples(st.just(NAN), st.sampled_from([NAN, 10.0]), st.sampled_from([NAN, -20.0])),
     hysteresis=st.floats(0, 20),
     hold_s=st.sampled_from([0.0, 30.0, 600.0]),
@@ -60,17 +65,32 @@ limits = st.builds(
 
 def _params(lim: ChannelLimits) -> list[float]:
     p = [NAN] * c.N_PARAMS
-    p[c.P_WARN_HI: c.P_CRIT_HI + 1] = lim.high
-    p[c.P_WARN_LO: c.P_CRIT_LO + 1] = lim.low
+    p[c.P_WARN_HI : c.P_CRIT_HI + 1] = lim.high
+    p[c.P_WARN_LO : c.P_CRIT_LO + 1] = lim.low
     for column, attr in [
-        (c.P_HYST, "hysteresis"), (c.P_HOLD, "hold_s"), (c.P_CLEAR_HOLD, "clear_hold_s"),
-        (c.P_PHYS_MIN, "phys_min"), (c.P_PHYS_MAX, "phys_max"), (c.P_STUCK_S, "stuck_s"),
-        (c.P_STUCK_TOL, "stuck_tol"), (c.P_MISSING_S, "missing_s"), (c.P_BUCKET_S, "bucket_s"),
-        (c.P_WIN_HI, "window_high"), (c.P_WIN_HYST, "window_hysteresis"),
-        (c.P_DAY_LIMIT, "daily_limit"), (c.P_DAY_MAX, "daily_max"), (c.P_MIN_SAMPLES, "min_samples"),
-        (c.P_RATE_RISE, "rate_rise"), (c.P_RATE_FALL, "rate_fall"), (c.P_RATE_SPAN, "rate_span_s"),
-        (c.P_EWMA_ALPHA, "ewma_alpha"), (c.P_Z_LIMIT, "z_limit"), (c.P_CUSUM_K, "cusum_k"),
-        (c.P_CUSUM_H, "cusum_h"), (c.P_HAMPEL_K, "hampel_k"), (c.P_WARMUP, "warmup"),
+        (c.P_HYST, "hysteresis"),
+        (c.P_HOLD, "hold_s"),
+        (c.P_CLEAR_HOLD, "clear_hold_s"),
+        (c.P_PHYS_MIN, "phys_min"),
+        (c.P_PHYS_MAX, "phys_max"),
+        (c.P_STUCK_S, "stuck_s"),
+        (c.P_STUCK_TOL, "stuck_tol"),
+        (c.P_MISSING_S, "missing_s"),
+        (c.P_BUCKET_S, "bucket_s"),
+        (c.P_WIN_HI, "window_high"),
+        (c.P_WIN_HYST, "window_hysteresis"),
+        (c.P_DAY_LIMIT, "daily_limit"),
+        (c.P_DAY_MAX, "daily_max"),
+        (c.P_MIN_SAMPLES, "min_samples"),
+        (c.P_RATE_RISE, "rate_rise"),
+        (c.P_RATE_FALL, "rate_fall"),
+        (c.P_RATE_SPAN, "rate_span_s"),
+        (c.P_EWMA_ALPHA, "ewma_alpha"),
+        (c.P_Z_LIMIT, "z_limit"),
+        (c.P_CUSUM_K, "cusum_k"),
+        (c.P_CUSUM_H, "cusum_h"),
+        (c.P_HAMPEL_K, "hampel_k"),
+        (c.P_WARMUP, "warmup"),
     ]:
         p[column] = getattr(lim, attr)
     p[c.P_ANOMALY_ON] = 1.0 if lim.anomaly else 0.0
@@ -102,7 +122,7 @@ def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> N
         t += dt
         readings.append((which % n, v, t))
     boundaries = sorted({0, len(readings), *(min(x, len(readings)) for x in cuts)})
-    for start, end in zip(boundaries, boundaries[1:]):
+    for start, end in itertools.pairwise(boundaries):
         batch = readings[start:end]
         expected = [
             (k, slot, *change)
@@ -111,8 +131,14 @@ def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> N
         ]
         ev = np.zeros((len(batch) * c.N_FACETS, 5), np.int64)
         got = channel_step(
-            np.array([b[0] for b in batch], np.int32), np.array([b[1] for b in batch]),
-            np.array([b[2] for b in batch]), offset, params, state, history, ev,
+            np.array([b[0] for b in batch], np.int32),
+            np.array([b[1] for b in batch]),
+            np.array([b[2] for b in batch]),
+            offset,
+            params,
+            state,
+            history,
+            ev,
         )
         assert [tuple(row) for row in ev[:got].tolist()] == expected
         state, history = _reload(state), _reload(history)
@@ -123,19 +149,28 @@ def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> N
         assert state[i, c.S_ANOMALY] == twin.anomaly
 
 
-clause = st.tuples(st.integers(0, 2), st.sampled_from([1, -1]), st.one_of(st.integers(0, 2), st.floats(-5, 5)))
+clause = st.tuples(
+    st.integers(0, 2), st.sampled_from([1, -1]), st.one_of(st.integers(0, 2), st.floats(-5, 5))
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    rules=st.lists(st.tuples(st.lists(clause, min_size=1, max_size=3), st.sampled_from([0.0, 10.0])),
-                   min_size=1, max_size=3),
-    stream=st.lists(st.tuples(st.integers(0, 2), st.one_of(st.floats(-5, 5), st.just(NAN)), step), max_size=120),
+    rules=st.lists(
+        st.tuples(st.lists(clause, min_size=1, max_size=3), st.sampled_from([0.0, 10.0])),
+        min_size=1,
+        max_size=3,
+    ),
+    stream=st.lists(
+        st.tuples(st.integers(0, 2), st.one_of(st.floats(-5, 5), st.just(NAN)), step), max_size=120
+    ),
 )
 def test_cross_kernel_agrees_with_its_twin(rules, stream) -> None:  # type: ignore[no-untyped-def]
     names = ["a", "b", "c"]
     twins = [
-        CrossTwin([(names[a], op, names[b] if isinstance(b, int) else b) for a, op, b in clauses], hold)
+        CrossTwin(
+            [(names[a], op, names[b] if isinstance(b, int) else b) for a, op, b in clauses], hold
+        )
         for clauses, hold in rules
     ]
     first, ops, a_idx, b_idx, const = [0], [], [], [], []
@@ -152,13 +187,24 @@ def test_cross_kernel_agrees_with_its_twin(rules, stream) -> None:  # type: igno
     for channel, v, dt in stream:
         t += dt
         latest[channel] = v
-        by_name = dict(zip(names, latest.tolist()))
-        expected = [(0, r, *change) for r, twin in enumerate(twins) for change in twin.check(by_name, t)]
+        by_name = dict(zip(names, latest.tolist(), strict=True))
+        expected = [
+            (0, r, *change) for r, twin in enumerate(twins) for change in twin.check(by_name, t)
+        ]
         ev = np.zeros((len(rules), 5), np.int64)
         got = cross_step(
-            np.arange(len(rules), dtype=np.int32), t, latest, np.array(first, np.int32),
-            np.array(ops, np.int8), np.array(a_idx, np.int32), np.array(b_idx, np.int32),
-            np.array(const), np.array([h for _, h in rules]), active, pending, ev,
+            np.arange(len(rules), dtype=np.int32),
+            t,
+            latest,
+            np.array(first, np.int32),
+            np.array(ops, np.int8),
+            np.array(a_idx, np.int32),
+            np.array(b_idx, np.int32),
+            np.array(const),
+            np.array([h for _, h in rules]),
+            active,
+            pending,
+            ev,
         )
         assert [tuple(row) for row in ev[:got].tolist()] == expected
 
@@ -168,8 +214,9 @@ def test_cross_kernel_agrees_with_its_twin(rules, stream) -> None:  # type: igno
     dims=st.integers(2, 4),
     learn=st.integers(10, 40),
     limit=st.sampled_from([5.0, 15.0]),
-    samples=st.lists(st.lists(st.one_of(st.floats(-10, 10), st.just(NAN)), min_size=4, max_size=4),
-                     max_size=120),
+    samples=st.lists(
+        st.lists(st.one_of(st.floats(-10, 10), st.just(NAN)), min_size=4, max_size=4), max_size=120
+    ),
 )
 def test_hotelling_kernel_agrees_with_its_twin(dims, learn, limit, samples) -> None:  # type: ignore[no-untyped-def]
     twin = HotellingTwin(dims=dims, learn_n=float(learn), limit=limit)
@@ -183,9 +230,19 @@ def test_hotelling_kernel_agrees_with_its_twin(dims, learn, limit, samples) -> N
         expected = [(0, 0, *change) for change in twin.step(x)]
         ev = np.zeros((1, 5), np.int64)
         got = hotelling_step(
-            np.zeros(1, np.int32), np.array(x), channels, np.array([dims], np.int32),
-            np.array([float(learn)]), np.array([limit]), np.array([0.01]),
-            count, mean, comoment, inverse, active, ev,
+            np.zeros(1, np.int32),
+            np.array(x),
+            channels,
+            np.array([dims], np.int32),
+            np.array([float(learn)]),
+            np.array([limit]),
+            np.array([0.01]),
+            count,
+            mean,
+            comoment,
+            inverse,
+            active,
+            ev,
         )
         assert [tuple(row) for row in ev[:got].tolist()] == expected
     assert count[0] == twin.count

@@ -39,11 +39,16 @@ def _feed(engine: DetectionEngine, t: float, **values: float) -> list[Transition
 
 
 def _said(transitions: list[Transition]) -> list[str]:
-    return [f"{'+' if t.raised else '-'}{t.facet}:{t.level if t.facet == 'level' else t.condition}" for t in transitions]
+    return [
+        f"{'+' if t.raised else '-'}{t.facet}:{t.level if t.facet == 'level' else t.condition}"
+        for t in transitions
+    ]
 
 
 def test_levels_escalate_and_fall_back_past_the_hysteresis() -> None:
-    rule = ThresholdRule(device="d", channel="c", warning_high=100, high=150, critical_high=300, hysteresis=10)
+    rule = ThresholdRule(
+        device="d", channel="c", warning_high=100, high=150, critical_high=300, hysteresis=10
+    )
     engine = DetectionEngine([rule])
     assert _said(_feed(engine, 0, c=120)) == ["+level:warning"]
     assert _said(_feed(engine, 1, c=320)) == ["-level:warning", "+level:critical"]
@@ -60,7 +65,7 @@ def test_clear_hold_keeps_an_alarm_until_the_value_stayed_normal() -> None:
 
 
 def _hebei_pm10() -> ThresholdRule:
-    """PM10 hourly means above 80 µg/m³ at most twice a day; an hourly mean above 150 is an alarm."""
+    """PM10 hourly means above 80 µg/m³ at most twice a day; a mean above 150 is an alarm."""
     window = WindowCheck(bucket_s=3600, high=150, daily_limit=80, daily_max=2)
     return ThresholdRule(device="d", channel="pm10", window=window, category="env.dust.pm10")
 
@@ -95,7 +100,9 @@ def test_a_restart_does_not_forget_todays_exceedances(tmp_path: Path) -> None:
     assert _hour(restarted, SHANGHAI_MIDNIGHT + 3 * 3600, 99) == []
     assert _hour(restarted, SHANGHAI_MIDNIGHT + 4 * 3600, 20) == ["+daily:daily_exceedances"]
 
-    changed = _hebei_pm10().model_copy(update={"window": WindowCheck(bucket_s=3600, daily_limit=70)})
+    changed = _hebei_pm10().model_copy(
+        update={"window": WindowCheck(bucket_s=3600, daily_limit=70)}
+    )
     assert load_state(tmp_path, DetectionEngine([changed])) == 0  # a changed rule starts afresh
 
 
@@ -137,11 +144,18 @@ def test_anomalies_are_found_and_can_be_switched_off() -> None:
 
 def test_cross_channel_rules_on_one_device() -> None:
     fan_without_purifier = CrossRule(
-        device="d", category="env.fume.purifier_off", hold_s=30,
-        all=(Clause(channel="fan", op=">", value=0.5), Clause(channel="purifier", op="<", value=0.5)),
+        device="d",
+        category="env.fume.purifier_off",
+        hold_s=30,
+        all=(
+            Clause(channel="fan", op=">", value=0.5),
+            Clause(channel="purifier", op="<", value=0.5),
+        ),
     )
     impossible = CrossRule(
-        device="d", category="sensor.pm25_above_pm10", kind="fault",
+        device="d",
+        category="sensor.pm25_above_pm10",
+        kind="fault",
         all=(Clause(channel="pm25", op=">", than="pm10"),),
     )
     engine = DetectionEngine([], [fan_without_purifier, impossible])
@@ -154,7 +168,9 @@ def test_cross_channel_rules_on_one_device() -> None:
 
 def test_hotelling_finds_a_broken_relation_between_normal_looking_channels() -> None:
     rng = np.random.default_rng(3)
-    detector = MultivariateRule(device="d", channels=("flow", "current"), learn_samples=200, limit=40)
+    detector = MultivariateRule(
+        device="d", channels=("flow", "current"), learn_samples=200, limit=40
+    )
     engine = DetectionEngine([], [], [detector])
     said: list[str] = []
     for i in range(400):
@@ -167,8 +183,14 @@ def test_hotelling_finds_a_broken_relation_between_normal_looking_channels() -> 
 
 
 def test_faults_and_anomalies_are_published_as_their_own_classes(tmp_path: Path) -> None:
-    rule = ThresholdRule(device="d", channel="c", high=150, severity="urgent",
-                         health=HealthCheck(max=1000), anomaly=AnomalyCheck(warmup=8))
+    rule = ThresholdRule(
+        device="d",
+        channel="c",
+        high=150,
+        severity="urgent",
+        health=HealthCheck(max=1000),
+        anomaly=AnomalyCheck(warmup=8),
+    )
     engine = DetectionEngine([rule])
     outbox = Outbox(tmp_path, "gw")
     try:
@@ -179,13 +201,15 @@ def test_faults_and_anomalies_are_published_as_their_own_classes(tmp_path: Path)
             for transition in _feed(engine, float(t), c=v):
                 book.handle(transition)
         published = [json.loads(m.payload) for m in outbox.peek(100)]
-        raised = {(m["class"], m["condition"]): m["severity"] for m in published if m["state"] == "raised"}
+        raised = {
+            (m["class"], m["condition"]): m["severity"] for m in published if m["state"] == "raised"
+        }
         assert raised == {
             ("fault", "out_of_range"): "normal",
             ("anomaly", "ewma_spike"): "normal",
             ("alarm", "above_limit"): "urgent",
         }
-        # The restarted gateway knows which facets are open, whatever the saved detection state says.
+        # A restarted gateway knows which facets are open, whatever the saved state says.
         reopened = AlarmBook(identity, engine.subjects, facets, {}, outbox)
         fresh = DetectionEngine([rule])
         fresh.restore_events(reopened.restore())
@@ -220,17 +244,34 @@ all = [{ channel = "pm25", op = ">", than = "pm10" }]
 device = "dust-01"
 channels = ["pm25", "pm10", "tsp"]
 """
-    config = parse_config(gateway_toml(broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1",
-                                       rules=rules))
+    config = parse_config(
+        gateway_toml(
+            broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=rules
+        )
+    )
     assert config.rules[0].window is not None and config.multivariate[0].channels[2] == "tsp"
-    broken = rules.replace('than = "pm10"', 'than = "pm100"').replace('"Asia/Shanghai"', '"Mars/Olympus"')
+    broken = rules.replace('than = "pm10"', 'than = "pm100"').replace(
+        '"Asia/Shanghai"', '"Mars/Olympus"'
+    )
     with pytest.raises(ConfigError) as caught:
-        parse_config(gateway_toml(broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1",
-                                  rules=broken))
+        parse_config(
+            gateway_toml(
+                broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=broken
+            )
+        )
     assert caught.value.problems == [
         "detection.timezone: unknown time zone 'Mars/Olympus' (use an IANA name like Asia/Shanghai)"
     ]
     with pytest.raises(ConfigError) as caught:
-        parse_config(gateway_toml(broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1",
-                                  rules=rules.replace('than = "pm10"', 'than = "pm100"')))
-    assert caught.value.problems[0].startswith("cross_rules[0].all[0].than: no channel 'pm100' on device")
+        parse_config(
+            gateway_toml(
+                broker_port=1,
+                modbus_port=2,
+                storage=Path("/tmp/x"),
+                prefix="gg/v1",
+                rules=rules.replace('than = "pm10"', 'than = "pm100"'),
+            )
+        )
+    assert caught.value.problems[0].startswith(
+        "cross_rules[0].all[0].than: no channel 'pm100' on device"
+    )

@@ -44,7 +44,9 @@ async def test_an_impossible_reading_is_published_as_a_fault_and_state_survives_
     assert before[S_B_N] > 0  # the hour's readings so far were saved at stop
 
     async with running_gateway(config):
-        await subscriber.wait_for(lambda m: m.topic.endswith("/telemetry/dust-01"), after=len(subscriber.received))
+        await subscriber.wait_for(
+            lambda m: m.topic.endswith("/telemetry/dust-01"), after=len(subscriber.received)
+        )
     after = _pm10_state(state_file)
     if after[S_BUCKET] == before[S_BUCKET]:  # (unless the hour turned meanwhile)
         assert after[S_B_N] > before[S_B_N]  # the restarted gateway went on counting the same hour

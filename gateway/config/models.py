@@ -16,7 +16,6 @@ from gateway.config.rules import (
 )
 
 
-
 class Location(StrictModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)

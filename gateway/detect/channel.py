@@ -45,7 +45,6 @@ from gateway.detect.codes import (
     FAULT_RANGE,
     FAULT_STUCK,
     HAMPEL_W,
-    P_ALARM_HI,
     P_ANOMALY_ON,
     P_BUCKET_S,
     P_CLEAR_HOLD,
@@ -106,7 +105,9 @@ SECONDS_PER_DAY = 86_400.0
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _emit(ev: npt.NDArray[np.int64], n: int, k: int, i: int, facet: int, old: float, new: float) -> int:
+def _emit(
+    ev: npt.NDArray[np.int64], n: int, k: int, i: int, facet: int, old: float, new: float
+) -> int:
     ev[n, 0] = k
     ev[n, 1] = i
     ev[n, 2] = facet
@@ -116,35 +117,36 @@ def _emit(ev: npt.NDArray[np.int64], n: int, k: int, i: int, facet: int, old: fl
 
 
 @njit(cache=True, nogil=True)
-def target_level(v: float, level: int, p: npt.NDArray[np.float64]) -> int:
-    """The level ``v`` asks for, given the ``level`` the slot is at (hysteresis applies downwards)."""
+def target_level(v: float, level: int, params: npt.NDArray[np.float64], i: int) -> int:
+    """The level ``v`` asks for from slot ``i``'s ``level`` (hysteresis applies downwards)."""
     wanted = 0
     for lv in range(1, 4):
-        if v > p[P_WARN_HI + lv - 1]:
+        if v > params[i, P_WARN_HI + lv - 1]:
             wanted = lv
-        if v < p[P_WARN_LO + lv - 1]:
+        if v < params[i, P_WARN_LO + lv - 1]:
             wanted = -lv
-    hyst = p[P_HYST]
+    hyst = params[i, P_HYST]
     if level > 0:
         if wanted > level:
             return wanted
         for lv in range(level, 0, -1):
-            if v > p[P_WARN_HI + lv - 1] - hyst:
+            if v > params[i, P_WARN_HI + lv - 1] - hyst:
                 return lv
         return min(wanted, 0)
     if level < 0:
         if wanted < level:
             return wanted
         for lv in range(-level, 0, -1):
-            if v < p[P_WARN_LO + lv - 1] + hyst:
+            if v < params[i, P_WARN_LO + lv - 1] + hyst:
                 return -lv
         return max(wanted, 0)
     return wanted
 
 
 @njit(cache=True, nogil=True)
-def hampel_median_mad(window: npt.NDArray[np.float64]) -> tuple[float, float]:
-    """Median and MAD of a full, sorted window of odd length, in O(window)."""
+def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, float]:
+    """Median and MAD of slot ``i``'s full, sorted window (odd length), in O(window)."""
+    window = history[i, HAMPEL_W:]
     m = HAMPEL_W // 2
     med = window[m]
     below = 0
@@ -163,30 +165,41 @@ def hampel_median_mad(window: npt.NDArray[np.float64]) -> tuple[float, float]:
 
 
 @njit(cache=True, nogil=True)
-def hampel_insert(h: npt.NDArray[np.float64], s: npt.NDArray[np.float64], v: float) -> None:
-    """Push ``v`` into the ring ``h[:W]``, keeping ``h[W:]`` its sorted copy."""
-    n = int(s[S_H_N])
-    pos = int(s[S_H_POS])
-    if n == HAMPEL_W:
-        old = h[pos]
+def hampel_insert(
+    history: npt.NDArray[np.float64], state: npt.NDArray[np.float64], i: int, v: float
+) -> None:
+    """Push ``v`` into slot ``i``'s ring ``history[i, :W]``; ``history[i, W:]`` stays sorted."""
+    n = int(state[i, S_H_N])
+    pos = int(state[i, S_H_POS])
+    base = HAMPEL_W
+    if n == HAMPEL_W:  # replace the oldest value in place, sliding it to where v belongs
+        old = history[i, pos]
         j = 0
-        while h[HAMPEL_W + j] != old:
+        while history[i, base + j] != old:
             j += 1
-        for q in range(j, n - 1):
-            h[HAMPEL_W + q] = h[HAMPEL_W + q + 1]
-        n -= 1
-    j = n
-    while j > 0 and h[HAMPEL_W + j - 1] > v:
-        h[HAMPEL_W + j] = h[HAMPEL_W + j - 1]
-        j -= 1
-    h[HAMPEL_W + j] = v
-    h[pos] = v
-    s[S_H_POS] = (pos + 1) % HAMPEL_W
-    s[S_H_N] = n + 1
+        if v >= old:
+            while j + 1 < n and history[i, base + j + 1] < v:
+                history[i, base + j] = history[i, base + j + 1]
+                j += 1
+        else:
+            while j > 0 and history[i, base + j - 1] > v:
+                history[i, base + j] = history[i, base + j - 1]
+                j -= 1
+        history[i, base + j] = v
+    else:
+        j = n
+        while j > 0 and history[i, base + j - 1] > v:
+            history[i, base + j] = history[i, base + j - 1]
+            j -= 1
+        history[i, base + j] = v
+        n += 1
+    history[i, pos] = v
+    state[i, S_H_POS] = (pos + 1) % HAMPEL_W
+    state[i, S_H_N] = n
 
 
 @njit(cache=True, nogil=True)
-def channel_step(  # noqa: PLR0912, PLR0915
+def channel_step(
     slot: npt.NDArray[np.int32],
     value: npt.NDArray[np.float64],
     ts: npt.NDArray[np.float64],
@@ -207,130 +220,136 @@ def channel_step(  # noqa: PLR0912, PLR0915
         i = slot[k]
         v = value[k]
         t = ts[k]
-        p = params[i]
-        s = state[i]
 
         # 1. sensor health
-        fault = s[S_FAULT]
+        fault = state[i, S_FAULT]
         new_fault = 0.0
         if math.isnan(v):
-            if math.isnan(s[S_NAN_SINCE]) or t < s[S_NAN_SINCE]:
-                s[S_NAN_SINCE] = t
+            if math.isnan(state[i, S_NAN_SINCE]) or t < state[i, S_NAN_SINCE]:
+                state[i, S_NAN_SINCE] = t
             new_fault = fault
-            if p[P_MISSING_S] > 0 and t - s[S_NAN_SINCE] >= p[P_MISSING_S]:
+            if params[i, P_MISSING_S] > 0 and t - state[i, S_NAN_SINCE] >= params[i, P_MISSING_S]:
                 new_fault = FAULT_MISSING
         else:
-            s[S_NAN_SINCE] = math.nan
-            s[S_LAST_SEEN] = t
-            if v < p[P_PHYS_MIN] or v > p[P_PHYS_MAX]:
+            state[i, S_NAN_SINCE] = math.nan
+            state[i, S_LAST_SEEN] = t
+            if v < params[i, P_PHYS_MIN] or v > params[i, P_PHYS_MAX]:
                 new_fault = FAULT_RANGE
-            elif p[P_STUCK_S] > 0:
-                if not abs(v - s[S_STUCK_REF]) <= p[P_STUCK_TOL] or t < s[S_STUCK_SINCE]:
-                    s[S_STUCK_REF] = v
-                    s[S_STUCK_SINCE] = t
-                elif t - s[S_STUCK_SINCE] >= p[P_STUCK_S]:
+            elif params[i, P_STUCK_S] > 0:
+                if (
+                    not abs(v - state[i, S_STUCK_REF]) <= params[i, P_STUCK_TOL]
+                    or t < state[i, S_STUCK_SINCE]
+                ):
+                    state[i, S_STUCK_REF] = v
+                    state[i, S_STUCK_SINCE] = t
+                elif t - state[i, S_STUCK_SINCE] >= params[i, P_STUCK_S]:
                     new_fault = FAULT_STUCK
         if new_fault != fault:
             n_ev = _emit(ev, n_ev, k, i, F_FAULT, fault, new_fault)
-            s[S_FAULT] = new_fault
+            state[i, S_FAULT] = new_fault
         if math.isnan(v) or new_fault != 0:
-            s[S_PEND_LEVEL] = s[S_LEVEL]
+            state[i, S_PEND_LEVEL] = state[i, S_LEVEL]
             continue
 
         # 2. levels
-        level = int(s[S_LEVEL])
-        wanted = target_level(v, level, p)
+        level = int(state[i, S_LEVEL])
+        wanted = target_level(v, level, params, i)
         if wanted == level:
-            s[S_PEND_LEVEL] = level
+            state[i, S_PEND_LEVEL] = level
         else:
             escalate = abs(wanted) > abs(level) or wanted * level < 0
-            if s[S_PEND_LEVEL] != wanted or t < s[S_PEND_SINCE]:
-                s[S_PEND_LEVEL] = wanted
-                s[S_PEND_SINCE] = t
-            wait = p[P_HOLD] if escalate else p[P_CLEAR_HOLD]
-            if t - s[S_PEND_SINCE] >= wait:
+            if state[i, S_PEND_LEVEL] != wanted or t < state[i, S_PEND_SINCE]:
+                state[i, S_PEND_LEVEL] = wanted
+                state[i, S_PEND_SINCE] = t
+            wait = params[i, P_HOLD] if escalate else params[i, P_CLEAR_HOLD]
+            if t - state[i, S_PEND_SINCE] >= wait:
                 n_ev = _emit(ev, n_ev, k, i, F_LEVEL, level, wanted)
-                s[S_LEVEL] = wanted
+                state[i, S_LEVEL] = wanted
 
         # 3. windowed mean and daily exceedances
-        bucket_s = p[P_BUCKET_S]
+        bucket_s = params[i, P_BUCKET_S]
         if bucket_s > 0:
             local = t + tz_offset_s
             bucket = math.floor(local / bucket_s)
-            current = s[S_BUCKET]
+            current = state[i, S_BUCKET]
             if math.isnan(current) or bucket < current:
-                s[S_BUCKET] = bucket
-                s[S_B_SUM] = 0.0
-                s[S_B_N] = 0.0
+                state[i, S_BUCKET] = bucket
+                state[i, S_B_SUM] = 0.0
+                state[i, S_B_N] = 0.0
             elif bucket > current:
-                if s[S_B_N] >= max(1.0, p[P_MIN_SAMPLES]):
-                    mean = s[S_B_SUM] / s[S_B_N]
-                    if s[S_WINDOW] == 0 and mean > p[P_WIN_HI]:
+                if state[i, S_B_N] >= max(1.0, params[i, P_MIN_SAMPLES]):
+                    mean = state[i, S_B_SUM] / state[i, S_B_N]
+                    if state[i, S_WINDOW] == 0 and mean > params[i, P_WIN_HI]:
                         n_ev = _emit(ev, n_ev, k, i, F_WINDOW, 0, 1)
-                        s[S_WINDOW] = 1
-                    elif s[S_WINDOW] == 1 and not mean > p[P_WIN_HI] - p[P_WIN_HYST]:
+                        state[i, S_WINDOW] = 1
+                    elif (
+                        state[i, S_WINDOW] == 1
+                        and not mean > params[i, P_WIN_HI] - params[i, P_WIN_HYST]
+                    ):
                         n_ev = _emit(ev, n_ev, k, i, F_WINDOW, 1, 0)
-                        s[S_WINDOW] = 0
-                    if mean > p[P_DAY_LIMIT]:
-                        s[S_DAY_COUNT] += 1
-                        if s[S_DAY_COUNT] > p[P_DAY_MAX] and s[S_DAILY] == 0:
+                        state[i, S_WINDOW] = 0
+                    if mean > params[i, P_DAY_LIMIT]:
+                        state[i, S_DAY_COUNT] += 1
+                        if state[i, S_DAY_COUNT] > params[i, P_DAY_MAX] and state[i, S_DAILY] == 0:
                             n_ev = _emit(ev, n_ev, k, i, F_DAILY, 0, 1)
-                            s[S_DAILY] = 1
-                s[S_BUCKET] = bucket
-                s[S_B_SUM] = 0.0
-                s[S_B_N] = 0.0
+                            state[i, S_DAILY] = 1
+                state[i, S_BUCKET] = bucket
+                state[i, S_B_SUM] = 0.0
+                state[i, S_B_N] = 0.0
             today = math.floor(local / SECONDS_PER_DAY)
-            if today != s[S_DAY]:
-                if s[S_DAILY] != 0:
+            if today != state[i, S_DAY]:
+                if state[i, S_DAILY] != 0:
                     n_ev = _emit(ev, n_ev, k, i, F_DAILY, 1, 0)
-                    s[S_DAILY] = 0
-                s[S_DAY] = today
-                s[S_DAY_COUNT] = 0.0
-            s[S_B_SUM] += v
-            s[S_B_N] += 1
+                    state[i, S_DAILY] = 0
+                state[i, S_DAY] = today
+                state[i, S_DAY_COUNT] = 0.0
+            state[i, S_B_SUM] += v
+            state[i, S_B_N] += 1
 
         # 4. rate of change
-        if not (math.isnan(p[P_RATE_RISE]) and math.isnan(p[P_RATE_FALL])):
-            t0 = s[S_RATE_T0]
+        if not (math.isnan(params[i, P_RATE_RISE]) and math.isnan(params[i, P_RATE_FALL])):
+            t0 = state[i, S_RATE_T0]
             if math.isnan(t0) or t < t0:
-                s[S_RATE_V0] = v
-                s[S_RATE_T0] = t
-            elif t - t0 >= p[P_RATE_SPAN]:
-                per_min = (v - s[S_RATE_V0]) / (t - t0) * 60.0
+                state[i, S_RATE_V0] = v
+                state[i, S_RATE_T0] = t
+            elif t - t0 >= params[i, P_RATE_SPAN]:
+                per_min = (v - state[i, S_RATE_V0]) / (t - t0) * 60.0
                 rate = 0.0
-                if per_min > p[P_RATE_RISE]:
+                if per_min > params[i, P_RATE_RISE]:
                     rate = 1.0
-                elif per_min < -p[P_RATE_FALL]:
+                elif per_min < -params[i, P_RATE_FALL]:
                     rate = -1.0
-                if rate != s[S_RATE]:
-                    n_ev = _emit(ev, n_ev, k, i, F_RATE, s[S_RATE], rate)
-                    s[S_RATE] = rate
-                s[S_RATE_V0] = v
-                s[S_RATE_T0] = t
+                if rate != state[i, S_RATE]:
+                    n_ev = _emit(ev, n_ev, k, i, F_RATE, state[i, S_RATE], rate)
+                    state[i, S_RATE] = rate
+                state[i, S_RATE_V0] = v
+                state[i, S_RATE_T0] = t
 
         # 5. anomalies
-        if p[P_ANOMALY_ON] > 0:
-            n = s[S_A_N]
-            mean = s[S_A_MEAN]
-            sd = math.sqrt(s[S_A_VAR])
+        if params[i, P_ANOMALY_ON] > 0:
+            n = state[i, S_A_N]
+            mean = state[i, S_A_MEAN]
+            sd = math.sqrt(state[i, S_A_VAR])
             z = (v - mean) / sd if sd > 0 else 0.0
-            warm = n >= p[P_WARMUP]
-            z_limit = p[P_Z_LIMIT]
+            warm = n >= params[i, P_WARMUP]
+            z_limit = params[i, P_Z_LIMIT]
             spike = warm and abs(z) > z_limit
-            h = history[i]
             outlier = False
-            if warm and s[S_H_N] >= HAMPEL_W:
-                med, mad = hampel_median_mad(h[HAMPEL_W:])
-                outlier = mad > 0 and abs(v - med) > p[P_HAMPEL_K] * MAD_TO_SIGMA * mad
+            if warm and state[i, S_H_N] >= HAMPEL_W and params[i, P_HAMPEL_K] > 0:
+                med, mad = hampel_median_mad(history, i)
+                outlier = mad > 0 and abs(v - med) > params[i, P_HAMPEL_K] * MAD_TO_SIGMA * mad
             drift = False
             if warm:
                 zc = min(max(z, -Z_CLIP), Z_CLIP)
-                s[S_CUSUM_POS] = max(0.0, s[S_CUSUM_POS] + zc - p[P_CUSUM_K])
-                s[S_CUSUM_NEG] = max(0.0, s[S_CUSUM_NEG] - zc - p[P_CUSUM_K])
-                drift = s[S_CUSUM_POS] > p[P_CUSUM_H] or s[S_CUSUM_NEG] > p[P_CUSUM_H]
+                state[i, S_CUSUM_POS] = max(0.0, state[i, S_CUSUM_POS] + zc - params[i, P_CUSUM_K])
+                state[i, S_CUSUM_NEG] = max(0.0, state[i, S_CUSUM_NEG] - zc - params[i, P_CUSUM_K])
+                drift = (
+                    state[i, S_CUSUM_POS] > params[i, P_CUSUM_H]
+                    or state[i, S_CUSUM_NEG] > params[i, P_CUSUM_H]
+                )
                 if drift:
-                    s[S_CUSUM_POS] = 0.0
-                    s[S_CUSUM_NEG] = 0.0
+                    state[i, S_CUSUM_POS] = 0.0
+                    state[i, S_CUSUM_NEG] = 0.0
             code = 0.0
             if spike:
                 code = ANOMALY_SPIKE
@@ -338,18 +357,19 @@ def channel_step(  # noqa: PLR0912, PLR0915
                 code = ANOMALY_OUTLIER
             elif drift:
                 code = ANOMALY_DRIFT
-            if code != s[S_ANOMALY]:
-                n_ev = _emit(ev, n_ev, k, i, F_ANOMALY, s[S_ANOMALY], code)
-                s[S_ANOMALY] = code
-            alpha = p[P_EWMA_ALPHA]
-            if n < p[P_WARMUP]:
+            if code != state[i, S_ANOMALY]:
+                n_ev = _emit(ev, n_ev, k, i, F_ANOMALY, state[i, S_ANOMALY], code)
+                state[i, S_ANOMALY] = code
+            alpha = params[i, P_EWMA_ALPHA]
+            if n < params[i, P_WARMUP]:
                 alpha = max(alpha, 1.0 / (n + 1.0))
             x = v
             if spike:
                 x = mean + (z_limit if z > 0 else -z_limit) * sd
             diff = x - mean
-            s[S_A_MEAN] = mean + alpha * diff
-            s[S_A_VAR] = (1.0 - alpha) * (s[S_A_VAR] + alpha * diff * diff)
-            s[S_A_N] = n + 1.0
-            hampel_insert(h, s, v)
+            state[i, S_A_MEAN] = mean + alpha * diff
+            state[i, S_A_VAR] = (1.0 - alpha) * (state[i, S_A_VAR] + alpha * diff * diff)
+            state[i, S_A_N] = n + 1.0
+            if params[i, P_HAMPEL_K] > 0:
+                hampel_insert(history, state, i, v)
     return n_ev

@@ -40,22 +40,67 @@ HAMPEL_W = 7
 
 # Parameter columns of a channel rule slot (NaN = that check is off).
 (
-    P_WARN_HI, P_ALARM_HI, P_CRIT_HI, P_WARN_LO, P_ALARM_LO, P_CRIT_LO,
-    P_HYST, P_HOLD, P_CLEAR_HOLD,
-    P_PHYS_MIN, P_PHYS_MAX, P_STUCK_S, P_STUCK_TOL, P_MISSING_S,
-    P_BUCKET_S, P_WIN_HI, P_WIN_HYST, P_DAY_LIMIT, P_DAY_MAX, P_MIN_SAMPLES,
-    P_RATE_RISE, P_RATE_FALL, P_RATE_SPAN,
-    P_ANOMALY_ON, P_EWMA_ALPHA, P_Z_LIMIT, P_CUSUM_K, P_CUSUM_H, P_HAMPEL_K, P_WARMUP,
+    P_WARN_HI,
+    P_ALARM_HI,
+    P_CRIT_HI,
+    P_WARN_LO,
+    P_ALARM_LO,
+    P_CRIT_LO,
+    P_HYST,
+    P_HOLD,
+    P_CLEAR_HOLD,
+    P_PHYS_MIN,
+    P_PHYS_MAX,
+    P_STUCK_S,
+    P_STUCK_TOL,
+    P_MISSING_S,
+    P_BUCKET_S,
+    P_WIN_HI,
+    P_WIN_HYST,
+    P_DAY_LIMIT,
+    P_DAY_MAX,
+    P_MIN_SAMPLES,
+    P_RATE_RISE,
+    P_RATE_FALL,
+    P_RATE_SPAN,
+    P_ANOMALY_ON,
+    P_EWMA_ALPHA,
+    P_Z_LIMIT,
+    P_CUSUM_K,
+    P_CUSUM_H,
+    P_HAMPEL_K,
+    P_WARMUP,
 ) = range(30)
 N_PARAMS = 30
 
 # State columns of a channel rule slot.
 (
-    S_LEVEL, S_PEND_LEVEL, S_PEND_SINCE,
-    S_FAULT, S_STUCK_REF, S_STUCK_SINCE, S_NAN_SINCE, S_LAST_SEEN,
-    S_BUCKET, S_B_SUM, S_B_N, S_WINDOW, S_DAY, S_DAY_COUNT, S_DAILY,
-    S_RATE_V0, S_RATE_T0, S_RATE,
-    S_ANOMALY, S_A_N, S_A_MEAN, S_A_VAR, S_CUSUM_POS, S_CUSUM_NEG, S_H_N, S_H_POS,
+    S_LEVEL,
+    S_PEND_LEVEL,
+    S_PEND_SINCE,
+    S_FAULT,
+    S_STUCK_REF,
+    S_STUCK_SINCE,
+    S_NAN_SINCE,
+    S_LAST_SEEN,
+    S_BUCKET,
+    S_B_SUM,
+    S_B_N,
+    S_WINDOW,
+    S_DAY,
+    S_DAY_COUNT,
+    S_DAILY,
+    S_RATE_V0,
+    S_RATE_T0,
+    S_RATE,
+    S_ANOMALY,
+    S_A_N,
+    S_A_MEAN,
+    S_A_VAR,
+    S_CUSUM_POS,
+    S_CUSUM_NEG,
+    S_H_N,
+    S_H_POS,
 ) = range(26)
 N_STATE = 26
 
@@ -64,7 +109,15 @@ def initial_state_row() -> list[float]:
     """The state of a slot that has seen nothing yet."""
     row = [0.0] * N_STATE
     nan = float("nan")
-    for column in (S_STUCK_REF, S_STUCK_SINCE, S_NAN_SINCE, S_LAST_SEEN, S_BUCKET, S_DAY,
-                   S_RATE_V0, S_RATE_T0):
+    for column in (
+        S_STUCK_REF,
+        S_STUCK_SINCE,
+        S_NAN_SINCE,
+        S_LAST_SEEN,
+        S_BUCKET,
+        S_DAY,
+        S_RATE_V0,
+        S_RATE_T0,
+    ):
         row[column] = nan
     return row

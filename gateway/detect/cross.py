@@ -32,7 +32,7 @@ def clause_holds(a: float, op: int, b: float) -> int:
 
 
 @njit(cache=True, nogil=True)
-def cross_step(  # noqa: PLR0913
+def cross_step(
     rules: npt.NDArray[np.int32],
     t: float,
     latest: npt.NDArray[np.float64],
@@ -67,7 +67,13 @@ def cross_step(  # noqa: PLR0913
             pending_since[r] = math.nan
             if verdict == FALSE and active[r] == 1:
                 active[r] = 0
-                ev[n_ev, 0], ev[n_ev, 1], ev[n_ev, 2], ev[n_ev, 3], ev[n_ev, 4] = 0, r, F_CROSS, 1, 0
+                ev[n_ev, 0], ev[n_ev, 1], ev[n_ev, 2], ev[n_ev, 3], ev[n_ev, 4] = (
+                    0,
+                    r,
+                    F_CROSS,
+                    1,
+                    0,
+                )
                 n_ev += 1
             continue
         if active[r] == 1:

@@ -84,8 +84,12 @@ class DetectionEngine:
         self._offset_hour = math.nan
         self._offset_s = 0.0
         n = len(self.rules)
-        self.params = np.array([channel_params(r) for r in self.rules], dtype=np.float64).reshape(n, c.N_PARAMS)
-        self.state = np.array([c.initial_state_row() for _ in range(n)], dtype=np.float64).reshape(n, c.N_STATE)
+        self.params = np.array([channel_params(r) for r in self.rules], dtype=np.float64).reshape(
+            n, c.N_PARAMS
+        )
+        self.state = np.array([c.initial_state_row() for _ in range(n)], dtype=np.float64).reshape(
+            n, c.N_STATE
+        )
         self.history = np.zeros((n, 2 * c.HAMPEL_W), dtype=np.float64)
         self._by_channel: dict[tuple[str, str], list[int]] = {}
         for i, rule in enumerate(self.rules):
@@ -144,12 +148,32 @@ class DetectionEngine:
         started = time.perf_counter()
         ev = np.zeros((0, 5), dtype=np.int64)
         f0, i0, i8 = np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int8)
-        channel_step(i0, f0, f0, 0.0, np.zeros((0, c.N_PARAMS)), np.zeros((0, c.N_STATE)),
-                     np.zeros((0, 2 * c.HAMPEL_W)), ev)
+        channel_step(
+            i0,
+            f0,
+            f0,
+            0.0,
+            np.zeros((0, c.N_PARAMS)),
+            np.zeros((0, c.N_STATE)),
+            np.zeros((0, 2 * c.HAMPEL_W)),
+            ev,
+        )
         cross_step(i0, 0.0, f0, np.zeros(1, np.int32), i8, i0, i0, f0, f0, i8, f0, ev)
-        hotelling_step(i0, f0, np.zeros((0, MAX_DIMS), np.int32), i0, f0, f0, f0, f0,
-                       np.zeros((0, MAX_DIMS)), np.zeros((0, MAX_DIMS**2)), np.zeros((0, MAX_DIMS**2)),
-                       i8, ev)
+        hotelling_step(
+            i0,
+            f0,
+            np.zeros((0, MAX_DIMS), np.int32),
+            i0,
+            f0,
+            f0,
+            f0,
+            f0,
+            np.zeros((0, MAX_DIMS)),
+            np.zeros((0, MAX_DIMS**2)),
+            np.zeros((0, MAX_DIMS**2)),
+            i8,
+            ev,
+        )
         return time.perf_counter() - started
 
     def evaluate(self, batch: ReadingBatch) -> list[Transition]:
@@ -162,10 +186,20 @@ class DetectionEngine:
             ts = batch.ts[route.columns]
             slot_values = values[route.columns]
             ev = np.empty((route.slots.size * c.N_FACETS, 5), dtype=np.int64)
-            n = channel_step(route.slots, slot_values, ts, self._tz_offset(float(ts[-1])),
-                             self.params, self.state, self.history, ev)
+            n = channel_step(
+                route.slots,
+                slot_values,
+                ts,
+                self._tz_offset(float(ts[-1])),
+                self.params,
+                self.state,
+                self.history,
+                ev,
+            )
             for k, slot, facet, old, new in ev[:n].tolist():
-                self._append(transitions, slot, facet, old, new, float(slot_values[k]), float(ts[k]))
+                self._append(
+                    transitions, slot, facet, old, new, float(slot_values[k]), float(ts[k])
+                )
         if route.latest_at.size:
             self.latest[route.latest_at] = values[route.latest_columns]
             transitions += self._device_rules(batch.device, float(batch.ts.max()))
@@ -176,43 +210,93 @@ class DetectionEngine:
         cross = self._cross_by_device.get(device)
         if cross:
             ev = np.empty((len(cross), 5), dtype=np.int64)
-            n = cross_step(np.array(cross, np.int32), t, self.latest, self.cross_first, self.cross_op,
-                           self.cross_a, self.cross_b, self.cross_const, self.cross_hold,
-                           self.cross_active, self.cross_pending, ev)
+            n = cross_step(
+                np.array(cross, np.int32),
+                t,
+                self.latest,
+                self.cross_first,
+                self.cross_op,
+                self.cross_a,
+                self.cross_b,
+                self.cross_const,
+                self.cross_hold,
+                self.cross_active,
+                self.cross_pending,
+                ev,
+            )
             for _, r, facet, old, new in ev[:n].tolist():
                 self._append(out, len(self.rules) + r, facet, old, new, math.nan, t)
         detectors = self._mv_by_device.get(device)
         if detectors:
             ev = np.empty((len(detectors), 5), dtype=np.int64)
-            n = hotelling_step(np.array(detectors, np.int32), self.latest, self.mv_channels, self.mv_dims,
-                               self.mv_learn, self.mv_limit, self.mv_ridge, self.mv_count, self.mv_mean,
-                               self.mv_comoment, self.mv_inverse, self.mv_active, ev)
+            n = hotelling_step(
+                np.array(detectors, np.int32),
+                self.latest,
+                self.mv_channels,
+                self.mv_dims,
+                self.mv_learn,
+                self.mv_limit,
+                self.mv_ridge,
+                self.mv_count,
+                self.mv_mean,
+                self.mv_comoment,
+                self.mv_inverse,
+                self.mv_active,
+                ev,
+            )
             first = len(self.rules) + len(self.cross_rules)
             for _, d, facet, old, new in ev[:n].tolist():
                 self._append(out, first + d, facet, old, new, math.nan, t)
         return out
 
-    def _append(self, out: list[Transition], subject: int, facet: int, old: int, new: int,
-                value: float, ts: float) -> None:
+    def _append(
+        self,
+        out: list[Transition],
+        subject: int,
+        facet: int,
+        old: int,
+        new: int,
+        value: float,
+        ts: float,
+    ) -> None:
         if old:
             out.append(self._transition(subject, facet, old, raised=False, value=value, ts=ts))
         if new:
             out.append(self._transition(subject, facet, new, raised=True, value=value, ts=ts))
 
-    def _transition(self, subject: int, facet: int, code: int, *, raised: bool, value: float,
-                    ts: float) -> Transition:
+    def _transition(
+        self, subject: int, facet: int, code: int, *, raised: bool, value: float, ts: float
+    ) -> Transition:
         event_class, direction, level, condition, limit = self.describe(subject, facet, code)
-        return Transition(subject, raised, direction, value, ts, c.FACET_NAMES[facet], event_class,
-                          level, condition, limit, code)
+        return Transition(
+            subject,
+            raised,
+            direction,
+            value,
+            ts,
+            c.FACET_NAMES[facet],
+            event_class,
+            level,
+            condition,
+            limit,
+            code,
+        )
 
-    def describe(self, subject: int, facet: int, code: int) -> tuple[str, str, str | None, str, float | None]:
+    def describe(
+        self, subject: int, facet: int, code: int
+    ) -> tuple[str, str, str | None, str, float | None]:
         """Event class, direction, level, condition and limit of a facet's state ``code``."""
         p = self.params[subject] if subject < len(self.rules) else None
         if facet == c.F_LEVEL and p is not None:
             high = code > 0
             column = (c.P_WARN_HI if high else c.P_WARN_LO) + abs(code) - 1
-            return ("alarm", "high" if high else "low", c.LEVEL_NAMES[abs(code)],
-                    "above_limit" if high else "below_limit", float(p[column]))
+            return (
+                "alarm",
+                "high" if high else "low",
+                c.LEVEL_NAMES[abs(code)],
+                "above_limit" if high else "below_limit",
+                float(p[column]),
+            )
         if facet == c.F_WINDOW and p is not None:
             return "alarm", "high", "alarm", "window_mean", float(p[c.P_WIN_HI])
         if facet == c.F_DAILY and p is not None:
@@ -243,22 +327,44 @@ class DetectionEngine:
     def restore_events(self, open_events: Iterable[tuple[int, str, Mapping[str, Any]]]) -> None:
         """:meth:`restore` from open events ``(subject, facet, event payload)``."""
         self.restore(
-            (subject, facet, self.code_of(facet, event.get("direction") or "",
-                                          event.get("level", "alarm"), event.get("condition", "")))
+            (
+                subject,
+                facet,
+                self.code_of(
+                    facet,
+                    event.get("direction") or "",
+                    event.get("level", "alarm"),
+                    event.get("condition", ""),
+                ),
+            )
             for subject, facet, event in open_events
         )
 
     def restore(self, open_alarms: Iterable[tuple[int, str, int]]) -> None:
-        """Make facet states match the open alarms ``(subject, facet name, code)`` kept across a restart.
+        """Make facet states match the open alarms ``(subject, facet name, code)`` after a restart.
 
         The events layer's record is the truth: a facet without an open alarm is normal.
         """
-        for column in (c.S_LEVEL, c.S_PEND_LEVEL, c.S_WINDOW, c.S_DAILY, c.S_RATE, c.S_FAULT, c.S_ANOMALY):
+        for column in (
+            c.S_LEVEL,
+            c.S_PEND_LEVEL,
+            c.S_WINDOW,
+            c.S_DAILY,
+            c.S_RATE,
+            c.S_FAULT,
+            c.S_ANOMALY,
+        ):
             self.state[:, column] = 0.0
         self.cross_active[:] = 0
         self.mv_active[:] = 0
-        columns = {c.F_LEVEL: c.S_LEVEL, c.F_WINDOW: c.S_WINDOW, c.F_DAILY: c.S_DAILY,
-                   c.F_RATE: c.S_RATE, c.F_FAULT: c.S_FAULT, c.F_ANOMALY: c.S_ANOMALY}
+        columns = {
+            c.F_LEVEL: c.S_LEVEL,
+            c.F_WINDOW: c.S_WINDOW,
+            c.F_DAILY: c.S_DAILY,
+            c.F_RATE: c.S_RATE,
+            c.F_FAULT: c.S_FAULT,
+            c.F_ANOMALY: c.S_ANOMALY,
+        }
         for subject, facet_name, code in open_alarms:
             facet = c.FACET_NAMES.index(facet_name)
             if facet in columns and subject < len(self.rules):
@@ -308,7 +414,11 @@ class DetectionEngine:
                 if (device, channel) in self._latest_index:
                     latest_at.append(self._latest_index[(device, channel)])
                     latest_columns.append(column)
-            route = _Route(np.array(slots, dtype=np.int32), np.array(columns, dtype=np.intp),
-                           np.array(latest_at, dtype=np.intp), np.array(latest_columns, dtype=np.intp))
+            route = _Route(
+                np.array(slots, dtype=np.int32),
+                np.array(columns, dtype=np.intp),
+                np.array(latest_at, dtype=np.intp),
+                np.array(latest_columns, dtype=np.intp),
+            )
             self._routes[key] = route
         return route

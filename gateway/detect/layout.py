@@ -84,10 +84,14 @@ def channel_params(rule: ThresholdRule) -> list[float]:
     """One row of the channel kernel's parameter array (NaN switches a check off)."""
     p = [math.nan] * c.N_PARAMS
     p[c.P_WARN_HI], p[c.P_ALARM_HI], p[c.P_CRIT_HI] = (
-        _num(rule.warning_high), _num(rule.high), _num(rule.critical_high),
+        _num(rule.warning_high),
+        _num(rule.high),
+        _num(rule.critical_high),
     )
     p[c.P_WARN_LO], p[c.P_ALARM_LO], p[c.P_CRIT_LO] = (
-        _num(rule.warning_low), _num(rule.low), _num(rule.critical_low),
+        _num(rule.warning_low),
+        _num(rule.low),
+        _num(rule.critical_low),
     )
     p[c.P_HYST], p[c.P_HOLD], p[c.P_CLEAR_HOLD] = rule.hysteresis, rule.hold_s, rule.clear_hold_s
     health = rule.health

@@ -54,7 +54,7 @@ def invert(a: npt.NDArray[np.float64], p: int, out: npt.NDArray[np.float64]) -> 
 
 
 @njit(cache=True, nogil=True)
-def hotelling_step(  # noqa: PLR0913
+def hotelling_step(
     detectors: npt.NDArray[np.int32],
     latest: npt.NDArray[np.float64],
     channels: npt.NDArray[np.int32],
@@ -120,7 +120,11 @@ def hotelling_step(  # noqa: PLR0913
         new = 1 if t2 > limit[d] else 0
         if new != active[d]:
             ev[n_ev, 0], ev[n_ev, 1], ev[n_ev, 2], ev[n_ev, 3], ev[n_ev, 4] = (
-                0, d, F_MULTIVARIATE, active[d], new,
+                0,
+                d,
+                F_MULTIVARIATE,
+                active[d],
+                new,
             )
             n_ev += 1
             active[d] = new

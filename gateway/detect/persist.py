@@ -31,7 +31,10 @@ def snapshot(engine: DetectionEngine) -> dict[str, Any]:
     for i, subject in enumerate(engine.subjects):
         name = f"{subject.key}#{subject.fingerprint}"
         if i < n_rules:
-            subjects[name] = {"state": engine.state[i].tolist(), "history": engine.history[i].tolist()}
+            subjects[name] = {
+                "state": engine.state[i].tolist(),
+                "history": engine.history[i].tolist(),
+            }
         elif i < n_rules + n_cross:
             r = i - n_rules
             subjects[name] = {"pending_since": float(engine.cross_pending[r])}

@@ -108,8 +108,13 @@ class AlarmBook:
         event = self._open.pop(slot, None)
         if event is None:
             return
-        self._publish_clear(key, event, value=transition.value, ts=transition.ts, reason="back to normal")
-        log.warning("%s cleared: %s %s/%s", event["class"], event["category"], subject.device, subject.channel)
+        self._publish_clear(
+            key, event, value=transition.value, ts=transition.ts, reason="back to normal"
+        )
+        log.warning(
+            "%s cleared: %s %s/%s",
+            event["class"], event["category"], subject.device, subject.channel,
+        )
 
     def _raised(self, subject: Subject, transition: Transition) -> dict[str, Any]:
         identity = self._identity

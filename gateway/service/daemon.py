@@ -49,7 +49,8 @@ class Daemon:
         engine = DetectionEngine(
             cfg.rules, cfg.cross_rules, cfg.multivariate, timezone_name=cfg.detection.timezone
         )
-        log.info("detection: %d subject(s), kernels ready in %.2f s", len(engine.subjects), engine.warm_up())
+        compile_s = engine.warm_up()
+        log.info("detection: %d subject(s), kernels ready in %.2f s", len(engine.subjects), compile_s)
         units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
         facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
         alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)

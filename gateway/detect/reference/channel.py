@@ -205,7 +205,9 @@ class ChannelTwin:
         if t - self.rate_t0 < self.limits.rate_span_s:
             return
         per_min = (v - self.rate_v0) / (t - self.rate_t0) * 60.0
-        rate = 1 if per_min > self.limits.rate_rise else -1 if per_min < -self.limits.rate_fall else 0
+        rate = (
+            1 if per_min > self.limits.rate_rise else -1 if per_min < -self.limits.rate_fall else 0
+        )
         if rate != self.rate:
             events.append((F_RATE, self.rate, rate))
             self.rate = rate
@@ -218,7 +220,7 @@ class ChannelTwin:
         warm = self.samples >= lim.warmup
         spike = warm and abs(z) > lim.z_limit
         outlier = False
-        if warm and len(self.recent) >= HAMPEL_W:
+        if warm and len(self.recent) >= HAMPEL_W and lim.hampel_k > 0:
             ordered = sorted(self.recent)
             med = ordered[HAMPEL_W // 2]
             mad = sorted(abs(x - med) for x in ordered)[HAMPEL_W // 2]
@@ -231,7 +233,15 @@ class ChannelTwin:
             drift = self.cusum_pos > lim.cusum_h or self.cusum_neg > lim.cusum_h
             if drift:
                 self.cusum_pos = self.cusum_neg = 0.0
-        code = ANOMALY_SPIKE if spike else ANOMALY_OUTLIER if outlier else ANOMALY_DRIFT if drift else 0
+        code = (
+            ANOMALY_SPIKE
+            if spike
+            else ANOMALY_OUTLIER
+            if outlier
+            else ANOMALY_DRIFT
+            if drift
+            else 0
+        )
         if code != self.anomaly:
             events.append((F_ANOMALY, self.anomaly, code))
             self.anomaly = code
@@ -243,4 +253,5 @@ class ChannelTwin:
         self.mean += alpha * diff
         self.var = (1.0 - alpha) * (self.var + alpha * diff * diff)
         self.samples += 1.0
-        self.recent = [*self.recent[-(HAMPEL_W - 1):], v]
+        if lim.hampel_k > 0:
+            self.recent = [*self.recent[-(HAMPEL_W - 1) :], v]
