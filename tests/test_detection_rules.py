@@ -275,3 +275,13 @@ channels = ["pm25", "pm10", "tsp"]
     assert caught.value.problems[0].startswith(
         "cross_rules[0].all[0].than: no channel 'pm100' on device"
     )
+
+
+def test_a_channel_that_sends_nothing_is_a_missing_data_fault() -> None:
+    health = HealthCheck(missing_s=300)
+    engine = DetectionEngine([ThresholdRule(device="d", channel="c", high=150, health=health)])
+    _feed(engine, 1000.0, c=160)
+    assert _said(engine.silent_channels(1200.0)) == []
+    assert _said(engine.silent_channels(1300.0)) == ["+fault:missing"]
+    assert _said(engine.silent_channels(1400.0)) == []  # raised once
+    assert _said(_feed(engine, 1500.0, c=20)) == ["-fault:missing", "-level:alarm"]

@@ -99,6 +99,7 @@ class DetectionEngine:
         self._init_multivariate()
         self.latest = np.full(len(self._latest_index), math.nan)
         self._routes: dict[tuple[str, tuple[str, ...]], _Route] = {}
+        self._made_at = time.time()
 
     def _latest(self, device: str, channel: str) -> int:
         return self._latest_index.setdefault((device, channel), len(self._latest_index))
@@ -175,6 +176,25 @@ class DetectionEngine:
             ev,
         )
         return time.perf_counter() - started
+
+    def silent_channels(self, now: float) -> list[Transition]:
+        """Missing-data faults for channels with no reading at all for their ``missing_s``.
+
+        NaN readings are timed by the kernel; this catches the device that sends
+        nothing. Called now and then, not per batch; a channel never heard from
+        counts from when the engine was made.
+        """
+        state = self.state
+        last = np.where(np.isnan(state[:, c.S_LAST_SEEN]), self._made_at, state[:, c.S_LAST_SEEN])
+        limit = self.params[:, c.P_MISSING_S]
+        silent = (limit > 0) & (now - last >= limit) & (state[:, c.S_FAULT] != c.FAULT_MISSING)
+        transitions: list[Transition] = []
+        for slot in np.flatnonzero(silent).tolist():
+            old = int(state[slot, c.S_FAULT])
+            state[slot, c.S_FAULT] = c.FAULT_MISSING
+            state[slot, c.S_PEND_LEVEL] = state[slot, c.S_LEVEL]
+            self._append(transitions, slot, c.F_FAULT, old, c.FAULT_MISSING, math.nan, now)
+        return transitions
 
     def evaluate(self, batch: ReadingBatch) -> list[Transition]:
         """Feed one batch through every rule on its channels."""

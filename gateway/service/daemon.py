@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from drivers import registry
 from gateway import __version__
@@ -19,6 +20,8 @@ from gateway.service.systemd import notify
 from gateway.uplink import UplinkClient
 
 log = logging.getLogger(__name__)
+
+SILENCE_CHECK_S = 1.0
 
 
 class Daemon:
@@ -50,7 +53,8 @@ class Daemon:
             cfg.rules, cfg.cross_rules, cfg.multivariate, timezone_name=cfg.detection.timezone
         )
         compile_s = engine.warm_up()
-        log.info("detection: %d subject(s), kernels ready in %.2f s", len(engine.subjects), compile_s)
+        subjects = len(engine.subjects)
+        log.info("detection: %d subject(s), kernels ready in %.2f s", subjects, compile_s)
         units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
         facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
         alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
@@ -66,6 +70,7 @@ class Daemon:
             uplink = tasks.create_task(self.uplink.run(self._stopping), name="uplink")
             polls = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
             saver = tasks.create_task(self._save_detection(engine), name="detection-state")
+            silence = tasks.create_task(self._watch_silence(pipeline), name="detection-silence")
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
                 cfg.gateway.id, len(self.pollers), len(alarms.open_alarms), outbox.pending(),
@@ -77,6 +82,7 @@ class Daemon:
             for poll in polls:
                 poll.cancel()
             saver.cancel()
+            silence.cancel()
             save_state(cfg.storage.directory, engine)
             await asyncio.wait([uplink], timeout=self.flush_s)
             if not uplink.done():
@@ -88,3 +94,9 @@ class Daemon:
         while True:
             await asyncio.sleep(self.config.detection.state_save_s)
             save_state(self.config.storage.directory, engine)
+
+    async def _watch_silence(self, pipeline: Pipeline) -> None:
+        """A device that sends nothing sends no NaN either: look for silent channels."""
+        while True:
+            await asyncio.sleep(SILENCE_CHECK_S)
+            pipeline.check_silence(time.time())
