@@ -337,7 +337,7 @@ class DetectionEngine:
     def facet_names(self, subject: int) -> tuple[str, ...]:
         """The facets a subject can raise."""
         if subject < len(self.rules):
-            facets = CHANNEL_FACETS
+            facets: tuple[int, ...] = CHANNEL_FACETS
         elif subject < len(self.rules) + len(self.cross_rules):
             facets = (c.F_CROSS,)
         else:

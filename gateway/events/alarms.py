@@ -105,9 +105,9 @@ class AlarmBook:
                 subject.channel, event["value"],
             )
             return
-        event = self._open.pop(slot, None)
-        if event is None:
+        if slot not in self._open:
             return
+        event = self._open.pop(slot)
         self._publish_clear(
             key, event, value=transition.value, ts=transition.ts, reason="back to normal"
         )
