@@ -43,13 +43,13 @@ from gateway.readings import ReadingBatch  # noqa: E402
 T0 = 1_763_800_000.0
 
 
-def full_rule(device: str, channel: str) -> ThresholdRule:
+def full_rule(device: str, channel: str, variant: int = 0) -> ThresholdRule:
     """Every per-channel check switched on, as a dust PM10 channel would have them."""
     return ThresholdRule(
         device=device,
         channel=channel,
         warning_high=100,
-        high=150,
+        high=150 + variant,
         critical_high=300,
         low=-1,
         hysteresis=10,
@@ -96,7 +96,8 @@ def twin_of(rule: ThresholdRule) -> ChannelTwin:
 
 
 def throughput(n_channels: int) -> None:
-    rules = [full_rule("bench", f"ch{i}") for i in range(n_channels)]
+    # 100 distinct rule settings, as 100 profiles would give: rules share parameter rows.
+    rules = [full_rule("bench", f"ch{i}", i % 100) for i in range(n_channels)]
     engine = DetectionEngine(rules)
     engine.warm_up()
     rng = np.random.default_rng(1)
@@ -112,7 +113,15 @@ def throughput(n_channels: int) -> None:
     for r in range(rounds):
         ts.fill(T0 + r * 10.0)
         events += channel_step(
-            slots, values[r], ts, 28_800.0, engine.params, engine.state, engine.history, ev
+            slots,
+            values[r],
+            ts,
+            28_800.0,
+            engine.params,
+            engine.param_row,
+            engine.state,
+            engine.history,
+            ev,
         )
     kernel_cpu = time.thread_time() - cpu
     kernel_rate = rounds * n_channels / kernel_cpu
@@ -160,6 +169,7 @@ def overhead() -> None:
                 batch.ts,
                 28_800.0,
                 engine.params,
+                engine.param_row,
                 engine.state,
                 engine.history,
                 ev,

@@ -136,6 +136,7 @@ def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> N
             np.array([b[2] for b in batch]),
             offset,
             params,
+            np.arange(n, dtype=np.int32),
             state,
             history,
             ev,

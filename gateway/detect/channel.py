@@ -118,7 +118,7 @@ def _emit(
 
 @njit(cache=True, nogil=True)
 def target_level(v: float, level: int, params: npt.NDArray[np.float64], i: int) -> int:
-    """The level ``v`` asks for from slot ``i``'s ``level`` (hysteresis applies downwards)."""
+    """The level ``v`` asks for at ``level``, by parameter row ``i`` (hysteresis downwards)."""
     wanted = 0
     for lv in range(1, 4):
         if v > params[i, P_WARN_HI + lv - 1]:
@@ -205,6 +205,7 @@ def channel_step(
     ts: npt.NDArray[np.float64],
     tz_offset_s: float,
     params: npt.NDArray[np.float64],
+    param_row: npt.NDArray[np.int32],
     state: npt.NDArray[np.float64],
     history: npt.NDArray[np.float64],
     ev: npt.NDArray[np.int64],
@@ -218,6 +219,7 @@ def channel_step(
     n_ev = 0
     for k in range(slot.size):
         i = slot[k]
+        r = param_row[i]
         v = value[k]
         t = ts[k]
 
@@ -228,21 +230,21 @@ def channel_step(
             if math.isnan(state[i, S_NAN_SINCE]) or t < state[i, S_NAN_SINCE]:
                 state[i, S_NAN_SINCE] = t
             new_fault = fault
-            if params[i, P_MISSING_S] > 0 and t - state[i, S_NAN_SINCE] >= params[i, P_MISSING_S]:
+            if params[r, P_MISSING_S] > 0 and t - state[i, S_NAN_SINCE] >= params[r, P_MISSING_S]:
                 new_fault = FAULT_MISSING
         else:
             state[i, S_NAN_SINCE] = math.nan
             state[i, S_LAST_SEEN] = t
-            if v < params[i, P_PHYS_MIN] or v > params[i, P_PHYS_MAX]:
+            if v < params[r, P_PHYS_MIN] or v > params[r, P_PHYS_MAX]:
                 new_fault = FAULT_RANGE
-            elif params[i, P_STUCK_S] > 0:
+            elif params[r, P_STUCK_S] > 0:
                 if (
-                    not abs(v - state[i, S_STUCK_REF]) <= params[i, P_STUCK_TOL]
+                    not abs(v - state[i, S_STUCK_REF]) <= params[r, P_STUCK_TOL]
                     or t < state[i, S_STUCK_SINCE]
                 ):
                     state[i, S_STUCK_REF] = v
                     state[i, S_STUCK_SINCE] = t
-                elif t - state[i, S_STUCK_SINCE] >= params[i, P_STUCK_S]:
+                elif t - state[i, S_STUCK_SINCE] >= params[r, P_STUCK_S]:
                     new_fault = FAULT_STUCK
         if new_fault != fault:
             n_ev = _emit(ev, n_ev, k, i, F_FAULT, fault, new_fault)
@@ -253,7 +255,7 @@ def channel_step(
 
         # 2. levels
         level = int(state[i, S_LEVEL])
-        wanted = target_level(v, level, params, i)
+        wanted = target_level(v, level, params, r)
         if wanted == level:
             state[i, S_PEND_LEVEL] = level
         else:
@@ -261,13 +263,13 @@ def channel_step(
             if state[i, S_PEND_LEVEL] != wanted or t < state[i, S_PEND_SINCE]:
                 state[i, S_PEND_LEVEL] = wanted
                 state[i, S_PEND_SINCE] = t
-            wait = params[i, P_HOLD] if escalate else params[i, P_CLEAR_HOLD]
+            wait = params[r, P_HOLD] if escalate else params[r, P_CLEAR_HOLD]
             if t - state[i, S_PEND_SINCE] >= wait:
                 n_ev = _emit(ev, n_ev, k, i, F_LEVEL, level, wanted)
                 state[i, S_LEVEL] = wanted
 
         # 3. windowed mean and daily exceedances
-        bucket_s = params[i, P_BUCKET_S]
+        bucket_s = params[r, P_BUCKET_S]
         if bucket_s > 0:
             local = t + tz_offset_s
             bucket = math.floor(local / bucket_s)
@@ -277,20 +279,20 @@ def channel_step(
                 state[i, S_B_SUM] = 0.0
                 state[i, S_B_N] = 0.0
             elif bucket > current:
-                if state[i, S_B_N] >= max(1.0, params[i, P_MIN_SAMPLES]):
+                if state[i, S_B_N] >= max(1.0, params[r, P_MIN_SAMPLES]):
                     mean = state[i, S_B_SUM] / state[i, S_B_N]
-                    if state[i, S_WINDOW] == 0 and mean > params[i, P_WIN_HI]:
+                    if state[i, S_WINDOW] == 0 and mean > params[r, P_WIN_HI]:
                         n_ev = _emit(ev, n_ev, k, i, F_WINDOW, 0, 1)
                         state[i, S_WINDOW] = 1
                     elif (
                         state[i, S_WINDOW] == 1
-                        and not mean > params[i, P_WIN_HI] - params[i, P_WIN_HYST]
+                        and not mean > params[r, P_WIN_HI] - params[r, P_WIN_HYST]
                     ):
                         n_ev = _emit(ev, n_ev, k, i, F_WINDOW, 1, 0)
                         state[i, S_WINDOW] = 0
-                    if mean > params[i, P_DAY_LIMIT]:
+                    if mean > params[r, P_DAY_LIMIT]:
                         state[i, S_DAY_COUNT] += 1
-                        if state[i, S_DAY_COUNT] > params[i, P_DAY_MAX] and state[i, S_DAILY] == 0:
+                        if state[i, S_DAY_COUNT] > params[r, P_DAY_MAX] and state[i, S_DAILY] == 0:
                             n_ev = _emit(ev, n_ev, k, i, F_DAILY, 0, 1)
                             state[i, S_DAILY] = 1
                 state[i, S_BUCKET] = bucket
@@ -307,17 +309,17 @@ def channel_step(
             state[i, S_B_N] += 1
 
         # 4. rate of change
-        if not (math.isnan(params[i, P_RATE_RISE]) and math.isnan(params[i, P_RATE_FALL])):
+        if not (math.isnan(params[r, P_RATE_RISE]) and math.isnan(params[r, P_RATE_FALL])):
             t0 = state[i, S_RATE_T0]
             if math.isnan(t0) or t < t0:
                 state[i, S_RATE_V0] = v
                 state[i, S_RATE_T0] = t
-            elif t - t0 >= params[i, P_RATE_SPAN]:
+            elif t - t0 >= params[r, P_RATE_SPAN]:
                 per_min = (v - state[i, S_RATE_V0]) / (t - t0) * 60.0
                 rate = 0.0
-                if per_min > params[i, P_RATE_RISE]:
+                if per_min > params[r, P_RATE_RISE]:
                     rate = 1.0
-                elif per_min < -params[i, P_RATE_FALL]:
+                elif per_min < -params[r, P_RATE_FALL]:
                     rate = -1.0
                 if rate != state[i, S_RATE]:
                     n_ev = _emit(ev, n_ev, k, i, F_RATE, state[i, S_RATE], rate)
@@ -326,26 +328,26 @@ def channel_step(
                 state[i, S_RATE_T0] = t
 
         # 5. anomalies
-        if params[i, P_ANOMALY_ON] > 0:
+        if params[r, P_ANOMALY_ON] > 0:
             n = state[i, S_A_N]
             mean = state[i, S_A_MEAN]
             sd = math.sqrt(state[i, S_A_VAR])
             z = (v - mean) / sd if sd > 0 else 0.0
-            warm = n >= params[i, P_WARMUP]
-            z_limit = params[i, P_Z_LIMIT]
+            warm = n >= params[r, P_WARMUP]
+            z_limit = params[r, P_Z_LIMIT]
             spike = warm and abs(z) > z_limit
             outlier = False
-            if warm and state[i, S_H_N] >= HAMPEL_W and params[i, P_HAMPEL_K] > 0:
+            if warm and state[i, S_H_N] >= HAMPEL_W and params[r, P_HAMPEL_K] > 0:
                 med, mad = hampel_median_mad(history, i)
-                outlier = mad > 0 and abs(v - med) > params[i, P_HAMPEL_K] * MAD_TO_SIGMA * mad
+                outlier = mad > 0 and abs(v - med) > params[r, P_HAMPEL_K] * MAD_TO_SIGMA * mad
             drift = False
             if warm:
                 zc = min(max(z, -Z_CLIP), Z_CLIP)
-                state[i, S_CUSUM_POS] = max(0.0, state[i, S_CUSUM_POS] + zc - params[i, P_CUSUM_K])
-                state[i, S_CUSUM_NEG] = max(0.0, state[i, S_CUSUM_NEG] - zc - params[i, P_CUSUM_K])
+                state[i, S_CUSUM_POS] = max(0.0, state[i, S_CUSUM_POS] + zc - params[r, P_CUSUM_K])
+                state[i, S_CUSUM_NEG] = max(0.0, state[i, S_CUSUM_NEG] - zc - params[r, P_CUSUM_K])
                 drift = (
-                    state[i, S_CUSUM_POS] > params[i, P_CUSUM_H]
-                    or state[i, S_CUSUM_NEG] > params[i, P_CUSUM_H]
+                    state[i, S_CUSUM_POS] > params[r, P_CUSUM_H]
+                    or state[i, S_CUSUM_NEG] > params[r, P_CUSUM_H]
                 )
                 if drift:
                     state[i, S_CUSUM_POS] = 0.0
@@ -360,8 +362,8 @@ def channel_step(
             if code != state[i, S_ANOMALY]:
                 n_ev = _emit(ev, n_ev, k, i, F_ANOMALY, state[i, S_ANOMALY], code)
                 state[i, S_ANOMALY] = code
-            alpha = params[i, P_EWMA_ALPHA]
-            if n < params[i, P_WARMUP]:
+            alpha = params[r, P_EWMA_ALPHA]
+            if n < params[r, P_WARMUP]:
                 alpha = max(alpha, 1.0 / (n + 1.0))
             x = v
             if spike:
@@ -370,6 +372,6 @@ def channel_step(
             state[i, S_A_MEAN] = mean + alpha * diff
             state[i, S_A_VAR] = (1.0 - alpha) * (state[i, S_A_VAR] + alpha * diff * diff)
             state[i, S_A_N] = n + 1.0
-            if params[i, P_HAMPEL_K] > 0:
+            if params[r, P_HAMPEL_K] > 0:
                 hampel_insert(history, state, i, v)
     return n_ev
