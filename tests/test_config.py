@@ -46,7 +46,7 @@ BROKEN = [
      ["devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32' or 'float32'"]),
     ("limits the wrong way round", lambda t: t.replace("high = 150.0", "high = 150.0\nlow = 200.0"),
      ["rules[0]: low (200.0) must be below high (150.0)"]),
-    ("rule with no limit", lambda t: t.replace("high = 150.0", ""), ["rules[0]: give high, low or both"]),
+    ("rule with no limit", lambda t: t.replace("high = 150.0", ""), ["rules[0]: give high, low, or one of window, rate, health, anomaly"]),
     ("negative hold", lambda t: t.replace("hold_s = 0.0", "hold_s = -1"), ["rules[0].hold_s: must be ≥ 0"]),
     ("not TOML", lambda t: t + "\n[[devices]\n", None),
     ("several problems at once",

@@ -107,6 +107,29 @@ def _cross_check(config: GatewayConfig) -> Iterable[str]:
                 f"rules[{i}].channel: no channel {rule.channel!r} on device {rule.device!r}"
                 f" (channels: {_names(channels[rule.device])})"
             )
+    yield from _check_detector_channels(config, channels)
+
+
+def _check_detector_channels(config: GatewayConfig, channels: dict[str, set[str]]) -> Iterable[str]:
+    """Cross-channel and multivariate rules name a device and channels of it."""
+    named: list[tuple[str, str, list[tuple[str, str]]]] = []
+    for i, cross in enumerate(config.cross_rules):
+        names = [(f"all[{j}].channel", c.channel) for j, c in enumerate(cross.all)]
+        names += [(f"all[{j}].than", c.than) for j, c in enumerate(cross.all) if c.than is not None]
+        named.append((f"cross_rules[{i}]", cross.device, names))
+    for i, detector in enumerate(config.multivariate):
+        names = [(f"channels[{j}]", channel) for j, channel in enumerate(detector.channels)]
+        named.append((f"multivariate[{i}]", detector.device, names))
+    for where, device, names in named:
+        if device not in channels:
+            yield f"{where}.device: no device {device!r} (devices: {_names(channels)})"
+            continue
+        for field, channel in names:
+            if channel not in channels[device]:
+                yield (
+                    f"{where}.{field}: no channel {channel!r} on device {device!r}"
+                    f" (channels: {_names(channels[device])})"
+                )
 
 
 _MESSAGES = {

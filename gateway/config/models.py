@@ -8,10 +8,14 @@ from typing import Literal
 from pydantic import Field, SerializeAsAny, model_validator
 
 from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
-from gateway.config.events import EventPolicy
 from drivers.hj212.config import Hj212Listener
-
-Severity = Literal["urgent", "important", "normal"]
+from gateway.config.events import EventPolicy
+from gateway.config.rules import (
+    CrossRule,
+    DetectionSettings,
+    MultivariateRule,
+    ThresholdRule,
+)
 
 
 class Location(StrictModel):
@@ -57,31 +61,6 @@ class Storage(StrictModel):
     directory: Path = Path("/var/lib/gridgate")
 
 
-class ThresholdRule(StrictModel):
-    """Alarm when a channel stays above ``high`` (or below ``low``) for ``hold_s``."""
-
-    device: str
-    channel: str
-    high: float | None = None
-    low: float | None = None
-    hysteresis: float = Field(default=0.0, ge=0)
-    hold_s: float = Field(default=0.0, ge=0, le=86_400)
-    severity: Severity = "important"
-    category: str = Field(default="threshold", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
-    code: str | None = Field(
-        default=None, pattern=r"^[0-9]{16}$",
-        description="GB/T 30428-style component code: county(6) class(2) subclass(2) serial(6)",
-    )
-
-    @model_validator(mode="after")
-    def _limits(self) -> ThresholdRule:
-        if self.high is None and self.low is None:
-            raise ValueError("give high, low or both")
-        if self.high is not None and self.low is not None and self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        return self
-
-
 class GatewayConfig(StrictModel):
     gateway: GatewayIdentity
     uplink: Uplink
@@ -92,3 +71,6 @@ class GatewayConfig(StrictModel):
     rules: tuple[ThresholdRule, ...] = ()
     events: EventPolicy = EventPolicy()
     hj212: Hj212Listener | None = Field(default=None, description="TCP listener for HJ 212 dataloggers")
+    cross_rules: tuple[CrossRule, ...] = ()
+    multivariate: tuple[MultivariateRule, ...] = ()
+    detection: DetectionSettings = DetectionSettings()

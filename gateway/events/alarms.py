@@ -1,21 +1,28 @@
-"""Alarms: raised → (updated, acknowledged, escalated) → cleared, one stable event id throughout.
+"""Events: raised → (updated, acknowledged, escalated) → cleared, one stable event id throughout.
 
-An open alarm is stored in the outbox's key-value table in the same
-transaction as the event that opened it, so after a crash or restart the
-gateway still knows it and the clear carries the same event id.
+Three classes share this lifecycle: regulatory ``alarm``s, sensor ``fault``s
+and statistical ``anomaly`` findings (lower severity; see docs/mqtt-api.md).
+Each facet of a detection subject (its level, window mean, daily count, rate,
+fault, anomaly) is its own event; an event's slot is (subject, facet).
+
+An open event is stored in the outbox's key-value table in the same
+transaction as the message that opened or changed it, so after a crash or
+restart the gateway still knows it and the clear carries the same event id.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gateway.config.models import GatewayIdentity, ThresholdRule
+from gateway.config.models import GatewayIdentity
 from gateway.detect.engine import Transition
+from gateway.detect.layout import Subject
 from gateway.outbox import Outbox, Priority
 from gateway.timestamps import iso_utc
 
@@ -24,126 +31,144 @@ log = logging.getLogger(__name__)
 EVENTS_TOPIC = "events"
 _KV_PREFIX = "alarm/"
 
-
-def rule_key(rule: ThresholdRule) -> str:
-    """Names a rule by what it checks, so a reordered config still finds its alarms."""
-    return f"{_KV_PREFIX}{rule.device}/{rule.channel}/{rule.category}/{rule.high}/{rule.low}"
+Slot = tuple[int, str]
+"""An event slot: (detection subject index, facet)."""
 
 
-def rule_id(rule: ThresholdRule) -> str:
-    """How an event names the rule that raised it, e.g. ``dust-01/pm10 > 150``."""
-    limits = [f"> {rule.high:g}"] if rule.high is not None else []
-    limits += [f"< {rule.low:g}"] if rule.low is not None else []
-    return f"{rule.device}/{rule.channel} {' or '.join(limits)}"
+def alarm_key(subject: Subject, facet: str) -> str:
+    """Names an event slot by what it checks, so a reordered config still finds its alarms.
+
+    The level facet keeps the key threshold alarms always had.
+    """
+    suffix = "" if facet == "level" else f"/{facet}"
+    return f"{_KV_PREFIX}{subject.key}{suffix}"
+
+
+_LEVEL_SEVERITY: dict[str | None, str] = {"warning": "normal", "critical": "urgent"}
 
 
 class AlarmBook:
-    """Open alarms of this gateway, and the events that open and close them."""
+    """Open events of this gateway, and the messages that open, change and close them."""
 
     def __init__(
         self,
         identity: GatewayIdentity,
-        rules: Sequence[ThresholdRule],
+        subjects: Sequence[Subject],
+        facets: Sequence[Sequence[str]],
         units: Mapping[tuple[str, str], str],
         outbox: Outbox,
     ) -> None:
+        """``facets[i]`` names the facets subject ``i`` can raise."""
         self._identity = identity
-        self._rules = tuple(rules)
+        self._subjects = tuple(subjects)
         self._units = units
         self._outbox = outbox
-        self._keys = [rule_key(rule) for rule in self._rules]
-        self._open: dict[int, dict[str, Any]] = {}
+        self._keys = {
+            (i, facet): alarm_key(subject, facet)
+            for i, subject in enumerate(self._subjects)
+            for facet in facets[i]
+        }
+        self._open: dict[Slot, dict[str, Any]] = {}
 
-    def restore(self) -> list[tuple[int, str]]:
-        """Reload open alarms; return (rule, direction) pairs for the detection engine.
+    def restore(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Reload open events; return (subject, facet, event) for the detection engine.
 
-        An alarm whose rule is no longer configured cannot clear by itself, so it
+        An event whose rule is no longer configured cannot clear by itself, so it
         is cleared now, saying why.
         """
-        slots = {key: i for i, key in enumerate(self._keys)}
-        restored: list[tuple[int, str]] = []
+        slots = {key: slot for slot, key in self._keys.items()}
+        restored: list[tuple[int, str, dict[str, Any]]] = []
         for key, text in self._outbox.kv_items(_KV_PREFIX).items():
             event = json.loads(text)
-            rule = slots.get(key)
-            if rule is None:
+            slot = slots.get(key)
+            if slot is None:
                 log.warning("alarm %s: its rule is gone from the config; clearing it", event["event_id"])
                 self._publish_clear(key, event, value=None, ts=time.time(), reason="rule removed")
                 continue
-            self._open[rule] = event
-            restored.append((rule, event["direction"]))
+            self._open[slot] = event
+            restored.append((slot[0], slot[1], event))
         return restored
 
     @property
     def open_alarms(self) -> list[dict[str, Any]]:
         return list(self._open.values())
 
-    def slot_of(self, event_id: str) -> int | None:
-        """The rule slot of the open event ``event_id``, if it is open."""
+    def subject(self, slot: Slot) -> Subject:
+        return self._subjects[slot[0]]
+
+    def slot_of(self, event_id: str) -> Slot | None:
+        """The slot of the open event ``event_id``, if it is open."""
         return next((slot for slot, e in self._open.items() if e["event_id"] == event_id), None)
 
-    def event(self, slot: int) -> dict[str, Any] | None:
+    def event(self, slot: Slot) -> dict[str, Any] | None:
         return self._open.get(slot)
 
     def open(self, transition: Transition) -> dict[str, Any]:
         """Publish a raised event for a detection transition; return it."""
-        rule = self._rules[transition.rule]
-        event = self._raised(rule, transition)
-        self._open[transition.rule] = event
-        self._outbox.enqueue(
-            Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[transition.rule]: json.dumps(event)}
-        )
+        subject = self._subjects[transition.rule]
+        slot = (transition.rule, transition.facet)
+        event = self._raised(subject, transition)
+        self._open[slot] = event
+        self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[slot]: json.dumps(event)})
         log.warning(
-            "alarm raised: %s %s/%s = %g (limit %g)",
-            event["category"], rule.device, rule.channel, transition.value, event["limit"],
+            "%s raised: %s %s %s/%s = %s",
+            event["class"], event["category"], event["condition"], subject.device,
+            subject.channel, event["value"],
         )
         return event
 
-    def publish(self, slot: int, state: str, ts: float, **changes: Any) -> dict[str, Any]:
+    def publish(self, slot: Slot, state: str, ts: float, **changes: Any) -> dict[str, Any]:
         """Publish the open event of ``slot`` again as ``state`` (updated, escalated, ...)."""
         event = {**self._open[slot], **changes, "ts": iso_utc(ts), "state": state}
         self._open[slot] = event
         self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[slot]: json.dumps(event)})
         return event
 
-    def close(self, slot: int, *, value: float | None, ts: float, **changes: Any) -> dict[str, Any] | None:
+    def close(self, slot: Slot, *, value: float | None, ts: float, **changes: Any) -> dict[str, Any] | None:
         """Publish the clear of the open event of ``slot``; return the event it closed."""
         opened = self._open.pop(slot, None)
         if opened is None:
             return None
-        rule = self._rules[slot]
+        subject = self._subjects[slot[0]]
         self._publish_clear(self._keys[slot], {**opened, **changes}, value=value, ts=ts, reason="back to normal")
-        log.warning("alarm cleared: %s %s/%s = %s", opened["category"], rule.device, rule.channel, value)
+        log.warning(
+            "%s cleared: %s %s/%s", opened["class"], opened["category"], subject.device, subject.channel
+        )
         return opened
 
-    def _raised(self, rule: ThresholdRule, transition: Transition) -> dict[str, Any]:
-        limit = rule.high if transition.direction == "high" else rule.low
+    def _raised(self, subject: Subject, transition: Transition) -> dict[str, Any]:
         identity = self._identity
+        seen = iso_utc(transition.ts)
         event: dict[str, Any] = {
-            "ts": iso_utc(transition.ts),
+            "ts": seen,
             "event_id": str(uuid.uuid4()),
             "state": "raised",
-            "severity": rule.severity,
-            "category": rule.category,
-            "device": rule.device,
-            "channel": rule.channel,
-            "unit": self._units.get((rule.device, rule.channel), ""),
+            "class": transition.event_class,
+            "severity": _severity(subject, transition),
+            "category": subject.category,
+            "device": subject.device,
+            "channel": subject.channel,
+            "unit": self._units.get((subject.device, subject.channel), ""),
             "site": identity.site,
             "grid_cell": identity.grid_cell,
-            "direction": transition.direction,
-            "value": transition.value,
-            "limit": limit,
-            "hysteresis": rule.hysteresis,
-            "hold_s": rule.hold_s,
-            "raised_at": iso_utc(transition.ts),
-            "first_seen": iso_utc(transition.ts),
-            "last_seen": iso_utc(transition.ts),
-            "peak": transition.value,
+            "facet": transition.facet,
+            "level": transition.level,
+            "condition": transition.condition,
+            "direction": transition.direction or None,
+            "value": _number(transition.value),
+            "limit": _number(transition.limit),
+            "hysteresis": subject.hysteresis,
+            "hold_s": subject.hold_s,
+            "raised_at": seen,
+            "first_seen": seen,
+            "last_seen": seen,
+            "peak": _number(transition.value),
             "count": 1,
-            "rule": rule_id(rule),
-            "evidence": [{"kind": "telemetry", "topic": f"telemetry/{rule.device}", "ts": iso_utc(transition.ts)}],
+            "rule": subject.label,
+            "evidence": [{"kind": "telemetry", "topic": f"telemetry/{subject.device}", "ts": seen}],
         }
-        if rule.code is not None:
-            event["code"] = rule.code
+        if subject.code is not None:
+            event["code"] = subject.code
         if identity.location is not None:
             event["location"] = identity.location.model_dump()
         return event
@@ -155,8 +180,22 @@ class AlarmBook:
             **event,
             "ts": iso_utc(ts),
             "state": "cleared",
-            "value": value,
+            "value": _number(value),
             "cleared_at": iso_utc(ts),
             "reason": reason,
         }
         self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, cleared, kv={key: None})
+
+
+def _severity(subject: Subject, transition: Transition) -> str:
+    """Faults and anomalies rank below regulatory alarms; alarm levels set their own."""
+    if transition.event_class == "anomaly":
+        return "normal"
+    if transition.event_class == "fault":
+        return subject.fault_severity
+    return _LEVEL_SEVERITY.get(transition.level, subject.severity)
+
+
+def _number(value: float | None) -> float | None:
+    """NaN (no trustworthy reading) is published as null: JSON has no NaN."""
+    return None if value is None or math.isnan(value) else value

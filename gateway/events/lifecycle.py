@@ -24,7 +24,7 @@ from typing import Any
 from gateway.config.events import EventPolicy
 from gateway.config.models import ThresholdRule
 from gateway.detect.engine import Transition
-from gateway.events.alarms import AlarmBook
+from gateway.events.alarms import AlarmBook, Slot
 from gateway.events.verify import verify_slots
 from gateway.events.watch import ChannelWatch
 from gateway.readings import ReadingBatch
@@ -51,30 +51,30 @@ class EventDesk:
         self.watch = ChannelWatch(
             rules, samples=policy.evidence_samples, max_gap_s=policy.verify_max_gap_s
         )
-        self._pending_clear: dict[int, tuple[float, float, float]] = {}  # slot: value, ts, due
-        self._escalation: dict[int, tuple[float, int]] = {}  # slot: due, escalations so far
-        self._closed: OrderedDict[str, int] = OrderedDict()  # event id: slot, for `verify`
+        self._pending_clear: dict[Slot, tuple[float, float, float]] = {}  # slot: value, ts, due
+        self._escalation: dict[Slot, tuple[float, int]] = {}  # slot: due, escalations so far
+        self._closed: OrderedDict[str, Slot] = OrderedDict()  # event id: slot, for `verify`
 
-    def restore(self) -> list[tuple[int, str]]:
+    def restore(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Reload open events (see :meth:`AlarmBook.restore`) and resume their timers."""
         restored = self._book.restore()
-        for slot, direction in restored:
-            event = self._book.event(slot)
-            assert event is not None
-            self.watch.open(
-                slot,
-                direction,
-                event["limit"],
-                event.get("peak", event["value"]),
-                self._policy.peak_step,
-            )
+        for subject, facet, event in restored:
+            if self._watched((subject, facet)) and event.get("limit") is not None:
+                peak = event.get("peak")
+                self.watch.open(
+                    subject,
+                    event["direction"],
+                    event["limit"],
+                    event["value"] if peak is None else peak,
+                    self._policy.peak_step,
+                )
             if not event.get("acknowledged_by"):
-                self._arm_escalation(slot, self._clock())
+                self._arm_escalation((subject, facet), self._clock())
         return restored
 
     def handle(self, transition: Transition) -> None:
         """A detection transition: open an event, re-open a flapping one, or schedule a clear."""
-        slot = transition.rule
+        slot = (transition.rule, transition.facet)
         if transition.raised:
             if self._pending_clear.pop(slot, None) is not None:
                 event = self._book.event(slot)
@@ -82,9 +82,11 @@ class EventDesk:
                 event["count"] = event.get("count", 1) + 1
                 return
             event = self._book.open(transition)
-            self.watch.open(
-                slot, transition.direction, event["limit"], transition.value, self._policy.peak_step
-            )
+            if self._watched(slot) and event["limit"] is not None:
+                self.watch.open(
+                    transition.rule, transition.direction, event["limit"], transition.value,
+                    self._policy.peak_step,
+                )
             self._arm_escalation(slot, self._clock())
             return
         if self._book.event(slot) is None:
@@ -97,14 +99,15 @@ class EventDesk:
 
     def observe(self, batch: ReadingBatch) -> None:
         """Record a batch; publish `updated` for open events whose peak moved a whole step."""
-        for slot in self.watch.update(batch):
+        for subject in self.watch.update(batch):
+            slot = (subject, "level")
             if slot in self._pending_clear or self._book.event(slot) is None:
                 continue
-            value = float(self.watch.last_value[slot])
+            value = float(self.watch.last_value[subject])
             self._book.publish(
-                slot, "updated", float(self.watch.last_seen[slot]), value=value, **self._seen(slot)
+                slot, "updated", float(self.watch.last_seen[subject]), value=value, **self._seen(slot)
             )
-            self.watch.mark_published(slot)
+            self.watch.mark_published(subject)
 
     def tick(self) -> None:
         """Publish the clears whose flap window has passed and the escalations that are due."""
@@ -158,7 +161,8 @@ class EventDesk:
                 slot = self._closed.get(event_id)
             if slot is None:
                 return None
-            device, category = self._rules[slot].device, self._rules[slot].category
+            subject = self._book.subject(slot)
+            device, category = subject.device, subject.category
         slots = [
             i for i, r in enumerate(self._rules) if r.device == device and r.category == category
         ]
@@ -186,24 +190,31 @@ class EventDesk:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stopping.wait(), period)
 
-    def _close(self, slot: int, value: float, ts: float) -> None:
+    def _close(self, slot: Slot, value: float, ts: float) -> None:
         self._escalation.pop(slot, None)
         closed = self._book.close(slot, value=value, ts=ts, **self._seen(slot))
-        self.watch.close(slot)
+        if self._watched(slot):
+            self.watch.close(slot[0])
         if closed is not None:
             self._closed[closed["event_id"]] = slot
             while len(self._closed) > _CLOSED_REMEMBERED:
                 self._closed.popitem(last=False)
 
-    def _arm_escalation(self, slot: int, now: float) -> None:
-        rule = self._rules[slot]
-        if rule.severity == "urgent":
-            self._escalation[slot] = (now + self._policy.escalate_after_for(rule.category), 0)
+    def _watched(self, slot: Slot) -> bool:
+        """Level events of threshold rules have their peak and evidence kept by the watch."""
+        return slot[1] == "level" and slot[0] < len(self._rules)
 
-    def _seen(self, slot: int) -> dict[str, Any]:
-        """The fields every later message of an event refreshes: peak, last seen, count."""
-        seen: dict[str, Any] = {"peak": self.watch.peak_value(slot)}
-        last_beyond = float(self.watch.last_beyond[slot])
+    def _arm_escalation(self, slot: Slot, now: float) -> None:
+        event = self._book.event(slot)
+        if event is not None and event["severity"] == "urgent":
+            self._escalation[slot] = (now + self._policy.escalate_after_for(event["category"]), 0)
+
+    def _seen(self, slot: Slot) -> dict[str, Any]:
+        """The fields every later message of an event refreshes: peak, last seen."""
+        if not self._watched(slot):
+            return {}
+        seen: dict[str, Any] = {"peak": self.watch.peak_value(slot[0])}
+        last_beyond = float(self.watch.last_beyond[slot[0]])
         if math.isfinite(last_beyond):
             seen["last_seen"] = iso_utc(last_beyond)
         return seen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from drivers import registry
 from drivers.stream import StreamDriver
@@ -11,6 +12,7 @@ from gateway import __version__
 from gateway._compat import TaskGroup
 from gateway.config.models import GatewayConfig
 from gateway.detect.engine import DetectionEngine
+from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
@@ -22,6 +24,8 @@ from gateway.service.systemd import notify
 from gateway.uplink import UplinkClient
 
 log = logging.getLogger(__name__)
+
+SILENCE_CHECK_S = 1.0
 
 
 class Daemon:
@@ -50,12 +54,19 @@ class Daemon:
 
     async def _run(self, outbox: Outbox) -> None:
         cfg = self.config
-        engine = DetectionEngine(cfg.rules)
-        log.info("detection: %d rule(s), kernels ready in %.2f s", len(cfg.rules), engine.warm_up())
+        engine = DetectionEngine(
+            cfg.rules, cfg.cross_rules, cfg.multivariate, timezone_name=cfg.detection.timezone
+        )
+        compile_s = engine.warm_up()
+        subjects = len(engine.subjects)
+        log.info("detection: %d subject(s), kernels ready in %.2f s", subjects, compile_s)
         units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
-        alarms = AlarmBook(cfg.gateway, cfg.rules, units, outbox)
-        desk = EventDesk(alarms, cfg.rules, cfg.events)
-        engine.restore(desk.restore())
+        facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
+        alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
+        desk = EventDesk(alarms, engine.rules, cfg.events)
+        restored = load_state(cfg.storage.directory, engine)
+        engine.restore_events(desk.restore())
+        log.info("detection: state of %d subject(s) restored", restored)
         pipeline = Pipeline(engine, desk, outbox)
         self.uplink = UplinkClient(
             cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
@@ -74,6 +85,8 @@ class Daemon:
                 tasks.create_task(feed(s, pipeline.accept), name=f"stream:{s.name}")
                 for s in self.streams
             ]
+            saver = tasks.create_task(self._save_detection(engine), name="detection-state")
+            silence = tasks.create_task(self._watch_silence(pipeline), name="detection-silence")
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
                 cfg.gateway.id, len(cfg.devices), len(alarms.open_alarms), outbox.pending(),
@@ -84,7 +97,22 @@ class Daemon:
             notify("STOPPING=1")
             for poll in polls:
                 poll.cancel()
+            saver.cancel()
+            silence.cancel()
+            save_state(cfg.storage.directory, engine)
             await asyncio.wait([uplink], timeout=self.flush_s)
             if not uplink.done():
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
                 uplink.cancel()
+
+    async def _save_detection(self, engine: DetectionEngine) -> None:
+        """Save windows, day counters and baselines now and then, so a crash loses little."""
+        while True:
+            await asyncio.sleep(self.config.detection.state_save_s)
+            save_state(self.config.storage.directory, engine)
+
+    async def _watch_silence(self, pipeline: Pipeline) -> None:
+        """A device that sends nothing sends no NaN either: look for silent channels."""
+        while True:
+            await asyncio.sleep(SILENCE_CHECK_S)
+            pipeline.check_silence(time.time())

@@ -29,6 +29,11 @@ class Pipeline:
             Priority.TELEMETRY, TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch)
         )
 
+    def check_silence(self, now: float) -> None:
+        """Raise missing-data faults for channels that sent nothing for too long."""
+        for transition in self._engine.silent_channels(now):
+            self._alarms.handle(transition)
+
 
 def _telemetry(batch: ReadingBatch) -> dict[str, object]:
     readings: dict[str, float | None] = {}

@@ -1,0 +1,99 @@
+"""Detection state that must survive a restart: windows, day counters, learned baselines.
+
+Saved as JSON (atomically: temporary file, fsync, rename) under the storage
+directory, periodically and at stop. Each subject's state is stored under its
+key *and* the fingerprint of its settings, so a rule that was changed starts
+afresh while every unchanged rule picks up where it left off: a restart does
+not forget that today already had two exceedances. Which facets are in alarm
+is not taken from here but from the open events (see ``DetectionEngine.restore``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from gateway.detect.engine import DetectionEngine
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "detection-state.json"
+FORMAT = 1
+
+
+def snapshot(engine: DetectionEngine) -> dict[str, Any]:
+    """Everything the engine learned and counted, by subject."""
+    subjects: dict[str, Any] = {}
+    n_rules, n_cross = len(engine.rules), len(engine.cross_rules)
+    for i, subject in enumerate(engine.subjects):
+        name = f"{subject.key}#{subject.fingerprint}"
+        if i < n_rules:
+            subjects[name] = {
+                "state": engine.state[i].tolist(),
+                "history": engine.history[i].tolist(),
+            }
+        elif i < n_rules + n_cross:
+            r = i - n_rules
+            subjects[name] = {"pending_since": float(engine.cross_pending[r])}
+        else:
+            d = i - n_rules - n_cross
+            subjects[name] = {
+                "count": float(engine.mv_count[d]),
+                "mean": engine.mv_mean[d].tolist(),
+                "comoment": engine.mv_comoment[d].tolist(),
+                "inverse": engine.mv_inverse[d].tolist(),
+            }
+    return {"format": FORMAT, "subjects": subjects}
+
+
+def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
+    """Load a :func:`snapshot` into ``engine``; return how many subjects it restored."""
+    if saved.get("format") != FORMAT:
+        return 0
+    subjects = saved.get("subjects", {})
+    n_rules, n_cross = len(engine.rules), len(engine.cross_rules)
+    restored = 0
+    for i, subject in enumerate(engine.subjects):
+        entry = subjects.get(f"{subject.key}#{subject.fingerprint}")
+        if entry is None:
+            continue
+        if i < n_rules:
+            engine.state[i] = entry["state"]
+            engine.history[i] = entry["history"]
+        elif i < n_rules + n_cross:
+            engine.cross_pending[i - n_rules] = entry["pending_since"]
+        else:
+            d = i - n_rules - n_cross
+            engine.mv_count[d] = entry["count"]
+            engine.mv_mean[d] = entry["mean"]
+            engine.mv_comoment[d] = entry["comoment"]
+            engine.mv_inverse[d] = entry["inverse"]
+        restored += 1
+    return restored
+
+
+def save_state(directory: Path, engine: DetectionEngine) -> None:
+    """Write the engine's state to ``directory`` so that a crash mid-write keeps the last copy."""
+    path = directory / STATE_FILE
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8") as out:
+        json.dump(snapshot(engine), out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def load_state(directory: Path, engine: DetectionEngine) -> int:
+    """Restore what :func:`save_state` wrote; a missing or damaged file means a fresh start."""
+    path = directory / STATE_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return apply(engine, saved)
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("detection state in %s not usable (%s); starting afresh", path, exc)
+        return 0

@@ -1,0 +1,249 @@
+"""Every detection kernel equals its pure-Python twin on random streams.
+
+Streams include NaN, repeated values (flat lines), values outside the
+physical range, time gaps of days, clocks that step backwards, and restarts
+(the kernel's state goes through a save and load mid-stream).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.detect import codes as c
+from gateway.detect.channel import channel_step
+from gateway.detect.cross import cross_step
+from gateway.detect.multivariate import MAX_DIMS, hotelling_step
+from gateway.detect.reference import ChannelLimits, ChannelTwin, CrossTwin, HotellingTwin
+
+NAN = math.nan
+maybe = st.one_of(st.just(NAN), st.floats(-50, 250, allow_nan=False))
+value = st.one_of(
+    st.floats(-50, 250, allow_nan=False),
+    st.just(NAN),
+    st.sampled_from([150.0, 80.0, 20.0, 0.0, 999.0]),
+)
+# Mostly forward steps, some zero, some backwards (clock jumps), some gaps of hours or days.
+step = st.one_of(st.floats(0, 400), st.just(0.0), st.floats(-3_000, 0), st.floats(3_600, 200_000))
+limits = st.builds(
+    ChannelLimits,
+    high=st.tuples(
+        st.just(100.0), maybe.map(lambda v: NAN if math.isnan(v) else 150.0), st.just(NAN)
+    ),
+    low=st.tuples(st.just(NAN), st.sampled_from([NAN, 10.0]), st.sampled_from([NAN, -20.0])),
+    hysteresis=st.floats(0, 20),
+    hold_s=st.sampled_from([0.0, 30.0, 600.0]),
+    clear_hold_s=st.sampled_from([0.0, 120.0]),
+    phys_min=st.sampled_from([NAN, -40.0]),
+    phys_max=st.sampled_from([NAN, 500.0]),
+    stuck_s=st.sampled_from([0.0, 900.0]),
+    stuck_tol=st.sampled_from([0.0, 0.5]),
+    missing_s=st.sampled_from([0.0, 300.0]),
+    bucket_s=st.sampled_from([0.0, 300.0, 3_600.0, 86_400.0]),
+    window_high=st.sampled_from([NAN, 80.0]),
+    window_hysteresis=st.sampled_from([0.0, 5.0]),
+    daily_limit=st.sampled_from([NAN, 60.0]),
+    daily_max=st.sampled_from([0.0, 2.0]),
+    min_samples=st.sampled_from([1.0, 3.0]),
+    rate_rise=st.sampled_from([NAN, 5.0]),
+    rate_fall=st.sampled_from([NAN, 5.0]),
+    rate_span_s=st.sampled_from([1.0, 60.0]),
+    anomaly=st.booleans(),
+    ewma_alpha=st.sampled_from([0.05, 0.3]),
+    z_limit=st.sampled_from([NAN, 2.0, 4.0]),
+    cusum_k=st.sampled_from([0.0, 0.5]),
+    cusum_h=st.sampled_from([NAN, 3.0]),
+    hampel_k=st.sampled_from([NAN, 2.0]),
+    warmup=st.sampled_from([8.0, 20.0]),
+)
+
+
+def _params(lim: ChannelLimits) -> list[float]:
+    p = [NAN] * c.N_PARAMS
+    p[c.P_WARN_HI : c.P_CRIT_HI + 1] = lim.high
+    p[c.P_WARN_LO : c.P_CRIT_LO + 1] = lim.low
+    for column, attr in [
+        (c.P_HYST, "hysteresis"),
+        (c.P_HOLD, "hold_s"),
+        (c.P_CLEAR_HOLD, "clear_hold_s"),
+        (c.P_PHYS_MIN, "phys_min"),
+        (c.P_PHYS_MAX, "phys_max"),
+        (c.P_STUCK_S, "stuck_s"),
+        (c.P_STUCK_TOL, "stuck_tol"),
+        (c.P_MISSING_S, "missing_s"),
+        (c.P_BUCKET_S, "bucket_s"),
+        (c.P_WIN_HI, "window_high"),
+        (c.P_WIN_HYST, "window_hysteresis"),
+        (c.P_DAY_LIMIT, "daily_limit"),
+        (c.P_DAY_MAX, "daily_max"),
+        (c.P_MIN_SAMPLES, "min_samples"),
+        (c.P_RATE_RISE, "rate_rise"),
+        (c.P_RATE_FALL, "rate_fall"),
+        (c.P_RATE_SPAN, "rate_span_s"),
+        (c.P_EWMA_ALPHA, "ewma_alpha"),
+        (c.P_Z_LIMIT, "z_limit"),
+        (c.P_CUSUM_K, "cusum_k"),
+        (c.P_CUSUM_H, "cusum_h"),
+        (c.P_HAMPEL_K, "hampel_k"),
+        (c.P_WARMUP, "warmup"),
+    ]:
+        p[column] = getattr(lim, attr)
+    p[c.P_ANOMALY_ON] = 1.0 if lim.anomaly else 0.0
+    return p
+
+
+def _reload(array: np.ndarray) -> np.ndarray:
+    """A restart: the state goes through the JSON the gateway saves it as."""
+    return np.array(json.loads(json.dumps(array.tolist())), dtype=array.dtype).reshape(array.shape)
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    slots=st.lists(limits, min_size=1, max_size=3),
+    stream=st.lists(st.tuples(st.integers(0, 2), value, step), max_size=300),
+    cuts=st.lists(st.integers(0, 300), max_size=3),
+    tz_hours=st.sampled_from([0.0, 8.0, -5.0]),
+)
+def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> None:  # type: ignore[no-untyped-def]
+    n = len(slots)
+    twins = [ChannelTwin(limits=lim) for lim in slots]
+    params = np.array([_params(lim) for lim in slots])
+    state = np.array([c.initial_state_row() for _ in slots])
+    history = np.zeros((n, 2 * c.HAMPEL_W))
+    offset = tz_hours * 3600.0
+    t = 1_700_000_000.0
+    readings: list[tuple[int, float, float]] = []
+    for which, v, dt in stream:
+        t += dt
+        readings.append((which % n, v, t))
+    boundaries = sorted({0, len(readings), *(min(x, len(readings)) for x in cuts)})
+    for start, end in itertools.pairwise(boundaries):
+        batch = readings[start:end]
+        expected = [
+            (k, slot, *change)
+            for k, (slot, v, ts) in enumerate(batch)
+            for change in twins[slot].step(v, ts, offset)
+        ]
+        ev = np.zeros((len(batch) * c.N_FACETS, 5), np.int64)
+        got = channel_step(
+            np.array([b[0] for b in batch], np.int32),
+            np.array([b[1] for b in batch]),
+            np.array([b[2] for b in batch]),
+            offset,
+            params,
+            np.arange(n, dtype=np.int32),
+            state,
+            history,
+            ev,
+        )
+        assert [tuple(row) for row in ev[:got].tolist()] == expected
+        state, history = _reload(state), _reload(history)
+    for i, twin in enumerate(twins):
+        assert state[i, c.S_LEVEL] == twin.level
+        assert state[i, c.S_FAULT] == twin.fault
+        assert state[i, c.S_DAY_COUNT] == twin.day_count
+        assert state[i, c.S_ANOMALY] == twin.anomaly
+
+
+clause = st.tuples(
+    st.integers(0, 2), st.sampled_from([1, -1]), st.one_of(st.integers(0, 2), st.floats(-5, 5))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rules=st.lists(
+        st.tuples(st.lists(clause, min_size=1, max_size=3), st.sampled_from([0.0, 10.0])),
+        min_size=1,
+        max_size=3,
+    ),
+    stream=st.lists(
+        st.tuples(st.integers(0, 2), st.one_of(st.floats(-5, 5), st.just(NAN)), step), max_size=120
+    ),
+)
+def test_cross_kernel_agrees_with_its_twin(rules, stream) -> None:  # type: ignore[no-untyped-def]
+    names = ["a", "b", "c"]
+    twins = [
+        CrossTwin(
+            [(names[a], op, names[b] if isinstance(b, int) else b) for a, op, b in clauses], hold
+        )
+        for clauses, hold in rules
+    ]
+    first, ops, a_idx, b_idx, const = [0], [], [], [], []
+    for clauses, _ in rules:
+        for a, op, b in clauses:
+            ops.append(op)
+            a_idx.append(a)
+            b_idx.append(b if isinstance(b, int) else -1)
+            const.append(NAN if isinstance(b, int) else b)
+        first.append(len(ops))
+    active, pending = np.zeros(len(rules), np.int8), np.full(len(rules), NAN)
+    latest = np.full(3, NAN)
+    t = 1_700_000_000.0
+    for channel, v, dt in stream:
+        t += dt
+        latest[channel] = v
+        by_name = dict(zip(names, latest.tolist(), strict=True))
+        expected = [
+            (0, r, *change) for r, twin in enumerate(twins) for change in twin.check(by_name, t)
+        ]
+        ev = np.zeros((len(rules), 5), np.int64)
+        got = cross_step(
+            np.arange(len(rules), dtype=np.int32),
+            t,
+            latest,
+            np.array(first, np.int32),
+            np.array(ops, np.int8),
+            np.array(a_idx, np.int32),
+            np.array(b_idx, np.int32),
+            np.array(const),
+            np.array([h for _, h in rules]),
+            active,
+            pending,
+            ev,
+        )
+        assert [tuple(row) for row in ev[:got].tolist()] == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    dims=st.integers(2, 4),
+    learn=st.integers(10, 40),
+    limit=st.sampled_from([5.0, 15.0]),
+    samples=st.lists(
+        st.lists(st.one_of(st.floats(-10, 10), st.just(NAN)), min_size=4, max_size=4), max_size=120
+    ),
+)
+def test_hotelling_kernel_agrees_with_its_twin(dims, learn, limit, samples) -> None:  # type: ignore[no-untyped-def]
+    twin = HotellingTwin(dims=dims, learn_n=float(learn), limit=limit)
+    channels = np.zeros((1, MAX_DIMS), np.int32)
+    channels[0, :dims] = np.arange(dims)
+    count, mean = np.zeros(1), np.zeros((1, MAX_DIMS))
+    comoment, inverse = np.zeros((1, MAX_DIMS**2)), np.zeros((1, MAX_DIMS**2))
+    active = np.zeros(1, np.int8)
+    for sample in samples:
+        x = sample[:dims]
+        expected = [(0, 0, *change) for change in twin.step(x)]
+        ev = np.zeros((1, 5), np.int64)
+        got = hotelling_step(
+            np.zeros(1, np.int32),
+            np.array(x),
+            channels,
+            np.array([dims], np.int32),
+            np.array([float(learn)]),
+            np.array([limit]),
+            np.array([0.01]),
+            count,
+            mean,
+            comoment,
+            inverse,
+            active,
+            ev,
+        )
+        assert [tuple(row) for row in ev[:got].tolist()] == expected
+    assert count[0] == twin.count
