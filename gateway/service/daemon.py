@@ -37,7 +37,7 @@ class Daemon:
 
     async def run(self) -> None:
         cfg = self.config
-        outbox = Outbox(cfg.storage.directory, cfg.gateway.id)
+        outbox = Outbox(cfg.storage.directory, cfg.gateway.id, max_bytes=cfg.storage.max_bytes)
         try:
             await self._run(outbox)
         finally:
@@ -50,7 +50,9 @@ class Daemon:
         units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
         alarms = AlarmBook(cfg.gateway, cfg.rules, units, outbox)
         engine.restore(alarms.restore())
-        pipeline = Pipeline(engine, alarms, outbox)
+        pipeline = Pipeline(
+            engine, alarms, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s
+        )
         self.uplink = UplinkClient(
             cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest
         )
@@ -58,6 +60,7 @@ class Daemon:
         async with TaskGroup() as tasks:
             uplink = tasks.create_task(self.uplink.run(self._stopping), name="uplink")
             polls = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
+            commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
                 cfg.gateway.id, len(self.pollers), len(alarms.open_alarms), outbox.pending(),
@@ -68,6 +71,8 @@ class Daemon:
             notify("STOPPING=1")
             for poll in polls:
                 poll.cancel()
+            commits.cancel()
+            await asyncio.wait([*polls, commits])  # last telemetry committed before the flush
             await asyncio.wait([uplink], timeout=self.flush_s)
             if not uplink.done():
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
