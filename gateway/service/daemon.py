@@ -58,7 +58,8 @@ class Daemon:
         )
         self.pollers = [DevicePoller(registry.create(d), pipeline.accept) for d in cfg.devices]
         async with TaskGroup() as tasks:
-            uplink = tasks.create_task(self.uplink.run(self._stopping), name="uplink")
+            flushing = asyncio.Event()  # set once nothing more will be enqueued
+            uplink = tasks.create_task(self.uplink.run(flushing), name="uplink")
             polls = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
             commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
             log.info(
@@ -73,6 +74,7 @@ class Daemon:
                 poll.cancel()
             commits.cancel()
             await asyncio.wait([*polls, commits])  # last telemetry committed before the flush
+            flushing.set()
             await asyncio.wait([uplink], timeout=self.flush_s)
             if not uplink.done():
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())

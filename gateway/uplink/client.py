@@ -23,7 +23,6 @@ from typing import Any
 
 import aiomqtt
 
-from gateway._compat import TaskGroup
 from gateway.config.models import GatewayIdentity, Uplink
 from gateway.errors import OutboxError
 from gateway.outbox import Outbox, OutboxMessage, Priority
@@ -88,7 +87,10 @@ class UplinkClient:
                     self.connected.set()
                     log.info(
                         "uplink: connected %sto %s (MQTT %s, bd_seq %d)",
-                        "again " if failing else "", self._where(), cfg.protocol, self._bd_seq,
+                        "again " if failing else "",
+                        self._where(),
+                        cfg.protocol,
+                        self._bd_seq,
                     )
                     failing = None
                     delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
@@ -103,7 +105,8 @@ class UplinkClient:
                 if reason != failing:  # once when failing starts or changes, not every retry
                     log.warning(
                         "uplink: %s; %d message(s) kept on disk, retrying",
-                        reason, self._outbox.pending(),
+                        reason,
+                        self._outbox.pending(),
                     )
                     failing = reason
             if stopping.is_set():
@@ -112,15 +115,23 @@ class UplinkClient:
             await _sleep_unless(stopping, next(delays))
 
     async def _serve(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
+        """Drain the outbox and dispatch incoming messages until stopping or disconnected."""
         if not self._subscriptions:
             await self._drain(client, stopping)
             return
-        async with TaskGroup() as tasks:
-            listening = tasks.create_task(self._subscriptions.dispatch(client), name="uplink-in")
-            try:
-                await self._drain(client, stopping)
-            finally:
-                listening.cancel()
+        # Either side noticing a dead connection ends both, and its error reconnects.
+        jobs = [
+            asyncio.create_task(self._drain(client, stopping), name="uplink-out"),
+            asyncio.create_task(self._subscriptions.dispatch(client), name="uplink-in"),
+        ]
+        try:
+            done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+        for job in done:
+            job.result()
 
     async def _drain(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
         while True:
@@ -144,8 +155,12 @@ class UplinkClient:
         properties = self._telemetry_properties if message.priority == Priority.TELEMETRY else None
         try:
             await client.publish(
-                self.topic(message.topic), payload, qos=1, retain=message.retain,
-                properties=properties, timeout=PUBLISH_TIMEOUT_S,
+                self.topic(message.topic),
+                payload,
+                qos=1,
+                retain=message.retain,
+                properties=properties,
+                timeout=PUBLISH_TIMEOUT_S,
             )
         except aiomqtt.MqttError:
             return False
@@ -158,8 +173,10 @@ class UplinkClient:
             log.warning("uplink: %s; bd_seq kept in memory", exc)
             self._bd_seq += 1
         will = aiomqtt.Will(
-            self.topic(STATE_TOPIC), self._state_payload("offline", reason="connection lost"),
-            qos=1, retain=True,
+            self.topic(STATE_TOPIC),
+            self._state_payload("offline", reason="connection lost"),
+            qos=1,
+            retain=True,
         )
         return mqtt_client(self._config, self._identity.id, will)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 
 import aiomqtt
@@ -12,6 +13,27 @@ from gateway.config.models import Uplink
 
 CONNECT_TIMEOUT_S = 10.0
 
+# aiomqtt warns whenever more than ten publishes await their PUBACK, which a full
+# in-flight window always does; the uplink logs what matters itself.
+_library_log = logging.getLogger("gateway.uplink.mqtt")
+_library_log.setLevel(logging.ERROR)
+
+
+class _LastLibraryError(logging.Handler):
+    """Remembers paho's last error: under TLS 1.3 a refused client certificate surfaces
+    only there ("tlsv1 alert unknown ca"), while the connect itself just times out."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = record.getMessage()
+
+
+_last_library_error = _LastLibraryError()
+_library_log.addHandler(_last_library_error)
+
 
 def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.Client:
     """A client whose session outlives an outage, so the broker keeps our subscriptions.
@@ -20,6 +42,7 @@ def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.C
     Messages in flight when the link drops are still in the outbox and are sent
     again on the next connection.
     """
+    _last_library_error.message = ""
     tls = None
     if config.tls is not None:
         tls = aiomqtt.TLSParameters(
@@ -48,6 +71,7 @@ def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.C
         tls_params=tls,
         timeout=CONNECT_TIMEOUT_S,
         max_inflight_messages=config.inflight_window,
+        logger=_library_log,
         **session,  # type: ignore[arg-type]
     )
 
@@ -65,7 +89,10 @@ def describe_failure(exc: BaseException, config: Uplink) -> str:
     """One line a technician can act on for a failed connection."""
     text = str(exc) or type(exc).__name__
     where = f"{config.host}:{config.port}"
-    if config.tls is not None and _looks_like_tls(exc):
+    library = _last_library_error.message
+    if config.tls is not None and "SSL" in library:
+        text = library
+    if config.tls is not None and (_looks_like_tls(exc) or "SSL" in library):
         return (
             f"TLS with {where} failed ({text}); check [uplink.tls] ca_file, cert_file and key_file"
             " against the broker's CA and the certificate it expects"
