@@ -53,7 +53,7 @@ def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.C
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
     if config.protocol == "5":
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = config.session_expiry_s
         session: dict[str, object] = {"clean_start": False, "properties": properties}
         protocol = aiomqtt.ProtocolVersion.V5
@@ -84,7 +84,7 @@ def telemetry_properties(config: Uplink) -> Properties | None:
     """MQTT 5 message expiry for telemetry, so a broker does not hoard stale readings."""
     if config.protocol != "5" or config.telemetry_expiry_s == 0:
         return None
-    properties = Properties(PacketTypes.PUBLISH)
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     properties.MessageExpiryInterval = config.telemetry_expiry_s
     return properties
 
