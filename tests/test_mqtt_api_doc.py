@@ -9,6 +9,8 @@ from typing import Any
 
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker
+from gateway.outbox import NOTICES_TOPIC, Outbox, Priority
+from gateway.outbox.notices import storage_full
 from tests.contract import SCHEMAS, check, validator
 from tests.helpers import Subscriber, running_gateway
 
@@ -68,3 +70,18 @@ async def test_a_gateway_run_publishes_every_basic_kind(
         ("events", "cleared"),
     } <= kinds
     assert any("/telemetry/" in m.topic for m in subscriber.received)
+
+
+def test_notices_the_outbox_makes_follow_the_schema_and_are_documented(tmp_path: Path) -> None:
+    """Gap, reset and disk-full notices, made by a real outbox, against notice.json."""
+    (tmp_path / "outbox.sqlite3").write_bytes(b"not SQLite" * 100)
+    box = Outbox(tmp_path, "gw-1", max_bytes=64 * 1024)
+    for n in range(100):
+        box.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n, "pad": "x" * 1000})
+    notices = [json.loads(m.payload) for m in box.peek(1000) if m.topic == NOTICES_TOPIC]
+    notices.append(json.loads(box.envelope(storage_full("database or disk is full", 0), 1)))
+    box.close()
+    for notice in notices:
+        check("notice.json", notice, where=f"outbox notice {notice['notice']}")
+    documented = {e["notice"] for schema, e in documented_examples() if schema == "notice.json"}
+    assert {n["notice"] for n in notices} == documented == {"gap", "outbox_reset", "storage_full"}

@@ -55,10 +55,25 @@ class Uplink(StrictModel):
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     tls: TlsFiles | None = None
+    session_expiry_s: int = Field(
+        default=3600, ge=0, description="MQTT 5: how long the broker keeps the session in an outage"
+    )
+    telemetry_expiry_s: int = Field(
+        default=86_400, ge=0, description="MQTT 5: telemetry expires after this; 0 never expires"
+    )
+    inflight_window: int = Field(
+        default=32, ge=1, le=1024, description="QoS 1 publishes awaiting their PUBACK at once"
+    )
 
 
 class Storage(StrictModel):
     directory: Path = Path("/var/lib/gridgate")
+    max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=64 * 1024, description="outbox bound; oldest telemetry shed first"
+    )
+    telemetry_commit_s: float = Field(
+        default=1.0, gt=0, le=60, description="telemetry is committed in groups this often"
+    )
 
 
 class GatewayConfig(StrictModel):

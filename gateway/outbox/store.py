@@ -8,6 +8,12 @@ restarts and a subscriber can see gaps.
 
 The same transaction may update small ``kv`` entries (open alarms), so what
 was published and what the gateway remembers never disagree after a crash.
+
+The outbox is bounded in bytes: past ``max_bytes`` the oldest telemetry is
+shed first, then state, events last of all, and every shed is reported on the
+``notices`` topic as a gap. When the disk itself refuses writes, telemetry and
+state are shed and events are held in memory until the disk takes them again
+or the broker has them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,19 +31,18 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import OutboxError
+from gateway.outbox import recovery
+from gateway.outbox.notices import NOTICES_TOPIC, GapLedger, outbox_reset, storage_full
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    priority INTEGER NOT NULL,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    retain INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_order ON messages (priority, id);
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+ROW_OVERHEAD = 64  # what a row costs beyond topic and payload: ids, index entry, page slack
+SHED_TO = 0.9  # shed down to this share of max_bytes, so shedding is not done on every insert
+MAX_HELD_EVENTS = 10_000  # events kept in memory while the disk is full
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+
+_Row = tuple[int, str, bytes, int, float]  # priority, topic, payload, retain, created
 
 
 class Priority(IntEnum):
@@ -53,24 +59,48 @@ class OutboxMessage:
     topic: str
     payload: bytes
     retain: bool
+    priority: Priority = Priority.TELEMETRY
+    created: float = 0.0
 
 
 class Outbox:
     """The durable queue. ``topic`` is relative to the gateway's topic root."""
 
-    def __init__(self, directory: Path, gateway_id: str) -> None:
+    def __init__(
+        self, directory: Path, gateway_id: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.path = Path(directory) / "outbox.sqlite3"
         self.gateway_id = gateway_id
+        self.max_bytes = max_bytes
         self.wakeup = asyncio.Event()
+        self._held: list[OutboxMessage] = []  # events the full disk refused
+        self._held_id = 0
+        self._refused: dict[int, GapLedger] = {}  # telemetry/state the full disk refused
+        self._disk_full = False
+        # Acknowledged by the broker, but the full disk refused the DELETE: peek skips them.
+        self._unacked_deletes: set[int] = set()
+        reset: dict[str, Any] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-            self._seq = int(self._kv_get("seq") or 0)
+            try:
+                self._db = recovery.connect(self.path)
+                self._seq = int(self._kv_get("seq") or 0)
+                self._bytes = self._stored_bytes()
+            except sqlite3.DatabaseError as exc:
+                if not _is_corrupt(exc):
+                    raise
+                moved = recovery.move_aside(self.path)
+                self._db = recovery.connect(self.path)
+                # The old seq is unreadable: continue above any seq a counter can have
+                # reached, so no new message looks like a re-delivery of an old one.
+                self._seq = int(time.time() * 1000)
+                self._bytes = 0
+                reset = outbox_reset(str(exc), moved.name)
+            self.backlog_until = self.last_id()
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"cannot open the outbox at {self.path}: {exc}") from exc
+        if reset is not None:
+            self.enqueue(Priority.EVENT, NOTICES_TOPIC, reset)
 
     def close(self) -> None:
         self._db.close()
@@ -95,63 +125,120 @@ class Outbox:
     ) -> list[int]:
         """Commit several messages in one transaction; return their seqs."""
         now = time.time()
-        seqs: list[int] = []
+        first = self._seq + 1
+        rows: list[_Row] = []
+        for priority, topic, body, retain in items:
+            rows.append(
+                (int(priority), topic, self.envelope(body, first + len(rows)), int(retain), now)
+            )
+        if not rows:
+            return []
+        seq = first + len(rows) - 1
         try:
-            with self._transaction():
-                seq = self._seq
-                for priority, topic, body, retain in items:
-                    seq += 1
-                    payload = self.envelope(body, seq)
-                    self._db.execute(
-                        "INSERT INTO messages (priority, topic, payload, retain, created)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (int(priority), topic, payload, int(retain), now),
-                    )
-                    seqs.append(seq)
-                self._kv_put("seq", str(seq))
-                for key, value in (kv or {}).items():
-                    self._kv_put(key, value)
-            self._seq = seq
+            gaps = self._commit_or_make_room(rows, seq, kv)
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot store {topic!r} in {self.path}: {exc}") from exc
+            if not _is_full(exc):
+                raise OutboxError(f"cannot store {rows[0][1]!r} in {self.path}: {exc}") from exc
+            self._seq = seq
+            self._hold(rows, exc)
+        else:
+            self._seq = seq
+            for gap in gaps:
+                self.enqueue(Priority.EVENT, NOTICES_TOPIC, gap.body())
         self.wakeup.set()
-        return seqs
+        return list(range(first, seq + 1))
 
     def reserve_seq(self) -> int:
         """A seq for a message that bypasses the queue (birth, Last Will), stored durably."""
+        self._seq += 1
+        # On a full disk the next successful commit stores it.
+        with contextlib.suppress(sqlite3.Error), self._transaction():
+            self._kv_put("seq", str(self._seq))
+        return self._seq
+
+    def kv_increment(self, key: str) -> int:
+        """Add one to the counter ``key`` durably (birth/death sequence); return the new value."""
+        value = int(self._kv_get(key) or 0) + 1
         try:
             with self._transaction():
-                self._kv_put("seq", str(self._seq + 1))
+                self._kv_put(key, str(value))
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot store the sequence number in {self.path}: {exc}") from exc
-        self._seq += 1
-        return self._seq
+            raise OutboxError(f"cannot store {key!r} in {self.path}: {exc}") from exc
+        return value
 
     def envelope(self, body: Mapping[str, Any], seq: int) -> bytes:
         """The JSON payload: the gateway id and seq first, then the body."""
         message = {"gateway": self.gateway_id, "seq": seq, **body}
-        return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        return json.dumps(
+            message, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
 
     def peek(self, limit: int, *, skip: Iterable[int] = ()) -> list[OutboxMessage]:
         """The next messages to send, highest priority and oldest first."""
-        skipped = tuple(skip)
+        skipped = (*skip, *self._unacked_deletes)
         marks = ",".join("?" * len(skipped))
         rows = self._db.execute(
-            f"SELECT id, topic, payload, retain FROM messages WHERE id NOT IN ({marks})"
-            " ORDER BY priority, id LIMIT ?",
+            "SELECT id, topic, payload, retain, priority, created FROM messages"
+            f" WHERE id NOT IN ({marks}) ORDER BY priority, id LIMIT ?",
             (*skipped, limit),
         ).fetchall()
-        return [OutboxMessage(row[0], row[1], bytes(row[2]), bool(row[3])) for row in rows]
+        stored = [
+            OutboxMessage(row[0], row[1], bytes(row[2]), bool(row[3]), Priority(row[4]), row[5])
+            for row in rows
+        ]
+        if not self._held:
+            return stored
+        events = [m for m in stored if m.priority == Priority.EVENT]
+        rest = [m for m in stored if m.priority != Priority.EVENT]
+        held = [m for m in self._held if m.id not in skipped]
+        return (events + held + rest)[:limit]
 
     def ack(self, message_id: int) -> None:
         """The broker has the message: forget it."""
+        self.ack_many([message_id])
+
+    def ack_many(self, message_ids: Iterable[int]) -> None:
+        """The broker has these messages: forget them, in one transaction."""
+        ids = set(message_ids)
+        if self._held:
+            self._held = [m for m in self._held if m.id not in ids]
+        ids = {i for i in ids if i > 0} | self._unacked_deletes
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
         try:
-            self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            with self._transaction():
+                freed = self._db.execute(
+                    f"SELECT coalesce(sum(length(payload) + length(topic)), 0), count(*)"
+                    f" FROM messages WHERE id IN ({marks})",
+                    tuple(ids),
+                ).fetchone()
+                self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", tuple(ids))
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot delete message {message_id} from {self.path}: {exc}") from exc
+            if not _is_full(exc):
+                raise OutboxError(
+                    f"cannot delete {len(ids)} message(s) from {self.path}: {exc}"
+                ) from exc
+            self._unacked_deletes = ids  # skipped by peek until a delete succeeds
+            if self.pending() == len(self._held):
+                self._rebuild()
+            return
+        self._unacked_deletes = set()
+        self._bytes -= int(freed[0]) + ROW_OVERHEAD * int(freed[1])
 
     def pending(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        """Messages waiting for the broker, on disk and held in memory."""
+        stored = int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        return stored - len(self._unacked_deletes) + len(self._held)
+
+    @property
+    def bytes_used(self) -> int:
+        """What the stored messages count against ``max_bytes``."""
+        return self._bytes
+
+    def last_id(self) -> int:
+        """The id of the newest stored message (0 when none): messages up to it are a backlog."""
+        return int(self._db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0])
 
     def kv_items(self, prefix: str) -> dict[str, str]:
         rows = self._db.execute(
@@ -159,13 +246,195 @@ class Outbox:
         ).fetchall()
         return {key: value for key, value in rows}
 
+    def _commit_or_make_room(
+        self, rows: list[_Row], seq: int, kv: Mapping[str, str | None] | None
+    ) -> list[GapLedger]:
+        try:
+            return self._commit(rows, seq, kv)
+        except sqlite3.Error as exc:
+            if not _is_full(exc):
+                raise
+        # The disk is full. Deleted rows free pages SQLite reuses, so shedding old
+        # telemetry may make room; if even the delete fails, the caller holds the rows.
+        needed = sum(_size(row[1], row[2]) for row in rows)
+        with self._transaction():
+            gaps, freed = self._shed(
+                max(4 * needed, self._bytes // 20), "disk full", only_telemetry=True
+            )
+        self._bytes -= freed
+        try:
+            return gaps + self._commit(rows, seq, kv)
+        except sqlite3.Error:
+            for gap in gaps:  # shed but unreported: report it with what the disk refuses
+                ledger = self._refused.setdefault(gap.priority, GapLedger(gap.priority, gap.reason))
+                ledger.merge(gap)
+            raise
+
+    def _commit(
+        self, rows: list[_Row], seq: int, kv: Mapping[str, str | None] | None
+    ) -> list[GapLedger]:
+        held = self._held
+        added = 0
+        with self._transaction():
+            for message in held:  # the disk takes writes again: events held in memory go first
+                self._insert(
+                    (
+                        int(message.priority),
+                        message.topic,
+                        message.payload,
+                        int(message.retain),
+                        message.created,
+                    )
+                )
+                added += _size(message.topic, message.payload)
+            for row in rows:
+                self._insert(row)
+                added += _size(row[1], row[2])
+            self._kv_put("seq", str(seq))
+            for key, value in (kv or {}).items():
+                self._kv_put(key, value)
+            gaps, freed = (
+                self._shed(self._bytes + added - int(self.max_bytes * SHED_TO), "buffer full")
+                if self._bytes + added > self.max_bytes
+                else ([], 0)
+            )
+        self._bytes += added - freed
+        if held:
+            self._held = []
+        if self._disk_full:
+            log.warning("outbox: %s accepts writes again", self.path)
+            self._disk_full = False
+            gaps += list(self._refused.values())
+            self._refused = {}
+        return gaps
+
+    def _rebuild(self) -> None:
+        """Start an empty file, carrying ``kv`` over, when everything stored is acknowledged.
+
+        On a full disk the WAL cannot be checkpointed (that needs the main file to
+        grow), so not even a DELETE commits and the outbox would stay full forever.
+        """
+        kv = self._db.execute("SELECT key, value FROM kv").fetchall()
+        self._db.close()
+        for suffix in ("-wal", "-shm", ""):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._db = recovery.connect(self.path)
+        with self._transaction():
+            for key, value in kv:
+                self._kv_put(key, value)
+            self._kv_put("seq", str(self._seq))
+        self._unacked_deletes = set()
+        self._bytes = 0
+        log.warning("outbox: %s rebuilt empty to get out of a full disk", self.path)
+
+    def _shed(
+        self, excess: int, reason: str, *, only_telemetry: bool = False
+    ) -> tuple[list[GapLedger], int]:
+        """Delete the oldest messages, telemetry first, until ``excess`` bytes are free."""
+        gaps: list[GapLedger] = []
+        freed = 0
+        order = (
+            (Priority.TELEMETRY,)
+            if only_telemetry
+            else (Priority.TELEMETRY, Priority.STATE, Priority.EVENT)
+        )
+        for priority in order:
+            if freed >= excess:
+                break
+            ledger = GapLedger(int(priority), reason)
+            last = None
+            cursor = self._db.execute(
+                "SELECT id, topic, length(payload) + length(topic), created FROM messages"
+                " WHERE priority = ? ORDER BY id",
+                (int(priority),),
+            )
+            for message_id, topic, size, created in cursor:
+                if freed >= excess:
+                    break
+                ledger.add(topic, size + ROW_OVERHEAD, created)
+                freed += size + ROW_OVERHEAD
+                last = message_id
+            cursor.close()
+            if last is not None:
+                self._db.execute(
+                    "DELETE FROM messages WHERE priority = ? AND id <= ?", (int(priority), last)
+                )
+                log.warning(
+                    "outbox: %s: shed %d %s message(s) (%d bytes)",
+                    reason,
+                    ledger.dropped,
+                    priority.name.lower(),
+                    ledger.size,
+                )
+                gaps.append(ledger)
+        return gaps, freed
+
+    def _hold(self, rows: list[_Row], exc: sqlite3.Error) -> None:
+        """The disk is full: keep events in memory, count what is shed, say so once."""
+        newly_full, self._disk_full = not self._disk_full, True
+        for priority, topic, payload, retain, created in rows:
+            if priority == Priority.EVENT:
+                self._hold_event(
+                    OutboxMessage(
+                        self._next_held_id(), topic, payload, bool(retain), Priority.EVENT, created
+                    )
+                )
+            else:
+                ledger = self._refused.setdefault(priority, GapLedger(priority, "disk full"))
+                ledger.add(topic, _size(topic, payload), created)
+        if newly_full:
+            log.error(
+                "outbox: %s refuses writes (%s): shedding telemetry, holding events in memory",
+                self.path,
+                exc,
+            )
+            self._seq += 1
+            notice = storage_full(str(exc), len(self._held))
+            self._hold_event(
+                OutboxMessage(
+                    self._next_held_id(),
+                    NOTICES_TOPIC,
+                    self.envelope(notice, self._seq),
+                    False,
+                    Priority.EVENT,
+                    time.time(),
+                )
+            )
+
+    def _hold_event(self, message: OutboxMessage) -> None:
+        if len(self._held) >= MAX_HELD_EVENTS:
+            dropped = self._held.pop(0)
+            ledger = self._refused.setdefault(
+                Priority.EVENT, GapLedger(Priority.EVENT, "disk full")
+            )
+            ledger.add(dropped.topic, _size(dropped.topic, dropped.payload), dropped.created)
+        self._held.append(message)
+
+    def _next_held_id(self) -> int:
+        self._held_id -= 1  # negative: never the id of a stored row
+        return self._held_id
+
+    def _insert(self, row: _Row) -> None:
+        self._db.execute(
+            "INSERT INTO messages (priority, topic, payload, retain, created)"
+            " VALUES (?, ?, ?, ?, ?)",
+            row,
+        )
+
+    def _stored_bytes(self) -> int:
+        size, count = self._db.execute(
+            "SELECT coalesce(sum(length(payload) + length(topic)), 0), count(*) FROM messages"
+        ).fetchone()
+        return int(size) + ROW_OVERHEAD * int(count)
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -183,3 +452,23 @@ class Outbox:
                 (key, value),
             )
 
+
+def _size(topic: str, payload: bytes) -> int:
+    return len(topic.encode()) + len(payload) + ROW_OVERHEAD
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python ≥ 3.11
+    return None if code is None else int(code) & 0xFF
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    code = _code(exc)
+    return code == _SQLITE_FULL if code is not None else "full" in str(exc)
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = _code(exc)
+    if code is not None:
+        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    return not isinstance(exc, sqlite3.OperationalError)

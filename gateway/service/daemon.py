@@ -46,7 +46,7 @@ class Daemon:
 
     async def run(self) -> None:
         cfg = self.config
-        outbox = Outbox(cfg.storage.directory, cfg.gateway.id)
+        outbox = Outbox(cfg.storage.directory, cfg.gateway.id, max_bytes=cfg.storage.max_bytes)
         try:
             await self._run(outbox)
         finally:
@@ -67,7 +67,7 @@ class Daemon:
         restored = load_state(cfg.storage.directory, engine)
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
-        pipeline = Pipeline(engine, desk, outbox)
+        pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
         self.uplink = UplinkClient(
             cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
             commands=CommandHandler(desk),
@@ -78,15 +78,19 @@ class Daemon:
         ]
         self.streams = build_streams(cfg)
         async with TaskGroup() as tasks:
-            uplink = tasks.create_task(self.uplink.run(self._stopping), name="uplink")
-            polls = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
-            tasks.create_task(desk.run(self._stopping), name="events")
-            polls += [
+            flushing = asyncio.Event()  # set once nothing more will be enqueued
+            uplink = tasks.create_task(self.uplink.run(flushing), name="uplink")
+            feeds = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
+            feeds += [
                 tasks.create_task(feed(s, pipeline.accept), name=f"stream:{s.name}")
                 for s in self.streams
             ]
-            saver = tasks.create_task(self._save_detection(engine), name="detection-state")
-            silence = tasks.create_task(self._watch_silence(pipeline), name="detection-silence")
+            background = [
+                tasks.create_task(desk.run(self._stopping), name="events"),
+                tasks.create_task(self._save_detection(engine), name="detection-state"),
+                tasks.create_task(self._watch_silence(pipeline), name="detection-silence"),
+            ]
+            commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
                 cfg.gateway.id, len(cfg.devices), len(alarms.open_alarms), outbox.pending(),
@@ -95,11 +99,12 @@ class Daemon:
             self.ready.set()
             await self._stopping.wait()
             notify("STOPPING=1")
-            for poll in polls:
-                poll.cancel()
-            saver.cancel()
-            silence.cancel()
+            for task in (*feeds, *background):
+                task.cancel()
+            commits.cancel()
+            await asyncio.wait([*feeds, *background, commits])  # last telemetry committed first
             save_state(cfg.storage.directory, engine)
+            flushing.set()
             await asyncio.wait([uplink], timeout=self.flush_s)
             if not uplink.done():
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())

@@ -6,7 +6,7 @@ import math
 
 from gateway.detect.engine import DetectionEngine
 from gateway.events.lifecycle import EventDesk
-from gateway.outbox import Outbox, Priority
+from gateway.outbox import Outbox, TelemetryBatcher
 from gateway.readings import Quality, ReadingBatch
 from gateway.timestamps import iso_utc
 
@@ -16,18 +16,23 @@ TELEMETRY_TOPIC = "telemetry/{device}"
 class Pipeline:
     """Runs in the event loop; no I/O but the outbox commit."""
 
-    def __init__(self, engine: DetectionEngine, alarms: EventDesk, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        engine: DetectionEngine,
+        alarms: EventDesk,
+        outbox: Outbox,
+        *,
+        telemetry_commit_s: float = 1.0,
+    ) -> None:
         self._engine = engine
         self._alarms = alarms
-        self._outbox = outbox
+        self.telemetry = TelemetryBatcher(outbox, interval_s=telemetry_commit_s)
 
     def accept(self, batch: ReadingBatch) -> None:
         for transition in self._engine.evaluate(batch):
             self._alarms.handle(transition)
         self._alarms.observe(batch)
-        self._outbox.enqueue(
-            Priority.TELEMETRY, TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch)
-        )
+        self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
 
     def check_silence(self, now: float) -> None:
         """Raise missing-data faults for channels that sent nothing for too long."""

@@ -4,6 +4,13 @@ A message leaves the outbox only after the broker's PUBACK. On any broker
 error the connection is dropped and rebuilt; whatever was not acknowledged is
 still on disk and is sent again (a subscriber may see a duplicate, with the
 same seq and event id, never a loss).
+
+Every connection gets the next birth/death sequence number (``bd_seq``, as
+Sparkplug B's bdSeq): the birth and the Last Will armed with it carry the same
+value, so a subscriber can tell the death of an old connection, delivered
+late, from the death of the current one. Messages that were waiting when the
+connection came up (a backlog from an outage or a previous run) are flagged
+``"historical": true``.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.config.models import GatewayIdentity, Uplink
-from gateway.outbox import Outbox, OutboxMessage
+from gateway.errors import OutboxError
+from gateway.outbox import Outbox, OutboxMessage, Priority
 from gateway.timestamps import iso_utc
 from gateway.uplink.backoff import backoff_delays
+from gateway.uplink.connection import describe_failure, mqtt_client, telemetry_properties
+from gateway.uplink.subscriptions import Handler, Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +39,8 @@ STATE_TOPIC = "state"
 COMMAND_REQUEST_TOPIC = "commands/request"
 COMMAND_RESPONSE_TOPIC = "commands/response"
 PUBLISH_TIMEOUT_S = 10.0
+BD_SEQ_KEY = "uplink/bd_seq"
+_HISTORICAL = b',"historical":true}'
 
 
 class CommandReplyLike(Protocol):
@@ -55,7 +67,6 @@ class UplinkClient:
         *,
         version: str,
         config_digest: str,
-        window: int = 32,
         commands: CommandHandlerLike | None = None,
     ) -> None:
         self._config = config
@@ -63,58 +74,92 @@ class UplinkClient:
         self._outbox = outbox
         self._version = version
         self._config_digest = config_digest
-        self._window = window
-        self._commands = commands
+        self._window = config.inflight_window
         self._started_at = time.time()
+        self._telemetry_properties = telemetry_properties(config)
+        self._subscriptions = Subscriptions()
+        self._bd_seq = 0
+        self._historical_up_to = outbox.backlog_until
         self.root = f"{config.topic_prefix}/{identity.id}"
         self.connected = asyncio.Event()
+        if commands is not None:
+            self._commands = commands
+            self.subscribe(COMMAND_REQUEST_TOPIC, self._answer_command)
 
     def topic(self, relative: str) -> str:
         return f"{self.root}/{relative}"
 
+    def subscribe(self, relative_filter: str, handler: Handler) -> None:
+        """Call ``handler`` for messages on ``{root}/{relative_filter}``, across reconnects."""
+        self._subscriptions.add(self.topic(relative_filter), handler)
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Connect, publish, reconnect; return once ``stopping`` is set and the outbox is empty."""
-        delays = backoff_delays(self._config.reconnect_min_s, self._config.reconnect_max_s)
-        outage_logged = False
+        cfg = self._config
+        delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        failing: str | None = None
+        first = True
         while True:
             try:
                 async with self._connect() as client:
+                    if not first:  # what waited through the outage is a backlog
+                        self._historical_up_to = self._outbox.last_id()
+                    first = False
                     self.connected.set()
-                    if outage_logged:
-                        log.info("uplink: connected again to %s", self._where())
-                    else:
-                        log.info("uplink: connected to %s", self._where())
-                    outage_logged = False
-                    delays = backoff_delays(self._config.reconnect_min_s, self._config.reconnect_max_s)
+                    log.info(
+                        "uplink: connected %sto %s (MQTT %s, bd_seq %d)",
+                        "again " if failing else "",
+                        self._where(),
+                        cfg.protocol,
+                        self._bd_seq,
+                    )
+                    failing = None
+                    delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
+                    await self._subscriptions.restore(client)
                     await self._publish_state(client, "online")
-                    serving = await self._start_commands(client)
-                    try:
-                        await self._drain(client, stopping)
-                        await self._publish_state(client, "offline", reason="shutdown")
-                    finally:
-                        if serving is not None:
-                            serving.cancel()
-                            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                                await serving
+                    await self._serve(client, stopping)
+                    await self._publish_state(client, "offline", reason="shutdown")
                     return
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
-                if not outage_logged:
+                reason = describe_failure(exc, cfg)
+                if reason != failing:  # once when failing starts or changes, not every retry
                     log.warning(
-                        "uplink: broker %s unavailable (%s); %d message(s) kept on disk, retrying",
-                        self._where(), exc, self._outbox.pending(),
+                        "uplink: %s; %d message(s) kept on disk, retrying",
+                        reason,
+                        self._outbox.pending(),
                     )
-                    outage_logged = True
+                    failing = reason
             if stopping.is_set():
                 log.warning("uplink: stopping with %d message(s) on disk", self._outbox.pending())
                 return
             await _sleep_unless(stopping, next(delays))
+
+    async def _serve(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
+        """Drain the outbox and dispatch incoming messages until stopping or disconnected."""
+        if not self._subscriptions:
+            await self._drain(client, stopping)
+            return
+        # Either side noticing a dead connection ends both, and its error reconnects.
+        jobs = [
+            asyncio.create_task(self._drain(client, stopping), name="uplink-out"),
+            asyncio.create_task(self._subscriptions.dispatch(client), name="uplink-in"),
+        ]
+        try:
+            done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+        for job in done:
+            job.result()
 
     async def _drain(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
         while True:
             messages = self._outbox.peek(self._window)
             if messages:
                 sent = await asyncio.gather(*(self._send(client, m) for m in messages))
+                self._outbox.ack_many(m.id for m, ok in zip(messages, sent, strict=True) if ok)
                 if not all(sent):
                     raise aiomqtt.MqttError("publish not acknowledged")
                 continue
@@ -125,82 +170,66 @@ class UplinkClient:
                 await _first_of(self._outbox.wakeup.wait(), stopping.wait())
 
     async def _send(self, client: aiomqtt.Client, message: OutboxMessage) -> bool:
+        payload = message.payload
+        if 0 < message.id <= self._historical_up_to:
+            payload = payload[:-1] + _HISTORICAL  # the envelope is a JSON object: ends in "}"
+        properties = self._telemetry_properties if message.priority == Priority.TELEMETRY else None
         try:
             await client.publish(
-                self.topic(message.topic), message.payload, qos=1, retain=message.retain,
+                self.topic(message.topic),
+                payload,
+                qos=1,
+                retain=message.retain,
+                properties=properties,
                 timeout=PUBLISH_TIMEOUT_S,
             )
         except aiomqtt.MqttError:
             return False
-        self._outbox.ack(message.id)
         return True
 
-    async def _start_commands(self, client: aiomqtt.Client) -> asyncio.Task[None] | None:
-        """Subscribe to command requests (again on every connection) and serve them."""
-        if self._commands is None:
-            return None
-        await client.subscribe(self.topic(COMMAND_REQUEST_TOPIC), qos=1)
-        return asyncio.create_task(self._serve_commands(client, self._commands), name="uplink-commands")
-
-    async def _serve_commands(self, client: aiomqtt.Client, commands: CommandHandlerLike) -> None:
-        request_topic = self.topic(COMMAND_REQUEST_TOPIC)
-        async for message in client.messages:
-            if str(message.topic) != request_topic:
-                continue
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            reply = commands.handle(payload)
-            # MQTT 5: the request's Response Topic and Correlation Data win over the payload.
-            request_props = message.properties
-            topic = getattr(request_props, "ResponseTopic", None) or reply.reply_to
-            properties = None
-            correlation = getattr(request_props, "CorrelationData", None)
-            if correlation is not None:
-                properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-                properties.CorrelationData = correlation
-            body = self._outbox.envelope(
-                {"ts": iso_utc(time.time()), **reply.body}, self._outbox.reserve_seq()
-            )
-            await client.publish(
-                topic or self.topic(COMMAND_RESPONSE_TOPIC), body, qos=1, properties=properties,
-                timeout=PUBLISH_TIMEOUT_S,
-            )
-
-    def _connect(self) -> aiomqtt.Client:
-        cfg = self._config
-        will = aiomqtt.Will(
-            self.topic(STATE_TOPIC), self._state_payload("offline", reason="connection lost"),
-            qos=1, retain=True,
-        )
-        tls = None
-        if cfg.tls is not None:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=str(cfg.tls.ca_file),
-                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-            )
-        protocol = aiomqtt.ProtocolVersion.V5 if cfg.protocol == "5" else aiomqtt.ProtocolVersion.V311
-        return aiomqtt.Client(
-            cfg.host,
-            cfg.port,
-            username=cfg.username,
-            password=cfg.password,
-            identifier=cfg.client_id or self._identity.id,
-            protocol=protocol,
-            will=will,
-            keepalive=cfg.keepalive_s,
-            tls_params=tls,
+    async def _answer_command(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """Answer one command request: MQTT 5 Response Topic and Correlation Data, else the payload's."""
+        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        reply = self._commands.handle(payload)
+        request_props = message.properties
+        topic = getattr(request_props, "ResponseTopic", None) or reply.reply_to
+        properties = None
+        correlation = getattr(request_props, "CorrelationData", None)
+        if correlation is not None:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = correlation
+        body = self._outbox.envelope({"ts": iso_utc(time.time()), **reply.body}, self._outbox.reserve_seq())
+        await client.publish(
+            topic or self.topic(COMMAND_RESPONSE_TOPIC), body, qos=1, properties=properties,
             timeout=PUBLISH_TIMEOUT_S,
         )
 
+    def _connect(self) -> aiomqtt.Client:
+        try:
+            self._bd_seq = self._outbox.kv_increment(BD_SEQ_KEY)
+        except OutboxError as exc:  # a full disk must not keep us off the broker
+            log.warning("uplink: %s; bd_seq kept in memory", exc)
+            self._bd_seq += 1
+        will = aiomqtt.Will(
+            self.topic(STATE_TOPIC),
+            self._state_payload("offline", reason="connection lost"),
+            qos=1,
+            retain=True,
+        )
+        return mqtt_client(self._config, self._identity.id, will)
+
     async def _publish_state(self, client: aiomqtt.Client, state: str, *, reason: str = "") -> None:
         payload = self._state_payload(state, reason=reason)
-        await client.publish(self.topic(STATE_TOPIC), payload, qos=1, retain=True)
+        await client.publish(
+            self.topic(STATE_TOPIC), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
+        )
 
     def _state_payload(self, state: str, *, reason: str = "") -> bytes:
         identity = self._identity
         body: dict[str, Any] = {
             "ts": iso_utc(time.time()),
             "state": state,
+            "bd_seq": self._bd_seq,
             "version": self._version,
             "config_digest": self._config_digest,
             "site": identity.site,
@@ -218,10 +247,8 @@ class UplinkClient:
 
 
 async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(event.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        pass
 
 
 async def _first_of(*waits: Any) -> None:

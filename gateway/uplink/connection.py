@@ -1,0 +1,115 @@
+"""How the uplink connects: protocol, session, TLS, and what a failure means to a technician."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.config.models import Uplink
+
+CONNECT_TIMEOUT_S = 10.0
+
+# aiomqtt warns whenever more than ten publishes await their PUBACK, which a full
+# in-flight window always does; the uplink logs what matters itself.
+_library_log = logging.getLogger("gateway.uplink.mqtt")
+_library_log.setLevel(logging.ERROR)
+
+
+class _LastLibraryError(logging.Handler):
+    """Remembers paho's last error: under TLS 1.3 a refused client certificate surfaces
+    only there ("tlsv1 alert unknown ca"), while the connect itself just times out."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = record.getMessage()
+
+
+_last_library_error = _LastLibraryError()
+_library_log.addHandler(_last_library_error)
+
+
+def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.Client:
+    """A client whose session outlives an outage, so the broker keeps our subscriptions.
+
+    MQTT 5: clean start off and a session expiry; 3.1.1: clean session off.
+    Messages in flight when the link drops are still in the outbox and are sent
+    again on the next connection.
+    """
+    _last_library_error.message = ""
+    tls = None
+    if config.tls is not None:
+        tls = aiomqtt.TLSParameters(
+            ca_certs=str(config.tls.ca_file),
+            certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
+            keyfile=str(config.tls.key_file) if config.tls.key_file else None,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    if config.protocol == "5":
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = config.session_expiry_s
+        session: dict[str, object] = {"clean_start": False, "properties": properties}
+        protocol = aiomqtt.ProtocolVersion.V5
+    else:
+        session = {"clean_session": False}
+        protocol = aiomqtt.ProtocolVersion.V311
+    return aiomqtt.Client(
+        config.host,
+        config.port,
+        username=config.username,
+        password=config.password,
+        identifier=config.client_id or client_id,
+        protocol=protocol,
+        will=will,
+        keepalive=config.keepalive_s,
+        tls_params=tls,
+        timeout=CONNECT_TIMEOUT_S,
+        max_inflight_messages=config.inflight_window,
+        logger=_library_log,
+        # Without it Nagle holds each PUBLISH until the broker's delayed ACK (~40 ms),
+        # which caps a window of QoS 1 publishes at a few hundred per second.
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        **session,  # type: ignore[arg-type]
+    )
+
+
+def telemetry_properties(config: Uplink) -> Properties | None:
+    """MQTT 5 message expiry for telemetry, so a broker does not hoard stale readings."""
+    if config.protocol != "5" or config.telemetry_expiry_s == 0:
+        return None
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.MessageExpiryInterval = config.telemetry_expiry_s
+    return properties
+
+
+def describe_failure(exc: BaseException, config: Uplink) -> str:
+    """One line a technician can act on for a failed connection."""
+    text = str(exc) or type(exc).__name__
+    where = f"{config.host}:{config.port}"
+    library = _last_library_error.message
+    if config.tls is not None and "SSL" in library:
+        text = library
+    if config.tls is not None and (_looks_like_tls(exc) or "SSL" in library):
+        return (
+            f"TLS with {where} failed ({text}); check [uplink.tls] ca_file, cert_file and key_file"
+            " against the broker's CA and the certificate it expects"
+        )
+    if isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (4, 5, 134, 135):
+        return f"{where} refused our credentials ({text}); check [uplink] username and password"
+    return f"broker {where} unavailable ({text})"
+
+
+def _looks_like_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "SSL" in str(seen) or "certificate" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
