@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.config.events import EventPolicy
-from gateway.config.models import ThresholdRule
+from gateway.config.rules import ThresholdRule
 from gateway.detect.engine import Transition
 from gateway.events.alarms import AlarmBook, Slot
 from gateway.events.verify import verify_slots

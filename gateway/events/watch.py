@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gateway.config.models import ThresholdRule
+from gateway.config.rules import ThresholdRule
 from gateway.readings import Quality, ReadingBatch
 
 
