@@ -40,6 +40,12 @@ class DeviceConfig(StrictModel):
     driver: str
     poll_interval_s: float = Field(default=5.0, gt=0, le=86_400)
     timeout_s: float = Field(default=1.0, gt=0, le=60)
+    offline_after: int = Field(
+        default=3, ge=1, le=100, description="polls failed in a row before the device is offline"
+    )
+    retry_max_s: float = Field(
+        default=60.0, gt=0, le=3600, description="longest wait between tries of an offline device"
+    )
     channels: tuple[ChannelConfig, ...] = Field(min_length=1)
 
 
@@ -54,6 +60,8 @@ class PolledDriver(abc.ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT) -> None:
         self.config = config
         self.channel_ids: tuple[str, ...] = tuple(ch.id for ch in config.channels)
+        # Set by the poller while the device is offline: try once, and only when the wire is free.
+        self.probing = False
 
     async def __aenter__(self) -> PolledDriver[ConfigT]:
         return self

@@ -92,3 +92,14 @@ def plan_requests(
         if group:
             requests.append(ReadRequest(table, start, end - start, tuple(group)))
     return requests
+
+
+def fill_values(
+    channels: Sequence[ModbusChannel], request: ReadRequest, registers: Sequence[int], values: list[float]
+) -> None:
+    """Decode the channels ``request`` covers from its ``registers`` into ``values``."""
+    for i in request.channels:
+        ch = channels[i]
+        at = ch.address - request.start
+        raw = decode(registers[at : at + WIDTH[ch.type]], ch.type, ch.word_order)
+        values[i] = raw * ch.scale + ch.offset

@@ -12,7 +12,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ModbusPDU
 
 from drivers.base import DeviceConfig, PolledDriver
-from drivers.modbus.registers import WIDTH, ModbusChannel, ReadRequest, decode, plan_requests
+from drivers.modbus.registers import ModbusChannel, ReadRequest, fill_values, plan_requests
 from gateway.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from gateway.readings import ReadingBatch
 
@@ -46,11 +46,7 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         values = [math.nan] * len(self.channel_ids)
         for request in self._plan:
             registers = await self._read_registers(client, request)
-            for i in request.channels:
-                ch = self.config.channels[i]
-                at = ch.address - request.start
-                raw = decode(registers[at : at + WIDTH[ch.type]], ch.type, ch.word_order)
-                values[i] = raw * ch.scale + ch.offset
+            fill_values(self.config.channels, request, registers, values)
         return ReadingBatch.at(self.config.id, self.channel_ids, values, ts)
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from drivers.base import DeviceConfig
 from drivers.hj212 import config as hj212_config
+from drivers.modbus.config import ModbusConfig
 from drivers.registry import DRIVERS
 from gateway.config.models import GatewayConfig
 from gateway.errors import ConfigError
@@ -99,6 +100,7 @@ def _cross_check(config: GatewayConfig) -> Iterable[str]:
             seen.add(channel.id)
         channels.setdefault(device.id, seen)
     yield from hj212_config.cross_check(config.devices, config.hj212)
+    yield from _check_buses(config)
     for i, rule in enumerate(config.rules):
         if rule.device not in channels:
             yield f"rules[{i}].device: no device {rule.device!r} (devices: {_names(channels)})"
@@ -108,6 +110,32 @@ def _cross_check(config: GatewayConfig) -> Iterable[str]:
                 f" (channels: {_names(channels[rule.device])})"
             )
     yield from _check_detector_channels(config, channels)
+
+
+def _check_buses(config: GatewayConfig) -> Iterable[str]:
+    """Bus names are unique, a device names a configured bus, and no two share its unit id."""
+    buses: dict[str, dict[int, str]] = {}
+    endpoints: dict[str, str] = {}
+    for i, bus in enumerate(config.buses):
+        if bus.id in buses:
+            yield f"buses[{i}].id: duplicate bus id {bus.id!r}"
+        elif bus.where() in endpoints:
+            yield f"buses[{i}]: {bus.where()} is already bus {endpoints[bus.where()]!r}"
+        buses.setdefault(bus.id, {})
+        endpoints.setdefault(bus.where(), bus.id)
+    for i, device in enumerate(config.devices):
+        if not isinstance(device, ModbusConfig):
+            continue
+        units = buses.get(device.bus)
+        if units is None:
+            yield f"devices[{i}].bus: no bus {device.bus!r} (buses: {_names(buses)})"
+        elif device.unit_id in units:
+            yield (
+                f"devices[{i}].unit_id: unit {device.unit_id} is already device"
+                f" {units[device.unit_id]!r} on bus {device.bus!r}"
+            )
+        else:
+            units[device.unit_id] = device.id
 
 
 def _check_detector_channels(config: GatewayConfig, channels: dict[str, set[str]]) -> Iterable[str]:

@@ -9,6 +9,7 @@ from pydantic import Field, SerializeAsAny, model_validator
 
 from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
 from drivers.hj212.config import Hj212Listener
+from drivers.modbus.config import BusConfig
 from gateway.config.events import EventPolicy
 from gateway.config.rules import (
     CrossRule,
@@ -80,6 +81,7 @@ class GatewayConfig(StrictModel):
     gateway: GatewayIdentity
     uplink: Uplink
     storage: Storage = Storage()
+    buses: tuple[BusConfig, ...] = Field(default=(), description="shared Modbus lines (RS-485 ...)")
     devices: tuple[SerializeAsAny[DeviceConfig], ...] = Field(
         default=(), description="validated per entry by its driver's model in the loader"
     )

@@ -1,0 +1,55 @@
+"""A Modbus device on a shared bus (``driver = "modbus"``): RTU, RTU over TCP or Modbus TCP."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from drivers.base import PolledDriver
+from drivers.modbus.bus import Counters, ModbusBus
+from drivers.modbus.config import ModbusConfig
+from drivers.modbus.frames import FUNCTION
+from drivers.modbus.registers import fill_values, plan_requests
+from gateway.errors import DriverError
+from gateway.readings import ReadingBatch
+
+
+class ModbusBusDriver(PolledDriver[ModbusConfig]):
+    """Reads its channels in the planned requests; retries a failed request ``retries`` times."""
+
+    config_model = ModbusConfig
+
+    def __init__(self, config: ModbusConfig, bus: ModbusBus) -> None:
+        super().__init__(config)
+        self.bus = bus
+        self.plan = plan_requests(config.channels, max_gap=config.max_gap, max_count=config.max_registers)
+
+    @property
+    def counters(self) -> Counters:
+        """This device's counters as the bus keeps them (by unit id)."""
+        return self.bus.units.setdefault(self.config.unit_id, Counters())
+
+    async def read(self) -> ReadingBatch:
+        cfg = self.config
+        ts = time.time()
+        values = [math.nan] * len(self.channel_ids)
+        for request in self.plan:
+            registers = await self._read(FUNCTION[request.table], request.start, request.count)
+            fill_values(cfg.channels, request, registers, values)
+        return ReadingBatch.at(cfg.id, self.channel_ids, values, ts)
+
+    async def _read(self, function: int, start: int, count: int) -> list[int]:
+        cfg = self.config
+        tries = 1 if self.probing else 1 + cfg.retries
+        for attempt in range(tries):
+            try:
+                return await self.bus.read(
+                    cfg.id, cfg.unit_id, function, start, count, timeout=cfg.timeout_s, probe=self.probing
+                )
+            except DriverError:
+                if attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        """The bus belongs to the gateway, not to one device: nothing to release."""

@@ -1,0 +1,142 @@
+"""Modbus RTU and Modbus TCP (MBAP) frames for register reads, and how answers go wrong.
+
+Only what a poller needs: function codes 3 (holding) and 4 (input registers).
+A response is matched against the request it answers; everything else on the
+line is classified, so the bus can count it:
+
+- ``garbage``: bytes that are no frame at all (line noise, a half frame),
+- ``crc``: a frame of the right shape whose CRC does not match,
+- ``wrong_unit``: a well-formed answer from another unit id,
+- ``exception``: the device answered with a Modbus exception code.
+
+This module does no I/O; see :mod:`drivers.modbus.bus`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Literal
+
+READ_HOLDING = 3
+READ_INPUT = 4
+FUNCTION = {"holding": READ_HOLDING, "input": READ_INPUT}
+
+Fault = Literal["garbage", "crc", "wrong_unit", "exception"]
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_TABLE = _crc_table()
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/MODBUS (init 0xFFFF, reflected poly 0xA001), sent low byte first."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + struct.pack("<H", crc16(body))
+
+
+def rtu_read_request(unit: int, function: int, start: int, count: int) -> bytes:
+    """The 8-byte RTU frame asking ``unit`` for ``count`` registers from ``start``."""
+    return with_crc(struct.pack(">BBHH", unit, function, start, count))
+
+
+def rtu_response_length(count: int) -> int:
+    """Bytes of a normal answer to a read of ``count`` registers: unit, fc, n, data, crc."""
+    return 5 + 2 * count
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the bytes on the line turned out to be.
+
+    ``registers`` is set for a good answer; otherwise ``fault`` says what went
+    wrong. ``skipped`` counts bytes before the answer that belonged to nothing.
+    """
+
+    registers: tuple[int, ...] | None = None
+    fault: Fault | None = None
+    detail: str = ""
+    skipped: int = 0
+
+
+def parse_rtu(buffer: bytes, unit: int, function: int, count: int) -> Answer | None:
+    """The answer in ``buffer`` to a read request, or None while it may still be arriving.
+
+    A good answer (or an exception answer) from ``unit`` anywhere in the buffer
+    wins; bytes before it are reported as ``skipped``. When no answer can be
+    found, call :func:`classify_rtu` once the line has gone quiet.
+    """
+    normal = rtu_response_length(count)
+    for at in range(len(buffer) - 4):
+        if buffer[at] != unit:
+            continue
+        fc = buffer[at + 1]
+        if fc == function and buffer[at + 2] == 2 * count and len(buffer) - at >= normal:
+            frame = buffer[at : at + normal]
+            if _crc_ok(frame):
+                regs = struct.unpack(f">{count}H", frame[3:-2])
+                return Answer(registers=regs, skipped=at)
+        elif fc == function | 0x80:
+            frame = buffer[at : at + 5]
+            if _crc_ok(frame):
+                code = frame[2]
+                return Answer(fault="exception", detail=f"exception code {code}", skipped=at)
+    return None
+
+
+def classify_rtu(buffer: bytes, unit: int, function: int, count: int) -> Answer:
+    """What a buffer that holds no good answer was, after the line went quiet."""
+    if not buffer:
+        return Answer()
+    normal = rtu_response_length(count)
+    for at in range(len(buffer) - 4):
+        fc = buffer[at + 1]
+        if fc == function and buffer[at + 2] == 2 * count and len(buffer) - at >= normal:
+            frame = buffer[at : at + normal]
+            if not _crc_ok(frame):
+                if buffer[at] == unit:
+                    return Answer(fault="crc", detail="CRC mismatch in the answer", skipped=at)
+                continue
+            return Answer(
+                fault="wrong_unit", detail=f"answer came from unit {buffer[at]}", skipped=at
+            )
+    return Answer(fault="garbage", detail=f"{len(buffer)} byte(s) that form no answer")
+
+
+def _crc_ok(frame: bytes) -> bool:
+    return len(frame) >= 4 and crc16(frame[:-2]) == int.from_bytes(frame[-2:], "little")
+
+
+def mbap_read_request(transaction: int, unit: int, function: int, start: int, count: int) -> bytes:
+    """A Modbus TCP read request: MBAP header (transaction, protocol 0, length, unit) + PDU."""
+    return struct.pack(">HHHBBHH", transaction, 0, 6, unit, function, start, count)
+
+
+def parse_mbap(frame: bytes, transaction: int, unit: int, function: int, count: int) -> Answer:
+    """The answer in one complete MBAP frame (header included)."""
+    tid, protocol, _length, who = struct.unpack(">HHHB", frame[:7])
+    pdu = frame[7:]
+    if protocol != 0 or tid != transaction or not pdu:
+        return Answer(fault="garbage", detail=f"frame for transaction {tid}, protocol {protocol}")
+    if who != unit:
+        return Answer(fault="wrong_unit", detail=f"answer came from unit {who}")
+    if pdu[0] == function | 0x80 and len(pdu) >= 2:
+        return Answer(fault="exception", detail=f"exception code {pdu[1]}")
+    if pdu[0] != function or len(pdu) != 2 + 2 * count or pdu[1] != 2 * count:
+        return Answer(fault="garbage", detail=f"{len(pdu)}-byte answer to a {count}-register read")
+    return Answer(registers=struct.unpack(f">{count}H", pdu[2:]))
