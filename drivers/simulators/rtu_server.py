@@ -1,0 +1,162 @@
+"""Several simulated devices on one Modbus RTU line: a pty pair, a serial port, or RTU over TCP.
+
+The server answers read requests (function codes 3 and 4) for the unit ids it
+holds, from each device's register image, the way a real RS-485 slave does:
+requests for other units and frames with a bad CRC get no answer. Each unit can
+misbehave (see :class:`SimulatedModbusDevice`: slow, dead, exception codes), and
+the line can too, per unit: ``garbage`` (noise instead of an answer), ``crc``
+(an answer with a broken CRC), ``wrong_unit`` (an answer from another address).
+
+With ``baudrate`` set, each exchange takes the time its bytes would take on a
+real line at that speed, so bus occupancy can be measured on a pty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import struct
+import termios
+import tty
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from drivers.modbus.frames import READ_HOLDING, READ_INPUT, crc16, with_crc
+from drivers.simulators.modbus_device import SimulatedModbusDevice
+
+LineFault = Literal["garbage", "crc", "wrong_unit"]
+REQUEST_BYTES = 8
+
+
+def open_pty_pair() -> tuple[int, int, str]:
+    """A raw pty pair: (master fd, slave fd, slave path). The gateway opens the path."""
+    master, slave = os.openpty()
+    tty.setraw(slave, termios.TCSANOW)
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
+
+
+class RtuLineServer:
+    """Answers RTU requests on one line for every device it holds, by unit id."""
+
+    def __init__(self, devices: Iterable[SimulatedModbusDevice], *, baudrate: int | None = None) -> None:
+        self.devices = {d.unit_id: d for d in devices}
+        self.faults: dict[int, LineFault] = {}
+        self.baudrate = baudrate
+        self.frames_in = 0
+        self._buffer = bytearray()
+        self._rng = random.Random(7)
+        self._fds: tuple[int, int] | None = None
+        self._tcp: asyncio.Server | None = None
+        self._writer: Callable[[bytes], object] = lambda data: None
+        self._work: asyncio.Task[None] | None = None
+        self._pending: asyncio.Queue[bytes] = asyncio.Queue()
+
+    # --- where the line is -------------------------------------------------
+    async def serve_pty(self) -> str:
+        """Serve on a new pty pair; return the path the gateway opens as its serial port."""
+        master, slave, path = open_pty_pair()
+        self._fds = (master, slave)
+        asyncio.get_running_loop().add_reader(master, self._pty_readable)
+        self._writer = lambda data: os.write(master, data)
+        self._work = asyncio.create_task(self._answer_loop(), name="rtu-sim")
+        return path
+
+    async def serve_tcp(self, host: str, port: int) -> None:
+        """Serve RTU frames over TCP (a serial device server), one client at a time."""
+        self._tcp = await asyncio.start_server(self._client, host, port)
+        self._work = asyncio.create_task(self._answer_loop(), name="rtu-sim")
+
+    async def stop(self) -> None:
+        if self._work is not None:
+            self._work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._work
+            self._work = None
+        if self._fds is not None:
+            asyncio.get_running_loop().remove_reader(self._fds[0])
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = None
+        if self._tcp is not None:
+            self._tcp.close()
+            await self._tcp.wait_closed()
+            self._tcp = None
+
+    def noise(self, size: int = 7) -> None:
+        """Put ``size`` random bytes on the line now, as a disturbance would."""
+        self._writer(self._rng.randbytes(size))
+
+    # --- bytes in, answers out ---------------------------------------------
+    def _pty_readable(self) -> None:
+        assert self._fds is not None
+        try:
+            data = os.read(self._fds[0], 4096)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: nobody has the slave side open right now
+            return
+        self._received(data)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer.write
+        try:
+            while data := await reader.read(4096):
+                self._received(data)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    def _received(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= REQUEST_BYTES:
+            frame = bytes(self._buffer[:REQUEST_BYTES])
+            if crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
+                del self._buffer[0]  # not a frame start: resynchronise byte by byte
+                continue
+            del self._buffer[:REQUEST_BYTES]
+            self.frames_in += 1
+            self._pending.put_nowait(frame)
+
+    async def _answer_loop(self) -> None:
+        while True:
+            frame = await self._pending.get()
+            answer = await self._answer(frame)
+            if answer is not None:
+                self._writer(answer)
+
+    async def _answer(self, frame: bytes) -> bytes | None:
+        unit, function, start, count = struct.unpack(">BBHH", frame[:6])
+        device = self.devices.get(unit)
+        if device is None or getattr(device, "silent", False):
+            return None
+        device.requests += 1
+        if device.response_delay_s:
+            await asyncio.sleep(device.response_delay_s)
+        image = {READ_HOLDING: device.holding, READ_INPUT: device.input}.get(function)
+        if device.exception is not None:
+            body = struct.pack(">BBB", unit, function | 0x80, int(device.exception))
+        elif image is None:
+            body = struct.pack(">BBB", unit, function | 0x80, 1)  # illegal function
+        elif start + count > len(image) or not 1 <= count <= 125:
+            body = struct.pack(">BBB", unit, function | 0x80, 2)  # illegal data address
+        else:
+            words = image[start : start + count]
+            body = struct.pack(f">BBB{count}H", unit, function, 2 * count, *words)
+        answer = self._spoil(unit, with_crc(body))
+        if self.baudrate:
+            await asyncio.sleep((REQUEST_BYTES + len(answer)) * 10 / self.baudrate)
+        return answer
+
+    def _spoil(self, unit: int, answer: bytes) -> bytes:
+        fault = self.faults.get(unit)
+        if fault == "garbage":
+            return self._rng.randbytes(len(answer))
+        if fault == "crc":
+            return answer[:-1] + bytes([answer[-1] ^ 0x5A])
+        if fault == "wrong_unit":
+            return with_crc(bytes([(unit % 247) + 1]) + answer[1:-2])
+        return answer
