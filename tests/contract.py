@@ -20,6 +20,7 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
 # Topic (its end, under any prefix) → schema file; None: sent *to* the gateway, not by it.
 TOPIC_SCHEMAS: list[tuple[re.Pattern[str], str | None]] = [
+    (re.compile(r"/[a-z0-9][a-z0-9_.-]*/devices/[a-z0-9][a-z0-9_.-]*/status$"), "device-status.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/state$"), "gateway-state.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/events$"), "event.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/telemetry/[a-z0-9][a-z0-9_.-]*$"), "telemetry.json"),

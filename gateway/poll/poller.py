@@ -1,29 +1,60 @@
-"""One poller per device: a drift-free schedule, and failures logged once, not every poll."""
+"""One poller per device: a drift-free schedule, availability with hysteresis, backoff when down.
+
+Availability moves between ``online``, ``offline`` (no answer: timeout, line or
+connection gone) and ``faulty`` (answers, but wrong: CRC errors, exception
+codes, garbage, another unit). A device goes down after ``offline_after`` failed
+polls in a row and comes back on its first good poll. Each change is logged
+once and handed to ``on_change``; failures in between are only counted.
+
+While down, the device is tried on a growing interval (doubling from its poll
+period up to ``retry_max_s``), once per try and, on a shared bus, only when no
+other device is waiting for the wire: a dead device must not starve the rest.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from drivers.base import PolledDriver
-from gateway.errors import DriverError
+from gateway.errors import DeviceProtocolError, DriverError
 from gateway.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
+
+ONLINE, OFFLINE, FAULTY = "online", "offline", "faulty"
 
 
 class DevicePoller:
     """Reads a device every ``poll_interval_s`` and hands each batch to ``on_batch``."""
 
-    def __init__(self, driver: PolledDriver, on_batch: Callable[[ReadingBatch], None]) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        driver: PolledDriver,  # type: ignore[type-arg]
+        on_batch: Callable[[ReadingBatch], None],
+        on_change: Callable[[DevicePoller], None] | None = None,
+    ) -> None:
         self.driver = driver
-        self.device = driver.config.id
-        self.interval = driver.config.poll_interval_s
+        config = driver.config
+        self.device = config.id
+        self.interval = float(config.poll_interval_s)
+        self.offline_after = int(config.offline_after)
+        self.retry_max_s = float(config.retry_max_s)
         self._on_batch = on_batch
-        self.available: bool | None = None
+        self._on_change = on_change
+        self.state: str | None = None  # not known until the first poll or offline_after failures
+        self.since = time.time()
+        self.reason = ""
         self.polls = 0
         self.failures = 0
+        self.failed_in_row = 0
+        self.last_ok: float | None = None
+
+    @property
+    def available(self) -> bool | None:
+        return None if self.state is None else self.state == ONLINE
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -31,23 +62,49 @@ class DevicePoller:
             due = loop.time()
             while True:
                 await self.poll_once()
-                due += self.interval
+                due += self._wait()
                 now = loop.time()
                 if due < now:  # overran: skip the missed slots instead of bursting
                     due += ((now - due) // self.interval + 1) * self.interval
                 await asyncio.sleep(due - now)
 
+    def _wait(self) -> float:
+        """The poll period, or while the device is down a growing retry interval."""
+        if self.state in (ONLINE, None):
+            return self.interval
+        tries_down = max(self.failed_in_row - self.offline_after, 0)
+        return min(self.interval * 2.0**tries_down, max(self.retry_max_s, self.interval))
+
     async def poll_once(self) -> None:
         self.polls += 1
+        self.driver.probing = self.state in (OFFLINE, FAULTY)
         try:
             batch = await self.driver.read()
         except DriverError as exc:
-            self.failures += 1
-            if self.available is not False:
-                log.warning("device %s: unavailable: %s", self.device, exc)
-            self.available = False
+            self._failed(exc)
             return
-        if self.available is False:
-            log.info("device %s: available again", self.device)
-        self.available = True
+        self.failed_in_row = 0
+        self.last_ok = time.time()
+        if self.state != ONLINE:
+            self._change(ONLINE, "answering")
         self._on_batch(batch)
+
+    def _failed(self, exc: DriverError) -> None:
+        self.failures += 1
+        self.failed_in_row += 1
+        if self.failed_in_row < self.offline_after:
+            log.debug("device %s: poll failed (%d in a row): %s", self.device, self.failed_in_row, exc)
+            return
+        state = FAULTY if isinstance(exc, DeviceProtocolError) else OFFLINE
+        if state != self.state:
+            self._change(state, str(exc))
+
+    def _change(self, state: str, reason: str) -> None:
+        was = self.state
+        self.state, self.since, self.reason = state, time.time(), reason
+        if state == ONLINE:
+            log.info("device %s: online%s", self.device, "" if was is None else f" again (was {was})")
+        else:
+            log.warning("device %s: %s after %d failed poll(s): %s", self.device, state, self.failed_in_row, reason)
+        if self._on_change is not None:
+            self._on_change(self)

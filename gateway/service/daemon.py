@@ -7,6 +7,7 @@ import logging
 import time
 
 from drivers import registry
+from drivers.modbus.bus import ModbusBus
 from drivers.stream import StreamDriver
 from gateway import __version__
 from gateway._compat import TaskGroup
@@ -18,6 +19,7 @@ from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
 from gateway.remote.commands import CommandHandler
+from gateway.service.devices import DeviceStates
 from gateway.service.pipeline import Pipeline
 from gateway.service.streams import build_streams, feed
 from gateway.service.systemd import notify
@@ -40,6 +42,7 @@ class Daemon:
         self.uplink: UplinkClient | None = None
         self.pollers: list[DevicePoller] = []
         self.streams: list[StreamDriver] = []
+        self.buses: dict[str, ModbusBus] = {}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -72,9 +75,11 @@ class Daemon:
             cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
             commands=CommandHandler(desk),
         )
+        polled = [d for d in cfg.devices if registry.is_polled(d)]
+        states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled])
+        self.buses = {b.id: ModbusBus(b) for b in cfg.buses}
         self.pollers = [
-            DevicePoller(registry.create(d), pipeline.accept)
-            for d in cfg.devices if registry.is_polled(d)
+            DevicePoller(registry.create(d, self.buses), pipeline.accept, states.changed) for d in polled
         ]
         self.streams = build_streams(cfg)
         async with TaskGroup() as tasks:
@@ -89,6 +94,7 @@ class Daemon:
                 tasks.create_task(desk.run(self._stopping), name="events"),
                 tasks.create_task(self._save_detection(engine), name="detection-state"),
                 tasks.create_task(self._watch_silence(pipeline), name="detection-silence"),
+                tasks.create_task(states.refresh(self.pollers), name="device-states"),
             ]
             commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
             log.info(
@@ -103,6 +109,8 @@ class Daemon:
                 task.cancel()
             commits.cancel()
             await asyncio.wait([*feeds, *background, commits])  # last telemetry committed first
+            for bus in self.buses.values():
+                bus.close()
             save_state(cfg.storage.directory, engine)
             flushing.set()
             await asyncio.wait([uplink], timeout=self.flush_s)

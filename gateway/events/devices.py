@@ -1,0 +1,109 @@
+"""Comms events: a device that stops answering (or answers garbage) is an event of its own.
+
+Devices that fail silently and are never repaired are a known weakness of
+street-cabinet networks, so losing a device is published like any fault: a
+``raised`` event when it goes offline or faulty, a ``cleared`` one with the same
+id when it answers again. Open comms events are kept in the outbox's key-value
+table, so a restart neither forgets nor repeats them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from gateway.config.models import GatewayIdentity
+from gateway.events.alarms import EVENTS_TOPIC
+from gateway.outbox import Outbox, Priority
+from gateway.timestamps import iso_utc
+
+log = logging.getLogger(__name__)
+
+_KV_PREFIX = "device/"
+
+
+class DeviceEvents:
+    """Raises and clears the comms event of each device."""
+
+    def __init__(self, identity: GatewayIdentity, outbox: Outbox, devices: Iterable[str]) -> None:
+        self._identity = identity
+        self._outbox = outbox
+        self._open: dict[str, dict[str, Any]] = {}
+        known = set(devices)
+        for key, text in outbox.kv_items(_KV_PREFIX).items():
+            event = json.loads(text)
+            if event["device"] in known:
+                self._open[event["device"]] = event
+            else:
+                log.warning("device %s is gone from the config; clearing its comms event", event["device"])
+                self._clear(event, ts=None, reason="rule removed")
+
+    def is_open(self, device: str) -> bool:
+        return device in self._open
+
+    def raise_event(self, device: str, state: str, reason: str, *, ts: float, hold_s: float) -> None:
+        """Open (or, from offline to faulty, update) the comms event of ``device``."""
+        seen = iso_utc(ts)
+        opened = self._open.get(device)
+        if opened is not None:
+            if opened["condition"] == state:
+                return
+            event = {**opened, "ts": seen, "state": "updated", "condition": state, "last_seen": seen,
+                     "detail": reason}
+        else:
+            event = self._raised(device, state, reason, seen, hold_s)
+        self._open[device] = event
+        self._outbox.enqueue(
+            Priority.EVENT, EVENTS_TOPIC, event, kv={_KV_PREFIX + device: json.dumps(event)}
+        )
+
+    def clear(self, device: str, *, ts: float) -> None:
+        opened = self._open.pop(device, None)
+        if opened is not None:
+            self._clear(opened, ts=ts, reason="back to normal")
+
+    def _raised(self, device: str, state: str, reason: str, seen: str, hold_s: float) -> dict[str, Any]:
+        identity = self._identity
+        event: dict[str, Any] = {
+            "ts": seen,
+            "event_id": str(uuid.uuid4()),
+            "state": "raised",
+            "class": "fault",
+            "severity": "important",
+            "category": "device.comms",
+            "device": device,
+            "channel": None,
+            "unit": "",
+            "site": identity.site,
+            "grid_cell": identity.grid_cell,
+            "facet": "comms",
+            "level": None,
+            "condition": state,
+            "direction": None,
+            "value": None,
+            "limit": None,
+            "hysteresis": 0,
+            "hold_s": hold_s,
+            "raised_at": seen,
+            "first_seen": seen,
+            "last_seen": seen,
+            "peak": None,
+            "count": 1,
+            "rule": f"{device} comms",
+            "detail": reason,
+            "evidence": [{"kind": "device_status", "topic": f"devices/{device}/status", "ts": seen}],
+        }
+        if identity.location is not None:
+            event["location"] = identity.location.model_dump()
+        return event
+
+    def _clear(self, event: dict[str, Any], *, ts: float | None, reason: str) -> None:
+        when = iso_utc(time.time() if ts is None else ts)
+        cleared = {**event, "ts": when, "state": "cleared", "cleared_at": when, "reason": reason}
+        self._outbox.enqueue(
+            Priority.EVENT, EVENTS_TOPIC, cleared, kv={_KV_PREFIX + event["device"]: None}
+        )
