@@ -25,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     check = commands.add_parser("check", help="validate a config file and summarise it")
     check.add_argument("config", help="site config file (TOML)")
+    check.add_argument(
+        "--explain", action="store_true",
+        help="also show each bus's polling plan: reads per poll and estimated bus time",
+    )
     hj212 = commands.add_parser("hj212", help="HJ 212 tools for datalogger commissioning")
     hj212_tools = hj212.add_subparsers(dest="tool", required=True)
     decode = hj212_tools.add_parser("decode", help="decode frames, one per line, into JSON lines")
@@ -32,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_command_center_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
-        return _check(args.config)
+        return _check(args.config, explain=args.explain)
     if args.command == "hj212":
         return _hj212_decode(args.file)
     if args.command in ("monitor", "ack", "verify"):
@@ -63,7 +67,7 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
             sub.add_argument("--category")
 
 
-def _check(path: str) -> int:
+def _check(path: str, *, explain: bool = False) -> int:
     try:
         config, digest = load_config(path)
     except ConfigError as exc:
@@ -76,6 +80,11 @@ def _check(path: str) -> int:
         f"{path}: ok — gateway {config.gateway.id}, {len(config.devices)} device(s), "
         f"{channels} channel(s), {len(config.rules)} rule(s), digest {digest}"
     )
+    if explain:
+        from drivers.modbus.plan import bus_plans, describe
+
+        for plan in bus_plans(config.buses, config.devices):
+            print("\n".join(describe(plan)))
     return 0
 
 
