@@ -12,7 +12,13 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ModbusPDU
 
 from drivers.base import DeviceConfig, PolledDriver
-from drivers.modbus.registers import WIDTH, ModbusChannel, ReadRequest, decode, plan_requests
+from drivers.modbus.registers import (
+    WIDTH,
+    ModbusChannel,
+    ReadRequest,
+    decode_channel,
+    plan_requests,
+)
 from gateway.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from gateway.readings import ReadingBatch
 
@@ -49,8 +55,7 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
             for i in request.channels:
                 ch = self.config.channels[i]
                 at = ch.address - request.start
-                raw = decode(registers[at : at + WIDTH[ch.type]], ch.type, ch.word_order)
-                values[i] = raw * ch.scale + ch.offset
+                values[i] = decode_channel(registers[at : at + WIDTH[ch.type]], ch)
         return ReadingBatch.at(self.config.id, self.channel_ids, values, ts)
 
     async def aclose(self) -> None:
@@ -70,15 +75,24 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         self._client = client
         return client
 
-    async def _read_registers(self, client: AsyncModbusTcpClient, request: ReadRequest) -> list[int]:
+    async def _read_registers(
+        self, client: AsyncModbusTcpClient, request: ReadRequest
+    ) -> list[int]:
         cfg = self.config
-        read = client.read_holding_registers if request.table == "holding" else client.read_input_registers
+        if request.table == "holding":
+            read = client.read_holding_registers
+        else:
+            read = client.read_input_registers
         where = f"{request.table} registers {request.start}..{request.start + request.count - 1}"
         try:
-            response: ModbusPDU = await read(request.start, count=request.count, device_id=cfg.unit_id)
+            response: ModbusPDU = await read(
+                request.start, count=request.count, device_id=cfg.unit_id
+            )
         except ModbusIOException as exc:
             await self.aclose()
-            raise DeviceTimeout(cfg.id, f"no answer reading {where} within {cfg.timeout_s} s") from exc
+            raise DeviceTimeout(
+                cfg.id, f"no answer reading {where} within {cfg.timeout_s} s"
+            ) from exc
         except ConnectionException as exc:
             await self.aclose()
             raise DeviceUnreachable(cfg.id, f"connection lost reading {where}") from exc

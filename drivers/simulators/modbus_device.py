@@ -13,31 +13,49 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.modbus.registers import ModbusChannel, encode
+from drivers.modbus.registers import WIDTH, ModbusChannel, decode_channel, encode_channel
 
 READ_HOLDING, READ_INPUT = 3, 4
 
 
 class SimulatedModbusDevice:
-    """Holding and input registers of one unit id, plus ways to misbehave."""
+    """Holding and input registers of one unit id, plus ways to misbehave.
 
-    def __init__(self, channels: Sequence[ModbusChannel], *, unit_id: int = 1, size: int = 256) -> None:
+    ``response_delay_s`` slows every answer, ``exception`` answers with a
+    Modbus exception code, and ``silent`` never answers at all.
+    """
+
+    def __init__(
+        self, channels: Sequence[ModbusChannel], *, unit_id: int = 1, size: int = 256
+    ) -> None:
         self.channels = {ch.id: ch for ch in channels}
         self.unit_id = unit_id
         self.holding = [0] * size
         self.input = [0] * size
         self.response_delay_s = 0.0
+        self.silent = False
         self.exception: ExcCodes | None = None
         self.requests = 0
         self._server: ModbusTcpServer | None = None
 
     def set(self, channel: str, value: float) -> None:
-        """Store an engineering value the way the channel's register map encodes it."""
+        """Store an engineering value the way the channel's register map encodes it.
+
+        A bit field changes only its own bits, so the channels of one status
+        word can be set one at a time.
+        """
         ch = self.channels[channel]
-        raw = (value - ch.offset) / ch.scale
-        words = encode(raw, ch.type, ch.word_order)
-        table = self.holding if ch.table == "holding" else self.input
-        table[ch.address : ch.address + len(words)] = words
+        table = self._table(ch)
+        end = ch.address + WIDTH[ch.type]
+        table[ch.address : end] = encode_channel(value, ch, table[ch.address : end])
+
+    def get(self, channel: str) -> float:
+        """The engineering value the register image holds for ``channel`` now."""
+        ch = self.channels[channel]
+        return decode_channel(self._table(ch)[ch.address : ch.address + WIDTH[ch.type]], ch)
+
+    def _table(self, ch: ModbusChannel) -> list[int]:
+        return self.holding if ch.table == "holding" else self.input
 
     def sim_device(self) -> SimDevice:
         size = len(self.holding)
@@ -69,6 +87,9 @@ class SimulatedModbusDevice:
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         self.requests += 1
+        if self.silent:
+            # A dead device: longer than any client waits, so the request just times out.
+            await asyncio.sleep(3600)
         if self.response_delay_s:
             await asyncio.sleep(self.response_delay_s)
         if self.exception is not None:
