@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 
 from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -68,8 +69,10 @@ class SimulatedModbusDevice:
         return SimDevice(self.unit_id, simdata=blocks, action=self._on_request)
 
     async def serve_tcp(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` until :meth:`stop`."""
-        self._server = ModbusTcpServer(self.sim_device(), address=(host, port))
+        """Listen on ``host:port`` until :meth:`stop`; other unit ids get no answer, as on a bus."""
+        self._server = ModbusTcpServer(
+            self.sim_device(), address=(host, port), ignore_missing_devices=True
+        )
         await self._server.serve_forever(background=True)
 
     async def stop(self) -> None:
@@ -88,8 +91,9 @@ class SimulatedModbusDevice:
     ) -> ExcCodes | None:
         self.requests += 1
         if self.silent:
-            # A dead device: longer than any client waits, so the request just times out.
-            await asyncio.sleep(3600)
+            # The server drops requests for unknown unit ids without answering:
+            # a dead device, and no request left pending when the server stops.
+            raise NoSuchIdException(f"unit {self.unit_id} is silent")
         if self.response_delay_s:
             await asyncio.sleep(self.response_delay_s)
         if self.exception is not None:
