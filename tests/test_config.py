@@ -43,7 +43,8 @@ BROKEN = [
     ("unknown driver", lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
      ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus_tcp)"]),
     ("bad register type", lambda t: t.replace('type = "float32"', 'type = "float33"', 1),
-     ["devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32' or 'float32'"]),
+     ["devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32', 'float32', "
+      "'int64', 'uint64', 'float64' or 'bits'"]),
     ("limits the wrong way round", lambda t: t.replace("high = 150.0", "high = 150.0\nlow = 200.0"),
      ["rules[0]: low (200.0) must be below high (150.0)"]),
     ("rule with no limit", lambda t: t.replace("high = 150.0", ""), ["rules[0]: give high, low, or one of window, rate, health, anomaly"]),

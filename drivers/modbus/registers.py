@@ -1,4 +1,13 @@
-"""Register types, word order and request planning for Modbus channels.
+"""Register types, word and byte order, bit fields and request planning for Modbus channels.
+
+Multi-register values come in four layouts in the field. With the bytes of a
+32-bit value named ABCD (A most significant), ``word_order`` × ``byte_order``
+give: big × big = ABCD, little × big = CDAB, big × little = BADC and
+little × little = DCBA; 64-bit values extend the same way.
+
+A ``bits`` channel is a field of ``bits`` bits starting at bit ``bit`` (0 = least
+significant) of one register, as status words pack alarm flags. Several bit
+channels may share a register; writing one keeps the others.
 
 A poll reads each register table in as few requests as the Modbus limit
 (125 registers per read) and the allowed gap between channels permit.
@@ -11,21 +20,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from drivers.base import ChannelConfig
 
-RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32"]
+RegisterType = Literal[
+    "int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bits"
+]
 WordOrder = Literal["big", "little"]
+ByteOrder = Literal["big", "little"]
 Table = Literal["holding", "input"]
 
 MAX_REGISTERS_PER_READ = 125
-WIDTH: dict[str, int] = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}
-_STRUCT: dict[str, str] = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f"}
+WIDTH: dict[str, int] = {
+    "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2,
+    "int64": 4, "uint64": 4, "float64": 4, "bits": 1,
+}
+_STRUCT: dict[str, str] = {
+    "int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f",
+    "int64": ">q", "uint64": ">Q", "float64": ">d", "bits": ">H",
+}
+_FLOATS = frozenset({"float32", "float64"})
 
 
 class ModbusChannel(ChannelConfig):
-    """A channel read from one or two registers: value = raw × scale + offset."""
+    """A channel read from one to four registers: value = raw × scale + offset."""
 
     table: Table = "holding"
     address: int = Field(ge=0, le=65_535)
@@ -33,24 +52,107 @@ class ModbusChannel(ChannelConfig):
     word_order: WordOrder = Field(
         default="big", description="big: high word first (ABCD); little: low word first (CDAB)"
     )
+    byte_order: ByteOrder = Field(
+        default="big", description="big: high byte first in each word (AB); little: swapped (BA)"
+    )
+    bit: int | None = Field(
+        default=None, ge=0, le=15, description="lowest bit of a bits field, 0 = least significant"
+    )
+    bits: int = Field(default=1, ge=1, le=16, description="width of a bits field")
     scale: float = 1.0
     offset: float = 0.0
 
+    @model_validator(mode="after")
+    def _bit_field_fits(self) -> ModbusChannel:
+        if self.type == "bits":
+            if self.bit is None:
+                raise ValueError(f"channel {self.id!r}: type 'bits' needs 'bit' (0–15)")
+            if self.bit + self.bits > 16:
+                raise ValueError(
+                    f"channel {self.id!r}: bit {self.bit} + bits {self.bits} passes the 16-bit "
+                    f"register; lower 'bit' or 'bits'"
+                )
+        elif self.bit is not None or "bits" in self.model_fields_set:
+            raise ValueError(
+                f"channel {self.id!r}: 'bit' and 'bits' apply only to type 'bits', "
+                f"not {self.type!r}"
+            )
+        return self
 
-def decode(words: Sequence[int], kind: RegisterType, word_order: WordOrder = "big") -> float:
-    """The raw number held in ``words`` (one or two 16-bit registers)."""
-    if word_order == "little":
-        words = tuple(reversed(words))
-    raw = struct.pack(f">{len(words)}H", *words)
+
+def _swap_bytes(words: Sequence[int]) -> list[int]:
+    return [((w & 0xFF) << 8) | (w >> 8) for w in words]
+
+
+def decode(
+    words: Sequence[int],
+    kind: RegisterType,
+    word_order: WordOrder = "big",
+    *,
+    byte_order: ByteOrder = "big",
+    bit: int = 0,
+    bits: int = 16,
+) -> float:
+    """The raw number held in ``words``; for ``bits``, the unsigned field at ``bit``."""
+    ordered = list(reversed(words)) if word_order == "little" else list(words)
+    if byte_order == "little":
+        ordered = _swap_bytes(ordered)
+    if kind == "bits":
+        return float((ordered[0] >> bit) & ((1 << bits) - 1))
+    raw = struct.pack(f">{len(ordered)}H", *ordered)
     return float(struct.unpack(_STRUCT[kind], raw)[0])
 
 
-def encode(value: float, kind: RegisterType, word_order: WordOrder = "big") -> list[int]:
-    """The registers that hold ``value`` as ``kind`` (the inverse of :func:`decode`)."""
-    number: float | int = value if kind == "float32" else int(round(value))
-    raw = struct.pack(_STRUCT[kind], number)
+def encode(
+    value: float,
+    kind: RegisterType,
+    word_order: WordOrder = "big",
+    *,
+    byte_order: ByteOrder = "big",
+) -> list[int]:
+    """The registers that hold ``value`` as ``kind`` (the inverse of :func:`decode`).
+
+    A ``bits`` field shares its register with others, so it is written with
+    :func:`encode_channel`, which knows the register's other bits.
+    """
+    if kind == "bits":
+        raise ValueError("a bits field is encoded with encode_channel, which keeps the other bits")
+    number: float | int = value if kind in _FLOATS else round(value)
+    try:
+        raw = struct.pack(_STRUCT[kind], number)
+    except (struct.error, OverflowError) as exc:
+        raise ValueError(f"{value} does not fit in {kind}") from exc
     words = list(struct.unpack(f">{len(raw) // 2}H", raw))
+    if byte_order == "little":
+        words = _swap_bytes(words)
     return list(reversed(words)) if word_order == "little" else words
+
+
+def decode_channel(words: Sequence[int], ch: ModbusChannel) -> float:
+    """The engineering value of ``ch`` held in its ``WIDTH[ch.type]`` registers ``words``."""
+    raw = decode(
+        words, ch.type, ch.word_order, byte_order=ch.byte_order, bit=ch.bit or 0, bits=ch.bits
+    )
+    return raw * ch.scale + ch.offset
+
+
+def encode_channel(value: float, ch: ModbusChannel, current: Sequence[int] = (0,)) -> list[int]:
+    """The registers that hold engineering ``value`` for ``ch``.
+
+    ``current`` is what the channel's registers hold now; a ``bits`` field
+    replaces only its own bits of ``current[0]``.
+    """
+    raw = (value - ch.offset) / ch.scale
+    if ch.type != "bits":
+        return encode(raw, ch.type, ch.word_order, byte_order=ch.byte_order)
+    field = round(raw)
+    if not 0 <= field < 1 << ch.bits:
+        raise ValueError(f"{value} does not fit in the {ch.bits}-bit field of channel {ch.id!r}")
+    swap = ch.byte_order == "little"
+    word = _swap_bytes(current[:1])[0] if swap else current[0]
+    mask = ((1 << ch.bits) - 1) << (ch.bit or 0)
+    word = (word & ~mask & 0xFFFF) | (field << (ch.bit or 0))
+    return _swap_bytes([word]) if swap else [word]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +171,8 @@ def plan_requests(
     """Cover every channel with as few reads as possible.
 
     Channels of one table are merged into one read while the span stays within
-    ``max_count`` registers and no hole between them exceeds ``max_gap``.
+    ``max_count`` registers and no hole between them exceeds ``max_gap``;
+    channels that overlap (bit fields of one status word) share the read.
     """
     requests: list[ReadRequest] = []
     for table in ("holding", "input"):
@@ -101,5 +204,4 @@ def fill_values(
     for i in request.channels:
         ch = channels[i]
         at = ch.address - request.start
-        raw = decode(registers[at : at + WIDTH[ch.type]], ch.type, ch.word_order)
-        values[i] = raw * ch.scale + ch.offset
+        values[i] = decode_channel(registers[at : at + WIDTH[ch.type]], ch)

@@ -66,15 +66,24 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         self._client = client
         return client
 
-    async def _read_registers(self, client: AsyncModbusTcpClient, request: ReadRequest) -> list[int]:
+    async def _read_registers(
+        self, client: AsyncModbusTcpClient, request: ReadRequest
+    ) -> list[int]:
         cfg = self.config
-        read = client.read_holding_registers if request.table == "holding" else client.read_input_registers
+        if request.table == "holding":
+            read = client.read_holding_registers
+        else:
+            read = client.read_input_registers
         where = f"{request.table} registers {request.start}..{request.start + request.count - 1}"
         try:
-            response: ModbusPDU = await read(request.start, count=request.count, device_id=cfg.unit_id)
+            response: ModbusPDU = await read(
+                request.start, count=request.count, device_id=cfg.unit_id
+            )
         except ModbusIOException as exc:
             await self.aclose()
-            raise DeviceTimeout(cfg.id, f"no answer reading {where} within {cfg.timeout_s} s") from exc
+            raise DeviceTimeout(
+                cfg.id, f"no answer reading {where} within {cfg.timeout_s} s"
+            ) from exc
         except ConnectionException as exc:
             await self.aclose()
             raise DeviceUnreachable(cfg.id, f"connection lost reading {where}") from exc

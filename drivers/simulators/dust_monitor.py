@@ -4,13 +4,16 @@ Register map (holding registers, big-endian words): TSP 0–1, PM10 2–3, PM2.5
 and noise 6–7 as float32; temperature 8 (int16 × 0.1 °C), humidity 9
 (uint16 × 0.1 %RH), wind speed 10 (uint16 × 0.1 m/s).
 
-Run ``python -m drivers.simulators.dust_monitor --port 15020``.
+Run ``python -m drivers.simulators.dust_monitor --port 15020``. The same device,
+with wind direction and fault modes, is the ``dust-monitor`` profile in
+:mod:`drivers.simulators.field_devices`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -30,7 +33,7 @@ CHANNELS = (
 
 
 class DustScenario:
-    """Normal air with noise; for ``excursion_s`` of every ``period_s``, PM10 climbs past ``peak``."""
+    """Normal air with noise; for ``excursion_s`` of each ``period_s``, PM10 climbs to ``peak``."""
 
     def __init__(
         self, *, period_s: float = 60.0, start_s: float = 10.0, excursion_s: float = 20.0,
@@ -60,14 +63,18 @@ class DustScenario:
         }
 
 
-async def run(host: str, port: int, scenario: DustScenario, *, unit_id: int = 1, step_s: float = 0.5) -> None:
+async def run(
+    host: str, port: int, scenario: DustScenario, *, unit_id: int = 1, step_s: float = 0.5
+) -> None:
     device = SimulatedModbusDevice(CHANNELS, unit_id=unit_id)
     loop = asyncio.get_running_loop()
     started = loop.time()
     for channel, value in scenario.values(0.0).items():
         device.set(channel, value)
     await device.serve_tcp(host, port)
-    logging.getLogger(__name__).info("dust monitor listening on %s:%d (unit %d)", host, port, unit_id)
+    logging.getLogger(__name__).info(
+        "dust monitor listening on %s:%d (unit %d)", host, port, unit_id
+    )
     try:
         while True:
             for channel, value in scenario.values(loop.time() - started).items():
@@ -82,15 +89,15 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=15020)
     parser.add_argument("--unit-id", type=int, default=1)
-    parser.add_argument("--period", type=float, default=60.0, help="seconds between PM10 excursions")
+    parser.add_argument(
+        "--period", type=float, default=60.0, help="seconds between PM10 excursions"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s simulator: %(message)s")
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     scenario = DustScenario(period_s=args.period)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args.host, args.port, scenario, unit_id=args.unit_id))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -10,34 +10,53 @@ import asyncio
 from collections.abc import Sequence
 
 from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.modbus.registers import ModbusChannel, encode
+from drivers.modbus.registers import WIDTH, ModbusChannel, decode_channel, encode_channel
 
 READ_HOLDING, READ_INPUT = 3, 4
 
 
 class SimulatedModbusDevice:
-    """Holding and input registers of one unit id, plus ways to misbehave."""
+    """Holding and input registers of one unit id, plus ways to misbehave.
 
-    def __init__(self, channels: Sequence[ModbusChannel], *, unit_id: int = 1, size: int = 256) -> None:
+    ``response_delay_s`` slows every answer, ``exception`` answers with a
+    Modbus exception code, and ``silent`` never answers at all.
+    """
+
+    def __init__(
+        self, channels: Sequence[ModbusChannel], *, unit_id: int = 1, size: int = 256
+    ) -> None:
         self.channels = {ch.id: ch for ch in channels}
         self.unit_id = unit_id
         self.holding = [0] * size
         self.input = [0] * size
         self.response_delay_s = 0.0
+        self.silent = False
         self.exception: ExcCodes | None = None
         self.requests = 0
         self._server: ModbusTcpServer | None = None
 
     def set(self, channel: str, value: float) -> None:
-        """Store an engineering value the way the channel's register map encodes it."""
+        """Store an engineering value the way the channel's register map encodes it.
+
+        A bit field changes only its own bits, so the channels of one status
+        word can be set one at a time.
+        """
         ch = self.channels[channel]
-        raw = (value - ch.offset) / ch.scale
-        words = encode(raw, ch.type, ch.word_order)
-        table = self.holding if ch.table == "holding" else self.input
-        table[ch.address : ch.address + len(words)] = words
+        table = self._table(ch)
+        end = ch.address + WIDTH[ch.type]
+        table[ch.address : end] = encode_channel(value, ch, table[ch.address : end])
+
+    def get(self, channel: str) -> float:
+        """The engineering value the register image holds for ``channel`` now."""
+        ch = self.channels[channel]
+        return decode_channel(self._table(ch)[ch.address : ch.address + WIDTH[ch.type]], ch)
+
+    def _table(self, ch: ModbusChannel) -> list[int]:
+        return self.holding if ch.table == "holding" else self.input
 
     def sim_device(self) -> SimDevice:
         size = len(self.holding)
@@ -50,8 +69,10 @@ class SimulatedModbusDevice:
         return SimDevice(self.unit_id, simdata=blocks, action=self._on_request)
 
     async def serve_tcp(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` until :meth:`stop`."""
-        self._server = ModbusTcpServer(self.sim_device(), address=(host, port))
+        """Listen on ``host:port`` until :meth:`stop`; other unit ids get no answer, as on a bus."""
+        self._server = ModbusTcpServer(
+            self.sim_device(), address=(host, port), ignore_missing_devices=True
+        )
         await self._server.serve_forever(background=True)
 
     async def stop(self) -> None:
@@ -69,6 +90,10 @@ class SimulatedModbusDevice:
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         self.requests += 1
+        if self.silent:
+            # The server drops requests for unknown unit ids without answering:
+            # a dead device, and no request left pending when the server stops.
+            raise NoSuchIdException(f"unit {self.unit_id} is silent")
         if self.response_delay_s:
             await asyncio.sleep(self.response_delay_s)
         if self.exception is not None:
