@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 from drivers.base import DeviceConfig
 from drivers.hj212 import config as hj212_config
 from drivers.modbus.config import ModbusConfig
+from drivers.modbus.profiles import default_profile_dirs, profile_channel_dicts, resolve_channels
 from drivers.registry import DRIVERS
 from gateway.config.models import GatewayConfig
 from gateway.errors import ConfigError
@@ -36,11 +37,18 @@ def load_config(path: str | Path) -> tuple[GatewayConfig, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
-    return parse_config(raw, source=str(path)), hashlib.sha256(raw).hexdigest()[:16]
+    config = parse_config(raw, source=str(path), config_dir=path.resolve().parent)
+    return config, hashlib.sha256(raw).hexdigest()[:16]
 
 
-def parse_config(raw: bytes | str, *, source: str = "<config>") -> GatewayConfig:
-    """Validate TOML text; raise ConfigError listing every problem found."""
+def parse_config(
+    raw: bytes | str, *, source: str = "<config>", config_dir: Path | None = None
+) -> GatewayConfig:
+    """Validate TOML text; raise ConfigError listing every problem found.
+
+    Device profiles are looked up in ``config_dir/profiles`` first, then among
+    the shipped ones (configs/profiles).
+    """
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     try:
         data = tomllib.loads(text)
@@ -50,7 +58,7 @@ def parse_config(raw: bytes | str, *, source: str = "<config>") -> GatewayConfig
         raise ConfigError(source, [f"not UTF-8 text: {exc}"]) from exc
 
     problems: list[str] = []
-    devices = _validate_devices(data.get("devices", []), problems)
+    devices = _validate_devices(data.get("devices", []), problems, default_profile_dirs(config_dir))
     try:
         config = GatewayConfig.model_validate({**data, "devices": devices})
     except ValidationError as exc:
@@ -64,7 +72,7 @@ def parse_config(raw: bytes | str, *, source: str = "<config>") -> GatewayConfig
     return config
 
 
-def _validate_devices(entries: Any, problems: list[str]) -> list[DeviceConfig]:
+def _validate_devices(entries: Any, problems: list[str], profiles: list[Path]) -> list[DeviceConfig]:
     if not isinstance(entries, list):
         problems.append("devices: must be an array of tables ([[devices]])")
         return []
@@ -81,11 +89,29 @@ def _validate_devices(entries: Any, problems: list[str]) -> list[DeviceConfig]:
                 f"{_path(where)}.driver: unknown driver {driver_name!r} (one of {_known_drivers()})"
             )
             continue
+        if "profile" in entry:
+            try:
+                entry = _with_profile(entry, profiles)
+            except ConfigError as exc:
+                problems.extend(f"{_path(where)}.profile: {exc.source}: {p}" for p in exc.problems)
+                continue
         try:
             devices.append(driver.config_model.model_validate(entry))
         except ValidationError as exc:
             problems.extend(_describe(exc.errors(), prefix=where))
     return devices
+
+
+def _with_profile(entry: dict[str, Any], profiles: list[Path]) -> dict[str, Any]:
+    """The device entry with its profile's channels, adjusted by the entry's own ``channels``."""
+    name = entry["profile"]
+    if not isinstance(name, str):
+        raise ConfigError("profile", ["must be a profile name, e.g. \"dust-monitor\""])
+    overrides = entry.get("channels", [])
+    if not isinstance(overrides, list) or not all(isinstance(o, dict) for o in overrides):
+        raise ConfigError("channels", ["must be an array of tables adjusting the profile's channels"])
+    channels = resolve_channels(profile_channel_dicts(name, profiles), overrides)
+    return {**entry, "channels": channels}
 
 
 def _cross_check(config: GatewayConfig) -> Iterable[str]:
