@@ -1,4 +1,4 @@
-"""The demo: dust monitor (Modbus TCP), oil-fume datalogger (HJ 212) → gateway → broker → view.
+"""The demo: dust monitor (Modbus TCP), oil-fume datalogger (HJ 212), RS-485 line → gateway → broker → view.
 
 Everything it starts stops on Ctrl-C. The gateway's log goes to var/demo/gateway.log.
 """
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BROKER_PORT = 18830  # must match configs/demo.toml
 SIMULATOR_PORT = 15020
 HJ212_PORT = 14001  # the gateway's HJ 212 listener in configs/demo.toml
+LINE_PORT = 15021  # the RS-485 line's serial device server in configs/demo.toml
 FUME_MN = "YY330106001000000000001"
 
 
@@ -44,7 +45,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--period", type=float, default=60.0, help="seconds between PM10 excursions")
-    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
+    parser.add_argument(
+        "--duration", type=float, default=0, help="stop after this many seconds (0: run until Ctrl-C)"
+    )
     parser.add_argument(
         "--view", choices=["board", "lines"], default="board",
         help="board: the command-center monitor (gridgate monitor); lines: one line per message",
@@ -59,7 +62,14 @@ def main() -> int:
                 _start(["-m", "drivers.simulators.dust_monitor", "--port", str(SIMULATOR_PORT),
                         "--period", str(args.period)], logs / "simulator.log")
             )
+            processes.append(
+                _start(["-m", "drivers.simulators.cabinet_line", "--port", str(LINE_PORT),
+                        "--device", "manhole-cover:11:exceedance", "--device", "smoke-panel:21",
+                        "--period", str(args.period), "--outage", f"{args.period / 2:g}:20:21"],
+                       logs / "rs485-line.log")
+            )
             wait_for_port(SIMULATOR_PORT)
+            wait_for_port(LINE_PORT)
             processes.append(
                 _start(["-m", "gateway", "run", "--config", "configs/demo.toml"], logs / "gateway.log")
             )
@@ -73,6 +83,9 @@ def main() -> int:
                 f"PM10 goes over 150 µg/m³ about 15 s into every {args.period:.0f} s; watch the event open,"
                 f" then clear.\nAn oil-fume datalogger (HJ 212) on :{HJ212_PORT} goes over"
                 f" 2.0 mg/m³ half a period later.\n"
+                f"On the RS-485 line (:{LINE_PORT}, RTU over TCP) a manhole cover tilts past 10°"
+                f" every period,"
+                f" and the smoke panel stops answering for 20 s: a comms event, then its clear.\n"
                 f"Try: gridgate ack EVENT_ID --operator me --broker 127.0.0.1:{BROKER_PORT}\n"
                 f"Gateway log: {logs / 'gateway.log'}. Ctrl-C stops everything.\n",
                 flush=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from datetime import datetime
 from typing import Any
@@ -37,14 +38,21 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
         if payload.get("reason"):
             extra += f" ({payload['reason']})"
         return f"{head} {tint}{bold}GATEWAY {str(state).upper()}{reset}{extra}"
+    if topic.endswith("/status") and "/devices/" in topic:
+        state = str(payload.get("state"))
+        tint = green if state == "online" else red
+        why = "" if state == "online" else f" ({payload.get('reason')})"
+        return f"{head} {tint}DEVICE {payload.get('device')} {state.upper()}{reset}{why}"
     if topic.endswith("/events"):
         unit = payload.get("unit", "")
-        where = f"{payload.get('device')}/{payload.get('channel')}"
+        where = f"{payload.get('device')}/{payload.get('channel') or payload.get('condition')}"
         if payload.get("state") == "raised":
+            value = payload.get("value")
+            reading = "" if value is None else f" = {value:.1f} {unit} (limit {payload.get('limit')})"
             return (
-                f"{head} {red}{bold}ALARM RAISED{reset}  {payload.get('category')} {where} = "
-                f"{payload.get('value'):.1f} {unit} (limit {payload.get('limit')}) "
-                f"[{payload.get('severity')}] id {payload.get('event_id')}"
+                f"{head} {red}{bold}{str(payload.get('class', 'alarm')).upper()} RAISED{reset}"
+                f"  {payload.get('category')} {where}{reading}"
+                f" [{payload.get('severity')}] id {payload.get('event_id')}"
             )
         if payload.get("state") != "cleared":
             by = f" by {payload['acknowledged_by']}" if payload.get("acknowledged_by") else ""
@@ -90,10 +98,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=1883)
     parser.add_argument("--topic", default="gridgate/v1/#")
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(watch(args.host, args.port, args.topic))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

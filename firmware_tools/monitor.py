@@ -29,6 +29,7 @@ class Board:
 
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)
     devices: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    status: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent: deque[tuple[str, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
 
@@ -45,6 +46,8 @@ class Board:
                 self.events[str(payload.get("event_id"))] = payload
         elif len(levels) >= 3 and levels[-2] == "telemetry":
             self.devices[(levels[-3], levels[-1])] = payload
+        elif len(levels) >= 4 and levels[-1] == "status" and levels[-3] == "devices":
+            self.status[(levels[-4], levels[-2])] = payload
 
     def render(self, *, color: bool = True) -> str:
         """The board as text, open events most severe first."""
@@ -59,13 +62,20 @@ class Board:
                 f"grid {state.get('grid_cell', '?')}  {state.get('site', '')}{reason}"
             )
         lines.append(f"{bold}DEVICES{reset}")
-        for (gateway, device), telemetry in sorted(self.devices.items()):
+        for key in sorted(self.devices.keys() | self.status.keys()):
+            telemetry, status = self.devices.get(key, {}), self.status.get(key)
             faults = telemetry.get("quality") or {}
             note = (
                 f" {red}{', '.join(f'{c}:{q}' for c, q in faults.items())}{reset}" if faults else ""
             )
+            if status is not None:
+                up = status.get("state") == "online"
+                counters = status.get("counters") or {}
+                errors = sum(v for k, v in counters.items() if k not in ("requests", "ok", "busy_s"))
+                wire = f" {dim}{counters.get('requests', 0)} req, {errors} bad{reset}" if counters else ""
+                note = f" {green if up else red}{str(status.get('state')).upper()}{reset}{wire}{note}"
             lines.append(
-                f"  {gateway}/{device:<16} {dim}last reading {telemetry.get('ts')}{reset}{note}"
+                f"  {key[0]}/{key[1]:<16} {dim}last reading {telemetry.get('ts', '-')}{reset}{note}"
             )
         open_events = sorted(self.events.values(), key=_severity_rank)
         lines.append(f"{bold}OPEN EVENTS ({len(open_events)}){reset}")
@@ -77,7 +87,8 @@ class Board:
             escalated = f" escalated ×{event['escalation']}" if event.get("escalation") else ""
             lines.append(
                 f"  [{str(event.get('severity')).upper():<9}] {event.get('category')} "
-                f"{event.get('gateway')}/{event.get('device')}/{event.get('channel')} "
+                f"{event.get('gateway')}/{event.get('device')}/"
+                f"{event.get('channel') or event.get('condition')} "
                 f"peak {_number(event.get('peak'))} {event.get('unit', '')} (limit {event.get('limit')}) "
                 f"×{event.get('count', 1)} {ack}{escalated}  id {event.get('event_id')}"
             )
@@ -101,7 +112,7 @@ async def follow(host: str, port: int, prefix: str, board: Board) -> None:
     while True:
         try:
             async with aiomqtt.Client(host, port) as client:
-                for kind in ("state", "events", "telemetry/+"):
+                for kind in ("state", "events", "telemetry/+", "devices/+/status"):
                     await client.subscribe(f"{prefix}/+/{kind}", qos=1)
                 async for message in client.messages:
                     try:

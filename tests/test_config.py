@@ -28,11 +28,12 @@ def _problems(text: str) -> list[str]:
 def test_the_shipped_demo_config_is_valid() -> None:
     config, digest = load_config(ROOT / "configs" / "demo.toml")
     assert config.gateway.id == "gw-demo-01" and len(digest) == 16
-    assert [r.channel for r in config.rules] == ["pm10", "noise", "fume"]
+    assert [r.channel for r in config.rules] == ["pm10", "noise", "fume", "tilt_x", "z1_alarm"]
 
 
 BROKEN = [
-    ("port out of range", lambda t: t.replace("port = 502", "port = 70000"), ["devices[0].port: must be ≤ 65535"]),
+    ("port out of range", lambda t: t.replace("port = 502", "port = 70000"),
+     ["devices[0].port: must be ≤ 65535"]),
     ("typo in a key", lambda t: t.replace("site =", "sitte ="),
      ["gateway.sitte: unknown key (check its spelling against the documentation)", "gateway.site: required"]),
     ("rule on a missing channel", lambda t: t.replace('channel = "pm10"', 'channel = "pm1"'),
@@ -41,17 +42,19 @@ BROKEN = [
     ("rule on a missing device", lambda t: t.replace('device = "dust-01"', 'device = "dust-02"'),
      ["rules[0].device: no device 'dust-02' (devices: dust-01)"]),
     ("unknown driver", lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
-     ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus_tcp)"]),
+     ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus, modbus_tcp)"]),
     ("bad register type", lambda t: t.replace('type = "float32"', 'type = "float33"', 1),
      ["devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32', 'float32', "
       "'int64', 'uint64', 'float64' or 'bits'"]),
     ("limits the wrong way round", lambda t: t.replace("high = 150.0", "high = 150.0\nlow = 200.0"),
      ["rules[0]: low (200.0) must be below high (150.0)"]),
-    ("rule with no limit", lambda t: t.replace("high = 150.0", ""), ["rules[0]: give high, low, or one of window, rate, health, anomaly"]),
+    ("rule with no limit", lambda t: t.replace("high = 150.0", ""),
+     ["rules[0]: give high, low, or one of window, rate, health, anomaly"]),
     ("negative hold", lambda t: t.replace("hold_s = 0.0", "hold_s = -1"), ["rules[0].hold_s: must be ≥ 0"]),
     ("not TOML", lambda t: t + "\n[[devices]\n", None),
     ("several problems at once",
-     lambda t: t.replace("port = 502", "port = 0").replace('grid_cell = "330106001001"', 'grid_cell = "330 106"'),
+     lambda t: t.replace("port = 502", "port = 0")
+     .replace('grid_cell = "330106001001"', 'grid_cell = "330 106"'),
      ["gateway.grid_cell: must match ^[0-9A-Za-z-]{1,32}$", "devices[0].port: must be ≥ 1"]),
     ("duplicate device", lambda t: t + t[t.index("[[devices]]"):t.index("[[rules]]")],
      ["devices[1].id: duplicate device id 'dust-01'"]),
@@ -77,12 +80,16 @@ def _gridgate(*args: str) -> subprocess.CompletedProcess[str]:
 def test_check_prints_a_summary_and_exits_0() -> None:
     result = _gridgate("check", "configs/demo.toml")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("configs/demo.toml: ok — gateway gw-demo-01, 2 device(s), 10 channel(s), 3 rule(s)")
+    assert result.stdout.startswith(
+        "configs/demo.toml: ok — gateway gw-demo-01, 4 device(s), 61 channel(s), 5 rule(s)"
+    )
 
 
 def test_check_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     broken = tmp_path / "site.toml"
-    broken.write_text(_valid().replace("port = 502", "port = 70000").replace('channel = "pm10"', 'channel = "pm1"'))
+    broken.write_text(
+        _valid().replace("port = 502", "port = 70000").replace('channel = "pm10"', 'channel = "pm1"')
+    )
     result = _gridgate("check", str(broken))
     assert result.returncode == 2
     assert "devices[0].port: must be ≤ 65535" in result.stderr
