@@ -68,6 +68,7 @@ async def test_a_gateway_run_publishes_every_basic_kind(
         ("state", "offline"),
         ("events", "raised"),
         ("events", "cleared"),
+        ("status", "online"),
     } <= kinds
     assert any("/telemetry/" in m.topic for m in subscriber.received)
 
