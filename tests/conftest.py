@@ -106,6 +106,7 @@ host = "127.0.0.1"
 port = {modbus_port}
 poll_interval_s = 0.1
 timeout_s = 0.5
+retry_max_s = 0.5
 channels = [
 {channels}
 ]

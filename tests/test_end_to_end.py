@@ -14,7 +14,8 @@ def _is_event(state: str):  # type: ignore[no-untyped-def]
 
 
 async def test_exceedance_raises_then_clears_past_hysteresis(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config, topic_prefix: str
+    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config,
+    topic_prefix: str,
 ) -> None:
     config = make_config(broker.port, dust_monitor.port)
     async with running_gateway(config):
@@ -95,7 +96,12 @@ async def test_a_dead_device_does_not_stop_the_gateway(
             await asyncio.sleep(0.1)
         assert poller.available is False
         await dust_monitor.serve_tcp("127.0.0.1", dust_monitor.port)
+        comms = (await subscriber.wait_for(_is_event("raised"))).payload
+        assert (comms["facet"], comms["condition"], comms["device"]) == ("comms", "offline", "dust-01")
         dust_monitor.set("pm10", 199.0)
-        raised = (await subscriber.wait_for(_is_event("raised"), timeout=15)).payload
+        on_pm10 = lambda m: _is_event("raised")(m) and m.payload["channel"] == "pm10"  # noqa: E731
+        raised = (await subscriber.wait_for(on_pm10, timeout=15)).payload
         assert raised["value"] == 199.0
         assert poller.available is True
+        back = (await subscriber.wait_for(_is_event("cleared"))).payload
+        assert back["event_id"] == comms["event_id"], "the comms event cleared when it answered again"
