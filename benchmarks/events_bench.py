@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from gateway.config.models import ThresholdRule
+from gateway.config.rules import ThresholdRule
 from gateway.events.watch import ChannelWatch
 from gateway.readings import ReadingBatch
 
@@ -21,7 +21,7 @@ CHANNELS = tuple(f"ch{i:02d}" for i in range(20))
 
 
 def _run(watch: ChannelWatch, batches: int) -> float:
-    values = np.linspace(10.0, 200.0, len(CHANNELS))
+    values = np.linspace(10.0, 200.0, len(CHANNELS)).tolist()
     prepared = [ReadingBatch.at("dev", CHANNELS, values, float(i)) for i in range(batches)]
     started = time.perf_counter()
     for batch in prepared:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -70,7 +71,7 @@ def _epoch(iso: str) -> float:
 
 def _pct(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -136,18 +137,19 @@ async def latency(broker: LocalBroker, device: SimulatedModbusDevice, modbus_por
                 device.set("pm10", value)
                 message = await asyncio.wait_for(anext(messages), 10)
                 arrived = time.time()
-                import json
-
-                event = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                event = json.loads(bytes(message.payload))
                 from_reading.append((arrived - _epoch(event["ts"])) * 1000)
                 from_change.append((arrived - changed) * 1000)
             rss, hwm = _rss_mb(gateway.process.pid)
     finally:
         gateway.stop()
     print(f"alarm latency over {alarms} events (raise and clear), fsync on, QoS 1:")
-    for name, samples in (("reading taken → subscriber", from_reading), (f"register change → subscriber (includes up to {POLL_S * 1000:.0f} ms poll wait)", from_change)):
-        print(f"  {name}: p50 {_pct(samples, 50):.1f} ms, p99 {_pct(samples, 99):.1f} ms, max {max(samples):.1f} ms"
-              f" (mean {statistics.fmean(samples):.1f})")
+    waits = f"register change → subscriber (includes up to {POLL_S * 1000:.0f} ms poll wait)"
+    for name, samples in (("reading taken → subscriber", from_reading), (waits, from_change)):
+        print(
+            f"  {name}: p50 {_pct(samples, 50):.1f} ms, p99 {_pct(samples, 99):.1f} ms,"
+            f" max {max(samples):.1f} ms (mean {statistics.fmean(samples):.1f})"
+        )
     print(f"daemon RSS after the run: {rss:.1f} MB (peak {hwm:.1f} MB)")
 
 
@@ -170,9 +172,10 @@ async def main() -> None:
         await start_up(broker, modbus_port, work, warm_cache)
         for _ in range(args.starts):
             warm.append(await start_up(broker, modbus_port, work, warm_cache))
-        print(f"start-up to first publish (process spawn → retained birth at a subscriber), {args.starts} runs each:")
-        print(f"  cold Numba cache: median {statistics.median(cold):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in cold)})")
-        print(f"  warm Numba cache: median {statistics.median(warm):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in warm)})")
+        print(f"start-up to first publish (spawn → retained birth at a subscriber), {args.starts} runs each:")
+        for name, runs in (("cold", cold), ("warm", warm)):
+            listed = ", ".join(f"{s:.2f}" for s in runs)
+            print(f"  {name} Numba cache: median {statistics.median(runs):.2f} s  (runs: {listed})")
         await latency(broker, device, modbus_port, work, warm_cache, args.alarms)
     await device.stop()
 

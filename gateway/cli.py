@@ -1,4 +1,7 @@
-"""``gridgate``: run the daemon, check a config, decode HJ 212 frames; monitor, ack and verify as a command center."""
+"""``gridgate``: run the daemon, check a config, decode HJ 212 frames; monitor, ack and verify.
+
+The last three act as a command center would, for technicians on site.
+"""
 
 from __future__ import annotations
 

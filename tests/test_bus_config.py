@@ -34,7 +34,8 @@ def test_the_sample_cabinet_takes_its_register_maps_from_the_shipped_profiles() 
 BROKEN = [
     ("typo in a bus key", ('device = "/dev/serial/by-id/', 'devicex = "/dev/serial/by-id/'),
      ["buses[0].devicex: unknown key (check its spelling against the documentation)"]),
-    ("serial port missing", ('device = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K5XYZ-if00-port0"\n', ""),
+    ("serial port missing", ('device = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K5XYZ-if00-port0"\n',
+                             ""),
      ["buses[0]: device: required for transport 'rtu' (e.g. /dev/ttyUSB0)"]),
     ("device server with no port", ("port = 8899\n", ""),
      ["buses[1]: host and port: required for transport 'rtu_tcp'"]),
@@ -66,13 +67,16 @@ def test_a_bad_override_is_reported_at_the_device() -> None:
     text = SAMPLE.read_text().replace(
         '{ id = "wind_direction", enabled = false }', '{ id = "pm10", scale = "ten" }'
     )
-    assert _problems(text) == ["devices[0].channels[1].scale: Input should be a valid number, unable to parse string as a number"]
+    assert _problems(text) == [
+        "devices[0].channels[1].scale: Input should be a valid number, unable to parse string as a number"
+    ]
 
 
 def test_a_site_profile_beside_the_config_shadows_the_shipped_one(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "smoke-panel.toml").write_text(
-        'description = "our panel: one zone"\n[[channels]]\nid = "z1_alarm"\naddress = 0\ntype = "bits"\nbit = 0\n'
+        'description = "our panel: one zone"\n'
+        '[[channels]]\nid = "z1_alarm"\naddress = 0\ntype = "bits"\nbit = 0\n'
     )
     site = tmp_path / "site.toml"
     site.write_text(SAMPLE.read_text())

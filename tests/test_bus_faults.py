@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from pymodbus.constants import ExcCodes
 from pymodbus import FramerType
+from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 
 from drivers.modbus.bus import LineFault, ModbusBus
@@ -79,7 +79,7 @@ async def test_exception_answers_and_silence_are_told_apart(line: tuple[RtuLineS
     with pytest.raises(LineFault, match="exception code 2") as caught:
         await _driver(bus, 1, retries=0).read()
     assert caught.value.fault == "exception"
-    with pytest.raises(DeviceTimeout, match="no answer within 0.2 s"):
+    with pytest.raises(DeviceTimeout, match=r"no answer within 0\.2 s"):
         await _driver(bus, 7, retries=0).read()  # nobody has unit 7
     assert bus.counters.exception == 1 and bus.counters.timeouts == 1
 
@@ -128,7 +128,7 @@ def test_a_down_device_is_tried_on_a_growing_interval_up_to_its_limit() -> None:
     assert waits == [2.0, 2.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
 
 
-ALL_TYPES = tuple(
+NUMBERS = tuple(
     ModbusChannel(
         id=f"{kind}-{word}-{byte}", address=4 * i, type=kind, word_order=word, byte_order=byte,
         scale=0.5 if kind.startswith("int") else 1.0,
@@ -139,7 +139,9 @@ ALL_TYPES = tuple(
         for w in ("big", "little")
         for b in ("big", "little")
     )
-) + (
+)
+ALL_TYPES = (
+    *NUMBERS,
     ModbusChannel(id="status-alarm", address=200, type="bits", bit=0),
     ModbusChannel(id="status-mode", address=200, type="bits", bit=4, bits=3),
     ModbusChannel(id="status-battery", address=200, type="bits", bit=15),
@@ -163,7 +165,7 @@ async def test_every_type_word_order_byte_order_and_bit_field_reads_back_over_rt
     finally:
         bus.close()
         await server.stop()
-    assert dict(zip(batch.channels, batch.values.tolist())) == written
+    assert dict(zip(batch.channels, batch.values.tolist(), strict=True)) == written
     # 128 registers of numbers: the 125-register limit splits them in two; the status word is a third
     assert [r.count for r in driver.plan] == [124, 4, 1]
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gateway.config import parse_config
+from gateway.config.events import EventPolicy
 from gateway.config.models import GatewayIdentity
 from gateway.config.rules import (
     AnomalyCheck,
@@ -25,7 +26,6 @@ from gateway.config.rules import (
 from gateway.detect.engine import DetectionEngine, Transition
 from gateway.detect.persist import load_state, save_state
 from gateway.errors import ConfigError
-from gateway.config.events import EventPolicy
 from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox

@@ -20,7 +20,8 @@ def test_seq_survives_a_restart_and_rows_drain_by_priority(tmp_path: Path) -> No
     queued = box.peek(10)
     assert [m.topic for m in queued] == ["events", "devices/d", "telemetry/d"]
     payloads = [json.loads(m.payload) for m in queued]
-    assert [(p["seq"], p["n"], p["gateway"]) for p in payloads] == [(2, 2, "gw-1"), (4, 4, "gw-1"), (1, 1, "gw-1")]
+    expected = [(2, 2, "gw-1"), (4, 4, "gw-1"), (1, 1, "gw-1")]
+    assert [(p["seq"], p["n"], p["gateway"]) for p in payloads] == expected
     box.ack(queued[0].id)
     assert box.pending() == 2
     box.close()

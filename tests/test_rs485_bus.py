@@ -7,6 +7,7 @@ devices are simulated RTU slaves on the other end of the pty.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -91,7 +92,7 @@ def _intervals(received: list[Received], device: str, since: float) -> list[floa
         _ts(m.payload["ts"]) for m in received
         if m.topic.endswith(f"/telemetry/{device}") and _ts(m.payload["ts"]) >= since
     )
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return [b - a for a, b in itertools.pairwise(stamps)]
 
 
 async def test_a_dead_device_on_the_bus_does_not_starve_the_seven_others(
@@ -101,35 +102,34 @@ async def test_a_dead_device_on_the_bus_does_not_starve_the_seven_others(
     dead: SimulatedModbusDevice = server.devices[DEAD_UNIT]
     dead.silent = True
     config = parse_config(_site(path, tmp_path / "state", broker.port, topic_prefix))
-    async with Subscriber("127.0.0.1", broker.port, f"{topic_prefix}/#") as sub:
-        async with running_gateway(config):
-            started = time.time()
-            offline = await sub.wait_for(_status("dev-8", "offline"), timeout=10)
-            assert _ts(offline.payload["since"]) - started <= 3 * PERIOD_S, "offline within 3 periods"
-            assert offline.payload["counters"]["timeouts"] >= 3
-            async with Subscriber("127.0.0.1", broker.port, offline.topic) as late:
-                retained = await late.wait_for(lambda m: True)
-            assert retained.retain and retained.payload["state"] == "offline"
-            raised = (await sub.wait_for(lambda m: m.topic.endswith("/events"))).payload
-            assert (raised["device"], raised["facet"], raised["condition"]) == ("dev-8", "comms", "offline")
-            assert raised["class"] == "fault" and raised["channel"] is None
+    async with Subscriber("127.0.0.1", broker.port, f"{topic_prefix}/#") as sub, running_gateway(config):
+        started = time.time()
+        offline = await sub.wait_for(_status("dev-8", "offline"), timeout=10)
+        assert _ts(offline.payload["since"]) - started <= 3 * PERIOD_S, "offline within 3 periods"
+        assert offline.payload["counters"]["timeouts"] >= 3
+        async with Subscriber("127.0.0.1", broker.port, offline.topic) as late:
+            retained = await late.wait_for(lambda m: True)
+        assert retained.retain and retained.payload["state"] == "offline"
+        raised = (await sub.wait_for(lambda m: m.topic.endswith("/events"))).payload
+        assert (raised["device"], raised["facet"], raised["condition"]) == ("dev-8", "comms", "offline")
+        assert raised["class"] == "fault" and raised["channel"] is None
 
-            await asyncio.sleep(4.0)  # the seven others, polled while dev-8 is probed
-            for unit in range(1, 8):
-                intervals = _intervals(sub.received, f"dev-{unit}", started)
-                assert len(intervals) >= 6, f"dev-{unit} was polled"
-                mean = statistics.fmean(intervals)
-                assert abs(mean - PERIOD_S) <= 0.1 * PERIOD_S, f"dev-{unit} polled every {mean:.3f} s"
+        await asyncio.sleep(4.0)  # the seven others, polled while dev-8 is probed
+        for unit in range(1, 8):
+            intervals = _intervals(sub.received, f"dev-{unit}", started)
+            assert len(intervals) >= 6, f"dev-{unit} was polled"
+            mean = statistics.fmean(intervals)
+            assert abs(mean - PERIOD_S) <= 0.1 * PERIOD_S, f"dev-{unit} polled every {mean:.3f} s"
 
-            dead.silent = False
-            back_at = time.time()
-            online = await sub.wait_for(_status("dev-8", "online"), timeout=10)
-            assert _ts(online.payload["since"]) - back_at <= PERIOD_S, "online within one period"
-            cleared = await sub.wait_for(
-                lambda m: m.topic.endswith("/events") and m.payload["state"] == "cleared"
-            )
-            assert cleared.payload["event_id"] == raised["event_id"]
-            await sub.wait_for(lambda m: m.topic.endswith("/telemetry/dev-8"), timeout=5)
+        dead.silent = False
+        back_at = time.time()
+        online = await sub.wait_for(_status("dev-8", "online"), timeout=10)
+        assert _ts(online.payload["since"]) - back_at <= PERIOD_S, "online within one period"
+        cleared = await sub.wait_for(
+            lambda m: m.topic.endswith("/events") and m.payload["state"] == "cleared"
+        )
+        assert cleared.payload["event_id"] == raised["event_id"]
+        await sub.wait_for(lambda m: m.topic.endswith("/telemetry/dev-8"), timeout=5)
     assert all(
         m.payload["state"] == "online" for m in sub.received
         if "/devices/dev-" in m.topic and not m.topic.endswith("dev-8/status")

@@ -71,10 +71,7 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         self, client: AsyncModbusTcpClient, request: ReadRequest
     ) -> list[int]:
         cfg = self.config
-        if request.table == "holding":
-            read = client.read_holding_registers
-        else:
-            read = client.read_input_registers
+        read = client.read_holding_registers if request.table == "holding" else client.read_input_registers
         where = f"{request.table} registers {request.start}..{request.start + request.count - 1}"
         try:
             response: ModbusPDU = await read(

@@ -130,7 +130,9 @@ class AlarmBook:
         if opened is None:
             return None
         subject = self._subjects[slot[0]]
-        self._publish_clear(self._keys[slot], {**opened, **changes}, value=value, ts=ts, reason="back to normal")
+        self._publish_clear(
+            self._keys[slot], {**opened, **changes}, value=value, ts=ts, reason="back to normal"
+        )
         log.warning(
             "%s cleared: %s %s/%s", opened["class"], opened["category"], subject.device, subject.channel
         )

@@ -34,7 +34,7 @@ class DeviceEvents:
         self._outbox = outbox
         self._open: dict[str, dict[str, Any]] = {}
         known = set(devices)
-        for key, text in outbox.kv_items(_KV_PREFIX).items():
+        for text in outbox.kv_items(_KV_PREFIX).values():
             event = json.loads(text)
             if event["device"] in known:
                 self._open[event["device"]] = event

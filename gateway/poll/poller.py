@@ -105,6 +105,8 @@ class DevicePoller:
         if state == ONLINE:
             log.info("device %s: online%s", self.device, "" if was is None else f" again (was {was})")
         else:
-            log.warning("device %s: %s after %d failed poll(s): %s", self.device, state, self.failed_in_row, reason)
+            log.warning(
+                "device %s: %s after %d failed poll(s): %s", self.device, state, self.failed_in_row, reason
+            )
         if self._on_change is not None:
             self._on_change(self)

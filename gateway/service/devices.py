@@ -41,7 +41,9 @@ class DeviceStates:
             self.events.clear(poller.device, ts=poller.since)
         elif poller.state is not None:
             hold_s = poller.offline_after * poller.interval
-            self.events.raise_event(poller.device, poller.state, poller.reason, ts=poller.since, hold_s=hold_s)
+            self.events.raise_event(
+                poller.device, poller.state, poller.reason, ts=poller.since, hold_s=hold_s
+            )
         self.publish(poller)
 
     def publish(self, poller: DevicePoller) -> None:

@@ -43,11 +43,14 @@ class Pipeline:
 def _telemetry(batch: ReadingBatch) -> dict[str, object]:
     readings: dict[str, float | None] = {}
     quality: dict[str, str] = {}
-    for channel, value, flag in zip(batch.channels, batch.values.tolist(), batch.quality.tolist()):
+    flags = batch.quality.tolist()
+    for channel, value, flag in zip(batch.channels, batch.values.tolist(), flags, strict=True):
         readings[channel] = None if math.isnan(value) else value
         if flag != Quality.OK:
             quality[channel] = Quality(flag).name.lower()
-    body: dict[str, object] = {"ts": iso_utc(float(batch.ts.max())), "device": batch.device, "readings": readings}
+    body: dict[str, object] = {
+        "ts": iso_utc(float(batch.ts.max())), "device": batch.device, "readings": readings
+    }
     if quality:
         body["quality"] = quality
     return body
