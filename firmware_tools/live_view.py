@@ -58,21 +58,22 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
             by = f" by {payload['acknowledged_by']}" if payload.get("acknowledged_by") else ""
             return (
                 f"{head} {red}EVENT {str(payload.get('state')).upper()}{reset}{by} {payload.get('category')}"
-                f" {where} peak {payload.get('peak')} {unit} id {payload.get('event_id')}"
+                f" {where} peak {_shown(payload.get('peak'))} {unit} id {payload.get('event_id')}"
             )
-        value = payload.get("value")
-        shown = "—" if value is None else f"{value:.1f}"
         return (
-            f"{head} {green}{bold}ALARM CLEARED{reset} {payload.get('category')} {where} = {shown} {unit}"
+            f"{head} {green}{bold}{str(payload.get('class', 'alarm')).upper()} CLEARED{reset}"
+            f" {payload.get('category')} {where} = {_shown(payload.get('value'))} {unit}"
             f" ({payload.get('reason', '')}) id {payload.get('event_id')}"
         )
     if "/telemetry/" in topic:
         readings = payload.get("readings", {})
-        shown = " ".join(
-            f"{k}={'—' if v is None else format(v, '.1f')}" for k, v in readings.items()
-        )
+        shown = " ".join(f"{k}={_shown(v)}" for k, v in readings.items())
         return f"{dim}{head} telemetry {kind[-1]}: {shown}{reset}"
     return f"{head} {topic}: {json.dumps(payload, ensure_ascii=False)}"
+
+
+def _shown(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "—"
 
 
 async def watch(host: str, port: int, topic_filter: str, *, color: bool = True) -> None:
