@@ -31,7 +31,7 @@ from drivers.modbus.tcp import ModbusTcpConfig, ModbusTcpDriver
 from drivers.simulators.field_devices import make_device
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from drivers.simulators.rtu_server import RtuLineServer
-from firmware_tools.local_broker import free_port
+from firmware_tools.local_broker import free_port, wait_for_port
 from gateway.poll import DevicePoller
 
 PROFILES = ("dust-monitor", "oil-fume-monitor", "manhole-cover", "smoke-panel")
@@ -69,7 +69,8 @@ async def rtu_bus(devices: int = 32) -> None:
             print(
                 f"  {label:>21}: {plan.requests_per_cycle:4d} requests/cycle, cycle estimated"
                 f" {plan.cycle_s:6.2f} s, measured {cycle:6.2f} s, occupancy {cycle / PERIOD_S:6.1%}"
-                f" (estimated {plan.occupancy:6.1%}), failed {bus.counters.requests - bus.counters.ok}"
+                f" (estimated {plan.occupancy:6.1%}), failed {bus.counters.requests - bus.counters.ok}",
+                flush=True,
             )
     finally:
         await server.stop()
@@ -113,7 +114,7 @@ async def tcp_devices(seconds: float, interval: float) -> None:
             )
             for u in range(1, TCP_DEVICES + 1)
         ]
-        await asyncio.sleep(1.5)  # the simulator process starts
+        wait_for_port(port, timeout_s=30)  # the simulator process has started
         tasks = [asyncio.create_task(p.run()) for p in pollers]
         await asyncio.sleep(2.0)  # connections made
         readings, cpu0, wall0 = 0, time.process_time(), time.perf_counter()
@@ -127,7 +128,8 @@ async def tcp_devices(seconds: float, interval: float) -> None:
         print(
             f"{TCP_DEVICES} Modbus TCP devices × {TCP_REGISTERS} registers, poll every {interval:g} s:"
             f" {got / wall:8.0f} readings/s, gateway CPU {1000 * cpu / max(got, 1):.4f} s per 1,000"
-            f" readings ({cpu / wall:.0%} of a core), failed polls {failures}, RSS {rss:.0f} MB"
+            f" readings ({cpu / wall:.0%} of a core), failed polls {failures}, RSS {rss:.0f} MB",
+            flush=True,
         )
     finally:
         sim.terminate()
@@ -142,7 +144,7 @@ def main() -> None:
     if args.serve:
         serve_tcp_devices(args.serve)
         return
-    print(f"cpu cores: {os.cpu_count()}")
+    print(f"cpu cores: {os.cpu_count()}", flush=True)
     asyncio.run(rtu_bus())
     for interval in (1.0, 0.1):
         asyncio.run(tcp_devices(args.seconds, interval))

@@ -7,6 +7,7 @@ to check the gateway's frames against an independent implementation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -187,3 +188,26 @@ async def test_frames_agree_with_pymodbus_own_server(transport: str, framer: Fra
         bus.close()
         await server.shutdown()  # type: ignore[no-untyped-call]
     assert batch.values.tolist() == [61.25, 21.5, 1.0, 0.0]
+
+
+class _SwallowsCancellation(ModbusBusDriver):
+    """Reads the way pymodbus sometimes does: a cancelled request is caught and forgotten."""
+
+    async def read(self) -> ReadingBatch:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.2)
+        return await super().read()
+
+
+@pytest.mark.skipif(not hasattr(asyncio.Task, "cancelling"), reason="a task knows it is cancelling from 3.11")
+async def test_a_poller_stops_even_when_its_driver_swallows_the_cancellation(
+    line: tuple[RtuLineServer, ModbusBus],
+) -> None:
+    _, bus = line
+    config = _driver(bus, 1).config.model_copy(update={"poll_interval_s": 0.05})
+    poller = DevicePoller(_SwallowsCancellation(config, bus), lambda batch: None)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.1)  # inside a read
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    assert done, "the gateway could never finish stopping"

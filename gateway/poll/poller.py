@@ -27,6 +27,19 @@ log = logging.getLogger(__name__)
 ONLINE, OFFLINE, FAULTY = "online", "offline", "faulty"
 
 
+def _stop_if_cancelled() -> None:
+    """Stop even if a device library swallowed our cancellation during the poll.
+
+    pymodbus can catch the CancelledError of a request in flight; the task then
+    stays marked as cancelling but would poll on forever, and the gateway would
+    never finish stopping.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError
+
+
 class DevicePoller:
     """Reads a device every ``poll_interval_s`` and hands each batch to ``on_batch``."""
 
@@ -62,6 +75,7 @@ class DevicePoller:
             due = loop.time()
             while True:
                 await self.poll_once()
+                _stop_if_cancelled()
                 due += self._wait()
                 now = loop.time()
                 if due < now:  # overran: skip the missed slots instead of bursting
