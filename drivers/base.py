@@ -52,7 +52,23 @@ class DeviceConfig(StrictModel):
 ConfigT = TypeVar("ConfigT", bound=DeviceConfig)
 
 
-class PolledDriver(abc.ABC, Generic[ConfigT]):
+class ClosedOnExit(abc.ABC):
+    """Leaving ``async with`` releases what the driver holds, however the block ended."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release connections, ports and listeners; safe to call more than once."""
+
+
+class PolledDriver(ClosedOnExit, Generic[ConfigT]):
     """A device that is asked for its values; one :meth:`read` is one poll."""
 
     config_model: ClassVar[type[DeviceConfig]]
@@ -66,18 +82,6 @@ class PolledDriver(abc.ABC, Generic[ConfigT]):
     async def __aenter__(self) -> PolledDriver[ConfigT]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     @abc.abstractmethod
     async def read(self) -> ReadingBatch:
         """Read every channel once; raise a DriverError when the device cannot be read."""
-
-    @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Release the connection; safe to call more than once."""

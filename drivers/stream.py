@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from types import TracebackType
 from typing import ClassVar
 
-from drivers.base import DeviceConfig
+from drivers.base import ClosedOnExit, DeviceConfig
 from gateway.readings import ReadingBatch
 
 
-class StreamDriver(abc.ABC):
+class StreamDriver(ClosedOnExit):
     """Receives what devices send; ``name`` names its task in the supervisor."""
 
     config_model: ClassVar[type[DeviceConfig]]
@@ -27,14 +26,6 @@ class StreamDriver(abc.ABC):
         await self.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     @abc.abstractmethod
     async def open(self) -> None:
         """Open listeners and ports; raise DeviceUnreachable when one cannot be opened."""
@@ -43,6 +34,3 @@ class StreamDriver(abc.ABC):
     async def run(self, on_batch: Callable[[ReadingBatch], None]) -> None:
         """Hand every batch received to ``on_batch`` until cancelled."""
 
-    @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Close every listener and connection; safe to call more than once."""

@@ -28,6 +28,7 @@ from gateway.detect.layout import (
     channel_params,
     cross_subject,
     multivariate_subject,
+    rule_columns,
     rule_subject,
 )
 from gateway.detect.multivariate import MAX_DIMS, hotelling_step
@@ -434,14 +435,10 @@ class DetectionEngine:
         key = (device, channels)
         route = self._routes.get(key)
         if route is None:
-            slots: list[int] = []
-            columns: list[int] = []
+            slots, columns = rule_columns(self._by_channel, device, channels)
             latest_at: list[int] = []
             latest_columns: list[int] = []
             for column, channel in enumerate(channels):
-                for rule in self._by_channel.get((device, channel), ()):
-                    slots.append(rule)
-                    columns.append(column)
                 if (device, channel) in self._latest_index:
                     latest_at.append(self._latest_index[(device, channel)])
                     latest_columns.append(column)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.config.rules import Clause, CrossRule, MultivariateRule, Severity, ThresholdRule
@@ -138,3 +139,19 @@ def channel_params(rule: ThresholdRule) -> list[float]:
     p[c.P_HAMPEL_K] = _num(anomaly.hampel_k) if anomaly else math.nan
     p[c.P_WARMUP] = float(anomaly.warmup) if anomaly else 0.0
     return p
+
+
+def rule_columns(
+    by_channel: Mapping[tuple[str, str], Sequence[int]], device: str, channels: Sequence[str]
+) -> tuple[list[int], list[int]]:
+    """For a batch of ``device`` with these ``channels``: each rule on them and its column.
+
+    ``by_channel`` lists the rule indices watching each (device, channel).
+    """
+    rules: list[int] = []
+    columns: list[int] = []
+    for column, channel in enumerate(channels):
+        for rule in by_channel.get((device, channel), ()):
+            rules.append(rule)
+            columns.append(column)
+    return rules, columns

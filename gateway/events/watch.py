@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.config.rules import ThresholdRule
+from gateway.detect.layout import rule_columns
 from gateway.readings import Quality, ReadingBatch
 
 
@@ -119,12 +120,7 @@ class ChannelWatch:
         key = (device, channels)
         route = self._routes.get(key)
         if route is None:
-            slots: list[int] = []
-            columns: list[int] = []
-            for column, channel in enumerate(channels):
-                for rule in self._by_channel.get((device, channel), ()):
-                    slots.append(rule)
-                    columns.append(column)
+            slots, columns = rule_columns(self._by_channel, device, channels)
             route = _Route(np.array(slots, dtype=np.intp), np.array(columns, dtype=np.intp))
             self._routes[key] = route
         return route
