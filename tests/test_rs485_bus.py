@@ -19,6 +19,7 @@ import pytest
 from drivers.simulators.field_devices import make_device
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from drivers.simulators.rtu_server import RtuLineServer
+from firmware_tools.command_client import send_command
 from firmware_tools.local_broker import LocalBroker
 from gateway.config.load import parse_config
 from tests.helpers import Received, Subscriber, running_gateway
@@ -113,6 +114,13 @@ async def test_a_dead_device_on_the_bus_does_not_starve_the_seven_others(
         raised = (await sub.wait_for(lambda m: m.topic.endswith("/events"))).payload
         assert (raised["device"], raised["facet"], raised["condition"]) == ("dev-8", "comms", "offline")
         assert raised["class"] == "fault" and raised["channel"] is None
+        ack = {"command": "ack", "event_id": raised["event_id"], "operator": "li"}
+        answer = await send_command("127.0.0.1", broker.port, ack, prefix=topic_prefix, gateway="gw-test-01")
+        assert answer["ok"] and answer["result"]["acknowledged_by"] == "li"
+        acked = await sub.wait_for(
+            lambda m: m.topic.endswith("/events") and m.payload["state"] == "acknowledged"
+        )
+        assert acked.payload["event_id"] == raised["event_id"]
 
         await asyncio.sleep(4.0)  # the seven others, polled while dev-8 is probed
         for unit in range(1, 8):

@@ -61,6 +61,27 @@ class DeviceEvents:
             Priority.EVENT, EVENTS_TOPIC, event, kv={_KV_PREFIX + device: json.dumps(event)}
         )
 
+    def acknowledge(self, event_id: str, operator: str) -> dict[str, Any] | None:
+        """Mark the open comms event ``event_id`` as seen; None if it is not one."""
+        device = next((d for d, e in self._open.items() if e["event_id"] == event_id), None)
+        if device is None:
+            return None
+        event = self._open[device]
+        if not event.get("acknowledged_by"):
+            now = iso_utc(time.time())
+            event = {**event, "ts": now, "state": "acknowledged", "acknowledged_by": operator,
+                     "acknowledged_at": now}
+            self._open[device] = event
+            self._outbox.enqueue(
+                Priority.EVENT, EVENTS_TOPIC, event, kv={_KV_PREFIX + device: json.dumps(event)}
+            )
+        return {
+            "event_id": event_id,
+            "state": "open",
+            "acknowledged_by": event["acknowledged_by"],
+            "acknowledged_at": event["acknowledged_at"],
+        }
+
     def clear(self, device: str, *, ts: float) -> None:
         opened = self._open.pop(device, None)
         if opened is not None:

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.events.devices import DeviceEvents
 from gateway.events.lifecycle import EventDesk
 
 REQUEST_TOPIC = "commands/request"
@@ -44,10 +45,11 @@ class CommandReply:
 
 
 class CommandHandler:
-    """Serves ``ack`` and ``verify`` from the event desk."""
+    """Serves ``ack`` and ``verify`` from the event desk; ``ack`` of comms events too."""
 
-    def __init__(self, desk: EventDesk) -> None:
+    def __init__(self, desk: EventDesk, devices: DeviceEvents | None = None) -> None:
         self._desk = desk
+        self._devices = devices
 
     def handle(self, payload: bytes) -> CommandReply:
         """The reply to one request payload, whatever it holds."""
@@ -75,7 +77,10 @@ class CommandHandler:
         command = request["command"]
         if command == "ack":
             event_id = _text(request, "event_id")
-            result = self._desk.acknowledge(event_id, _text(request, "operator"))
+            operator = _text(request, "operator")
+            result = self._desk.acknowledge(event_id, operator)
+            if result is None and self._devices is not None:
+                result = self._devices.acknowledge(event_id, operator)
             if result is None:
                 raise CommandError(
                     "unknown_event", f"no open or recent event {event_id!r} on this gateway"

@@ -71,12 +71,12 @@ class Daemon:
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
         pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
-        self.uplink = UplinkClient(
-            cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
-            commands=CommandHandler(desk),
-        )
         polled = [d for d in cfg.devices if registry.is_polled(d)]
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled])
+        self.uplink = UplinkClient(
+            cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
+            commands=CommandHandler(desk, states.events),
+        )
         self.buses = {b.id: ModbusBus(b) for b in cfg.buses}
         self.pollers = [
             DevicePoller(registry.create(d, self.buses), pipeline.accept, states.changed) for d in polled
