@@ -5,7 +5,10 @@
    poll cycle, estimated and measured cycle time and bus occupancy at a 5 s
    poll period, with coalescing (the profile's planned reads) and without (one
    read per channel).
-2. 200 devices × 20 registers over Modbus TCP (one connection each, pymodbus
+2. Eight devices on one such line, one of them dead for a while: the poll
+   periods of the seven others, and how soon the dead one is reported offline
+   and online again.
+3. 200 devices × 20 registers over Modbus TCP (one connection each, pymodbus
    server in another process): readings per second and gateway CPU seconds per
    1,000 readings, for the poll loop and drivers (detection excluded).
 
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -74,6 +79,55 @@ async def rtu_bus(devices: int = 32) -> None:
             )
     finally:
         await server.stop()
+
+
+async def dead_device(seconds: float = 20.0, period: float = 1.0) -> None:
+    """Eight devices (two per profile) on one 9600-baud line, unit 8 dead, then back."""
+    sims = [make_device(PROFILES[i // 2], i + 1, seed=i)[0] for i in range(8)]
+    server = RtuLineServer(sims, baudrate=BAUD)
+    bus = ModbusBus(BusConfig(id="rs485-1", device=await server.serve_pty(), baudrate=BAUD))
+    stamps: dict[str, list[float]] = {f"dev-{s.unit_id}": [] for s in sims}
+    changes: list[tuple[str, str | None, float]] = []
+    pollers = [
+        DevicePoller(
+            ModbusBusDriver(ModbusConfig(
+                id=f"dev-{s.unit_id}", driver="modbus", bus="rs485-1", unit_id=s.unit_id,
+                channels=tuple(s.channels.values()), poll_interval_s=period, timeout_s=0.3,
+                retry_max_s=period,
+            ), bus),
+            lambda batch: stamps[batch.device].append(time.monotonic()),
+            lambda p: changes.append((p.device, p.state, time.monotonic())),
+        )
+        for s in sims
+    ]
+    sims[7].silent = True
+    started = time.monotonic()
+    tasks = [asyncio.create_task(p.run()) for p in pollers]
+    await asyncio.sleep(seconds)
+    sims[7].silent = False
+    back = time.monotonic()
+    await asyncio.sleep(3 * period)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    bus.close()
+    await server.stop()
+    periods = [b - a for d in list(stamps)[:7] for a, b in itertools.pairwise(stamps[d])]
+    down = next(t for d, s, t in changes if d == "dev-8" and s == "offline") - started
+    up = next(t for d, s, t in changes if d == "dev-8" and s == "online") - back
+    print(
+        f"8 devices on one {BAUD}-baud line, unit 8 dead for {seconds:g} s, poll period {period:g} s,"
+        f" timeout 0.3 s, 1 retry:\n  the seven others: period mean {statistics.fmean(periods):.3f} s,"
+        f" p95 {_pct(periods, 95):.3f} s, max {max(periods):.3f} s ({len(periods)} intervals)\n"
+        f"  unit 8 offline after {down:.2f} s ({down / period:.1f} periods),"
+        f" online {up:.2f} s after it answered again ({up / period:.1f} periods)",
+        flush=True,
+    )
+
+
+def _pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def serve_tcp_devices(port: int) -> None:
@@ -146,6 +200,7 @@ def main() -> None:
         return
     print(f"cpu cores: {os.cpu_count()}", flush=True)
     asyncio.run(rtu_bus())
+    asyncio.run(dead_device())
     for interval in (1.0, 0.1):
         asyncio.run(tcp_devices(args.seconds, interval))
 
