@@ -42,9 +42,6 @@ class DeviceEvents:
                 log.warning("device %s is gone from the config; clearing its comms event", event["device"])
                 self._clear(event, ts=None, reason="rule removed")
 
-    def is_open(self, device: str) -> bool:
-        return device in self._open
-
     def raise_event(self, device: str, state: str, reason: str, *, ts: float, hold_s: float) -> None:
         """Open (or, from offline to faulty, update) the comms event of ``device``."""
         seen = iso_utc(ts)

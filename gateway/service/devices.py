@@ -1,8 +1,8 @@
-"""Device availability as the command center sees it: retained state, and comms events.
+"""Device availability as the command center sees it: retained status, and comms events.
 
-Each polled device has a retained ``devices/{id}/state`` message: online,
+Each polled device has a retained ``devices/{id}/status`` message: online,
 offline or faulty, since when and why, with its poll and wire counters. It is
-published when the availability changes and refreshed every ``refresh_s`` so
+published when the availability changes and refreshed every ``REFRESH_S`` so
 the counters stay current. Going down raises a comms event; coming back clears it.
 """
 
@@ -24,7 +24,7 @@ from gateway.timestamps import iso_utc
 REFRESH_S = 60.0
 
 
-def state_topic(device: str) -> str:
+def status_topic(device: str) -> str:
     return f"devices/{device}/status"
 
 
@@ -47,10 +47,10 @@ class DeviceStates:
         self.publish(poller)
 
     def publish(self, poller: DevicePoller) -> None:
-        self._outbox.enqueue(Priority.STATE, state_topic(poller.device), body(poller), retain=True)
+        self._outbox.enqueue(Priority.STATE, status_topic(poller.device), body(poller), retain=True)
 
     async def refresh(self, pollers: Sequence[DevicePoller], every_s: float = REFRESH_S) -> None:
-        """Republish every known state now and then, so counters on the broker stay fresh."""
+        """Republish every known status now and then, so counters on the broker stay fresh."""
         while True:
             await asyncio.sleep(every_s)
             for poller in pollers:
@@ -59,7 +59,7 @@ class DeviceStates:
 
 
 def body(poller: DevicePoller) -> dict[str, Any]:
-    """The state message of one device (docs/schemas/device-state.json)."""
+    """The status message of one device (docs/schemas/device-status.json)."""
     driver = poller.driver
     message: dict[str, Any] = {
         "ts": iso_utc(time.time()),
