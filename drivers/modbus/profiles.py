@@ -22,7 +22,6 @@ channel index and field.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +31,8 @@ from pydantic import ValidationError
 
 from drivers.base import NAME_RE
 from drivers.modbus.registers import ModbusChannel
+from gateway._compat import tomllib
 from gateway.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 SHIPPED_PROFILES = Path(__file__).resolve().parents[2] / "configs" / "profiles"
 

@@ -8,7 +8,6 @@ one round trip.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,9 @@ from drivers.hj212 import config as hj212_config
 from drivers.modbus.config import ModbusConfig
 from drivers.modbus.profiles import default_profile_dirs, profile_channel_dicts, resolve_channels
 from drivers.registry import DRIVERS
+from gateway._compat import tomllib
 from gateway.config.models import GatewayConfig
 from gateway.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 
 def load_config(path: str | Path) -> tuple[GatewayConfig, str]:
