@@ -155,19 +155,45 @@ class UplinkClient:
             job.result()
 
     async def _drain(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
-        while True:
-            messages = self._outbox.peek(self._window)
-            if messages:
-                sent = await asyncio.gather(*(self._send(client, m) for m in messages))
-                self._outbox.ack_many(m.id for m, ok in zip(messages, sent, strict=True) if ok)
-                if not all(sent):
+        """Keep up to ``inflight_window`` publishes awaiting PUBACK; refill as each is acknowledged.
+
+        A sliding window, not window-then-wait: an alarm committed while telemetry
+        is in flight takes the next free slot (events are peeked first) instead of
+        waiting for the whole window to be acknowledged.
+        """
+        inflight: dict[int, asyncio.Task[bool]] = {}
+        try:
+            while True:
+                self._outbox.wakeup.clear()
+                room = self._window - len(inflight)
+                if room > 0:
+                    for message in self._outbox.peek(room, skip=inflight):
+                        inflight[message.id] = asyncio.create_task(self._send(client, message))
+                if not inflight:
+                    if stopping.is_set():
+                        return
+                    if self._outbox.pending() == 0:
+                        await _first_of(self._outbox.wakeup.wait(), stopping.wait())
+                    continue
+                woken = None
+                if len(inflight) < self._window:  # room left: also wake for newly committed messages
+                    woken = asyncio.ensure_future(self._outbox.wakeup.wait())
+                try:
+                    waits = [*inflight.values(), *([woken] if woken else [])]
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if woken is not None:
+                        woken.cancel()
+                done = [mid for mid, task in inflight.items() if task.done()]
+                sent = {mid: inflight.pop(mid).result() for mid in done}
+                self._outbox.ack_many(mid for mid, ok in sent.items() if ok)
+                if not all(sent.values()):
                     raise aiomqtt.MqttError("publish not acknowledged")
-                continue
-            if stopping.is_set():
-                return
-            self._outbox.wakeup.clear()
-            if self._outbox.pending() == 0:
-                await _first_of(self._outbox.wakeup.wait(), stopping.wait())
+        finally:
+            for task in inflight.values():
+                task.cancel()
+            if inflight:
+                await asyncio.gather(*inflight.values(), return_exceptions=True)
 
     async def _send(self, client: aiomqtt.Client, message: OutboxMessage) -> bool:
         payload = message.payload
