@@ -30,6 +30,7 @@ class Board:
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)
     devices: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     status: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    health: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent: deque[tuple[str, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
 
@@ -38,6 +39,8 @@ class Board:
         levels = topic.split("/")
         if levels[-1] == "state" and len(levels) >= 2:
             self.gateways[levels[-2]] = payload
+        elif levels[-1] == "health" and len(levels) >= 2:
+            self.health[levels[-2]] = payload
         elif levels[-1] == "events":
             self.recent.append((topic, payload))
             if payload.get("state") == "cleared":
@@ -60,6 +63,7 @@ class Board:
             lines.append(
                 f"  {gateway:<20} {tint}{str(state.get('state')).upper():<8}{reset} "
                 f"grid {state.get('grid_cell', '?')}  {state.get('site', '')}{reason}"
+                f"{_health(self.health.get(gateway))}"
             )
         lines.append(f"{bold}DEVICES{reset}")
         for key in sorted(self.devices.keys() | self.status.keys()):
@@ -97,6 +101,17 @@ class Board:
         return "\n".join(lines)
 
 
+def _health(health: dict[str, Any] | None) -> str:
+    if not health:
+        return ""
+    devices, outbox = health.get("devices", {}), health.get("outbox", {})
+    down = devices.get("offline", 0) + devices.get("faulty", 0)
+    return (
+        f"  devices {devices.get('online', 0)} up / {down} down, {outbox.get('pending', 0)} waiting,"
+        f" {health.get('process', {}).get('rss_mb', '?')} MB"
+    )
+
+
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -112,7 +127,7 @@ async def follow(host: str, port: int, prefix: str, board: Board) -> None:
     while True:
         try:
             async with aiomqtt.Client(host, port) as client:
-                for kind in ("state", "events", "telemetry/+", "devices/+/status"):
+                for kind in ("state", "health", "events", "telemetry/+", "devices/+/status"):
                     await client.subscribe(f"{prefix}/+/{kind}", qos=1)
                 async for message in client.messages:
                     try:

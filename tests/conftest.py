@@ -88,6 +88,7 @@ port = {broker_port}
 topic_prefix = "{prefix}"
 reconnect_min_s = 0.1
 reconnect_max_s = 0.5
+health_s = 0.5
 
 [storage]
 directory = "{storage}"

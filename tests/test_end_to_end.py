@@ -105,3 +105,20 @@ async def test_a_dead_device_does_not_stop_the_gateway(
         assert poller.available is True
         back = (await subscriber.wait_for(_is_event("cleared"))).payload
         assert back["event_id"] == comms["event_id"], "the comms event cleared when it answered again"
+
+
+async def test_health_tells_the_command_center_how_the_gateway_and_its_devices_are(
+    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config
+) -> None:
+    config = make_config(broker.port, dust_monitor.port)
+    async with running_gateway(config):
+        health = await subscriber.wait_for(
+            lambda m: m.topic.endswith("/health") and m.payload["devices"]["online"] == 1
+        )
+        await dust_monitor.stop()
+        down = await subscriber.wait_for(
+            lambda m: m.topic.endswith("/health") and m.payload["devices"]["offline"] == 1, timeout=15
+        )
+    assert health.payload["outbox"]["max_bytes"] == config.storage.max_bytes
+    assert 10 < health.payload["process"]["rss_mb"] <= health.payload["process"]["max_rss_mb"] + 1
+    assert down.payload["uptime_s"] > health.payload["uptime_s"]

@@ -69,6 +69,7 @@ async def test_a_gateway_run_publishes_every_basic_kind(
         ("events", "raised"),
         ("events", "cleared"),
         ("status", "online"),
+        ("health", None),
     } <= kinds
     assert any("/telemetry/" in m.topic for m in subscriber.received)
 

@@ -62,6 +62,9 @@ class Uplink(StrictModel):
     telemetry_expiry_s: int = Field(
         default=86_400, ge=0, description="MQTT 5: telemetry expires after this; 0 never expires"
     )
+    health_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="how often the retained health message is published"
+    )
     inflight_window: int = Field(
         default=32, ge=1, le=1024, description="QoS 1 publishes awaiting their PUBACK at once"
     )

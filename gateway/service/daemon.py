@@ -20,6 +20,7 @@ from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
 from gateway.remote.commands import CommandHandler
 from gateway.service.devices import DeviceStates
+from gateway.service.health import report_health
 from gateway.service.pipeline import Pipeline
 from gateway.service.streams import build_streams, feed
 from gateway.service.systemd import notify
@@ -95,6 +96,10 @@ class Daemon:
                 tasks.create_task(self._save_detection(engine), name="detection-state"),
                 tasks.create_task(self._watch_silence(pipeline), name="detection-silence"),
                 tasks.create_task(states.refresh(self.pollers), name="device-states"),
+                tasks.create_task(
+                    report_health(outbox, self.pollers, cfg.storage.directory, cfg.uplink.health_s),
+                    name="health",
+                ),
             ]
             commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
             log.info(

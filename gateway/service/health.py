@@ -1,0 +1,70 @@
+"""The gateway about itself, every ``[uplink] health_s``: buffer, devices, and what it costs.
+
+Published retained on ``health`` through the outbox like everything else, so a
+command center sees the latest on subscribing, and after an outage the
+history of the gateway's health arrives too (flagged historical).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.outbox import Outbox, Priority
+from gateway.poll import DevicePoller
+from gateway.timestamps import iso_utc
+
+HEALTH_TOPIC = "health"
+
+
+def health_body(
+    outbox: Outbox, pollers: Sequence[DevicePoller], directory: Path, started: float
+) -> dict[str, Any]:
+    """One health message (docs/schemas/health.json)."""
+    states = Counter(p.state or "unknown" for p in pollers)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "ts": iso_utc(time.time()),
+        "uptime_s": round(time.time() - started, 1),
+        "outbox": {
+            "pending": outbox.pending(),
+            "bytes": outbox.bytes_used,
+            "max_bytes": outbox.max_bytes,
+        },
+        "devices": {state: states.get(state, 0) for state in ("online", "offline", "faulty", "unknown")},
+        "process": {
+            "rss_mb": round(_rss_mb(), 1),
+            "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        },
+        "storage_free_bytes": shutil.disk_usage(directory).free,
+        "load_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+async def report_health(
+    outbox: Outbox, pollers: Sequence[DevicePoller], directory: Path, every_s: float
+) -> None:
+    """Publish the gateway's health now and every ``every_s`` until cancelled."""
+    started = time.time()
+    while True:
+        body = health_body(outbox, pollers, directory, started)
+        outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
+        await asyncio.sleep(every_s)
+
+
+def _rss_mb() -> float:
+    """Resident memory now (ru_maxrss is only the peak)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
