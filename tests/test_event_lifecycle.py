@@ -236,3 +236,45 @@ async def test_bad_requests_get_an_error_response_naming_the_problem(
         assert response.payload["ok"] is False
         assert response.payload["error"]["code"] == code
         assert named in response.payload["error"]["message"], json.dumps(response.payload)
+
+
+LEVELS_PM10 = """
+[[rules]]
+device = "dust-01"
+channel = "pm10"
+warning_high = 100.0
+high = 150.0
+critical_high = 300.0
+hysteresis = 5.0
+hold_s = 0.0
+severity = "important"
+category = "env.dust.pm10"
+"""
+
+
+async def test_a_level_change_updates_the_one_event_and_its_severity(
+    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config
+) -> None:
+    """warning → alarm → critical → alarm → cleared is one event, whatever the flap window."""
+    for flap_window_s in (0.0, 0.5):
+        seen = len(subscriber.received)
+        config = make_config(broker.port, dust_monitor.port, rules=LEVELS_PM10, flap_window_s=flap_window_s)
+        async with running_gateway(config):
+            dust_monitor.set("pm10", 120.0)
+            raised = (await subscriber.wait_for(_event("raised"), after=seen)).payload
+            assert (raised["level"], raised["severity"], raised["limit"]) == ("warning", "normal", 100.0)
+            steps = [(160.0, "alarm", "important", 150.0), (320.0, "critical", "urgent", 300.0),
+                     (160.0, "alarm", "important", 150.0)]
+            for value, level, severity, limit in steps:
+                seen = len(subscriber.received)
+                dust_monitor.set("pm10", value)
+                updated = (await subscriber.wait_for(
+                    lambda m, level=level: _event("updated")(m) and m.payload["level"] == level, after=seen
+                )).payload
+                assert updated["event_id"] == raised["event_id"]
+                assert (updated["severity"], updated["limit"], updated["value"]) == (severity, limit, value)
+            assert updated["peak"] == 320.0, "the peak survives a drop in level"
+            dust_monitor.set("pm10", 20.0)
+            cleared = (await subscriber.wait_for(_event("cleared"), after=seen)).payload
+        assert cleared["event_id"] == raised["event_id"]
+        assert [e["event_id"] for e in subscriber.events("raised")[-1:]] == [raised["event_id"]]

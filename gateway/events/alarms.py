@@ -124,6 +124,22 @@ class AlarmBook:
         self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[slot]: json.dumps(event)})
         return event
 
+    def change_level(self, transition: Transition, **changes: Any) -> dict[str, Any]:
+        """Publish the open event of the transition's slot as `updated` to the transition's level."""
+        slot = (transition.rule, transition.facet)
+        subject = self._subjects[transition.rule]
+        event = self.publish(
+            slot, "updated", transition.ts,
+            level=transition.level, limit=_number(transition.limit), severity=_severity(subject, transition),
+            condition=transition.condition, direction=transition.direction or None,
+            value=_number(transition.value), **changes,
+        )
+        log.warning(
+            "%s %s/%s now at level %s (%s)", event["category"], subject.device, subject.channel,
+            transition.level, event["severity"],
+        )
+        return event
+
     def close(self, slot: Slot, *, value: float | None, ts: float, **changes: Any) -> dict[str, Any] | None:
         """Publish the clear of the open event of ``slot``; return the event it closed."""
         opened = self._open.pop(slot, None)

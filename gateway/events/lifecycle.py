@@ -72,6 +72,20 @@ class EventDesk:
                 self._arm_escalation((subject, facet), self._clock())
         return restored
 
+    def handle_all(self, transitions: Sequence[Transition]) -> None:
+        """One batch's transitions; a clear and a raise of another level on one slot: a level change."""
+        raises = {(t.rule, t.facet): t for t in transitions if t.raised}
+        changes = {
+            (t.rule, t.facet) for t in transitions
+            if not t.raised and (t.rule, t.facet) in raises
+            and raises[(t.rule, t.facet)].level != t.level and self._book.event((t.rule, t.facet)) is not None
+        }
+        for transition in transitions:
+            if (transition.rule, transition.facet) not in changes:
+                self.handle(transition)
+            elif transition.raised:
+                self._change_level(transition)
+
     def handle(self, transition: Transition) -> None:
         """A detection transition: open an event, re-open a flapping one, or schedule a clear."""
         slot = (transition.rule, transition.facet)
@@ -79,6 +93,9 @@ class EventDesk:
             if self._pending_clear.pop(slot, None) is not None:
                 event = self._book.event(slot)
                 assert event is not None
+                if event.get("level") != transition.level:
+                    self._change_level(transition)
+                    return
                 event["count"] = event.get("count", 1) + 1
                 return
             event = self._book.open(transition)
@@ -96,6 +113,24 @@ class EventDesk:
             self._pending_clear[slot] = (transition.value, transition.ts, due)
         else:
             self._close(slot, transition.value, transition.ts)
+
+    def _change_level(self, transition: Transition) -> None:
+        """An open event moved to another level (warning ↔ alarm ↔ critical): one event, `updated`."""
+        slot = (transition.rule, transition.facet)
+        self._pending_clear.pop(slot, None)
+        opened = self._book.event(slot)
+        assert opened is not None
+        if self._watched(slot) and transition.limit is not None:
+            peak = opened.get("peak")
+            furthest = transition.value if peak is None else (
+                max(peak, transition.value) if transition.direction == "high" else min(peak, transition.value)
+            )
+            self.watch.open(
+                transition.rule, transition.direction, transition.limit, furthest, self._policy.peak_step
+            )
+        event = self._book.change_level(transition, **self._seen(slot))
+        if not event.get("acknowledged_by") and slot not in self._escalation:
+            self._arm_escalation(slot, self._clock())
 
     def observe(self, batch: ReadingBatch) -> None:
         """Record a batch; publish `updated` for open events whose peak moved a whole step."""

@@ -29,8 +29,7 @@ class Pipeline:
         self.telemetry = TelemetryBatcher(outbox, interval_s=telemetry_commit_s)
 
     def accept(self, batch: ReadingBatch) -> None:
-        for transition in self._engine.evaluate(batch):
-            self._alarms.handle(transition)
+        self._alarms.handle_all(self._engine.evaluate(batch))
         self._alarms.observe(batch)
         self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
 
