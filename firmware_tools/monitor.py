@@ -93,7 +93,7 @@ class Board:
                 f"  [{str(event.get('severity')).upper():<9}] {event.get('category')} "
                 f"{event.get('gateway')}/{event.get('device')}/"
                 f"{event.get('channel') or event.get('condition')} "
-                f"peak {_number(event.get('peak'))} {event.get('unit', '')} (limit {event.get('limit')}) "
+                f"{_reading(event)}"
                 f"×{event.get('count', 1)} {ack}{escalated}  id {event.get('event_id')}"
             )
         lines.append(f"{bold}RECENT EVENT MESSAGES{reset}")
@@ -110,6 +110,12 @@ def _health(health: dict[str, Any] | None) -> str:
         f"  devices {devices.get('online', 0)} up / {down} down, {outbox.get('pending', 0)} waiting,"
         f" {health.get('process', {}).get('rss_mb', '?')} MB"
     )
+
+
+def _reading(event: dict[str, Any]) -> str:
+    if event.get("peak") is None and event.get("limit") is None:
+        return ""
+    return f"peak {_number(event.get('peak'))} {event.get('unit', '')} (limit {event.get('limit')}) "
 
 
 def _number(value: Any) -> str:

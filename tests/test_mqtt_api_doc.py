@@ -61,6 +61,7 @@ async def test_a_gateway_run_publishes_every_basic_kind(
         await subscriber.wait_for(lambda m: m.payload.get("state") == "raised")
         dust_monitor.set("pm10", 20.0)
         await subscriber.wait_for(lambda m: m.payload.get("state") == "cleared")
+        await subscriber.wait_for(lambda m: m.topic.endswith("/health"))
     await subscriber.wait_for(lambda m: m.payload.get("state") == "offline")
     kinds = {(m.topic.rsplit("/", 1)[-1], m.payload.get("state")) for m in subscriber.received}
     assert {

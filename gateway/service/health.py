@@ -22,6 +22,7 @@ from gateway.poll import DevicePoller
 from gateway.timestamps import iso_utc
 
 HEALTH_TOPIC = "health"
+FIRST_AFTER_S = 5.0
 
 
 def health_body(
@@ -52,8 +53,9 @@ def health_body(
 async def report_health(
     outbox: Outbox, pollers: Sequence[DevicePoller], directory: Path, every_s: float
 ) -> None:
-    """Publish the gateway's health now and every ``every_s`` until cancelled."""
+    """Publish the gateway's health soon after start (devices polled by then), then every ``every_s``."""
     started = time.time()
+    await asyncio.sleep(min(every_s, FIRST_AFTER_S))
     while True:
         body = health_body(outbox, pollers, directory, started)
         outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
