@@ -9,9 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from drivers.modbus.decoding import RequestDecoder
 from drivers.modbus.registers import (
     WIDTH,
     ModbusChannel,
+    ReadRequest,
     decode,
     decode_channel,
     encode,
@@ -183,3 +185,41 @@ def test_bit_channels_at_one_address_are_read_once() -> None:
 def test_invalid_bit_fields_say_what_to_fix(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ModbusChannel(id="status", address=0, **fields)  # type: ignore[arg-type]
+
+
+_LAYOUTS = st.sampled_from(["big", "little"])
+_KINDS = ["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bits"]
+
+
+@st.composite
+def _register_maps(draw: st.DrawFn) -> tuple[list[ModbusChannel], list[int]]:
+    """Channels of every type and layout over a few registers, overlapping ones included."""
+    channels = []
+    for n in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(_KINDS))
+        address = draw(st.integers(0, 20))
+        if kind == "bits":
+            bit = draw(st.integers(0, 15))
+            extra = {"bit": bit, "bits": draw(st.integers(1, 16 - bit))}
+        else:
+            extra = {"word_order": draw(_LAYOUTS), "byte_order": draw(_LAYOUTS)}
+        channels.append(ModbusChannel(
+            id=f"c{n}", address=address, type=kind, scale=draw(st.sampled_from([1.0, 0.1, 2.5])),
+            offset=draw(st.sampled_from([0.0, -40.0])), **extra,
+        ))
+    registers = draw(st.lists(st.integers(0, 0xFFFF), min_size=24, max_size=24))
+    return channels, registers
+
+
+@given(_register_maps())
+def test_the_fast_decoder_reads_what_decode_channel_reads(
+    case: tuple[list[ModbusChannel], list[int]],
+) -> None:
+    channels, registers = case
+    request = ReadRequest("holding", 0, 24, tuple(range(len(channels))))
+    fast = [math.nan] * len(channels)
+    RequestDecoder(channels, request).fill(registers, fast)
+    one_by_one = [
+        decode_channel(registers[ch.address : ch.address + WIDTH[ch.type]], ch) for ch in channels
+    ]
+    assert [repr(v) for v in fast] == [repr(v) for v in one_by_one]  # NaN payloads of floats included

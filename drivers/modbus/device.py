@@ -8,8 +8,9 @@ import time
 from drivers.base import PolledDriver
 from drivers.modbus.bus import Counters, ModbusBus
 from drivers.modbus.config import ModbusConfig
+from drivers.modbus.decoding import RequestDecoder
 from drivers.modbus.frames import FUNCTION
-from drivers.modbus.registers import fill_values, plan_requests
+from drivers.modbus.registers import ReadRequest, plan_requests
 from gateway.errors import DriverError
 from gateway.readings import ReadingBatch
 
@@ -23,6 +24,7 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
         super().__init__(config)
         self.bus = bus
         self.plan = plan_requests(config.channels, max_gap=config.max_gap, max_count=config.max_registers)
+        self._decoders: dict[ReadRequest, RequestDecoder] = {}
 
     @property
     def counters(self) -> Counters:
@@ -35,7 +37,10 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
         values = [math.nan] * len(self.channel_ids)
         for request in self.plan:
             registers = await self._read(FUNCTION[request.table], request.start, request.count)
-            fill_values(cfg.channels, request, registers, values)
+            decoder = self._decoders.get(request)
+            if decoder is None:
+                decoder = self._decoders[request] = RequestDecoder(cfg.channels, request)
+            decoder.fill(registers, values)
         return ReadingBatch.at(cfg.id, self.channel_ids, values, ts)
 
     async def _read(self, function: int, start: int, count: int) -> list[int]:

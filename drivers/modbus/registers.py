@@ -196,12 +196,3 @@ def plan_requests(
             requests.append(ReadRequest(table, start, end - start, tuple(group)))
     return requests
 
-
-def fill_values(
-    channels: Sequence[ModbusChannel], request: ReadRequest, registers: Sequence[int], values: list[float]
-) -> None:
-    """Decode the channels ``request`` covers from its ``registers`` into ``values``."""
-    for i in request.channels:
-        ch = channels[i]
-        at = ch.address - request.start
-        values[i] = decode_channel(registers[at : at + WIDTH[ch.type]], ch)

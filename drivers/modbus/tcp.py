@@ -12,7 +12,8 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ModbusPDU
 
 from drivers.base import DeviceConfig, PolledDriver
-from drivers.modbus.registers import ModbusChannel, ReadRequest, fill_values, plan_requests
+from drivers.modbus.decoding import RequestDecoder
+from drivers.modbus.registers import ModbusChannel, ReadRequest, plan_requests
 from gateway.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from gateway.readings import ReadingBatch
 
@@ -38,16 +39,17 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
 
     def __init__(self, config: ModbusTcpConfig) -> None:
         super().__init__(config)
-        self._plan = plan_requests(config.channels, max_gap=config.max_gap)
+        plan = plan_requests(config.channels, max_gap=config.max_gap)
+        self._plan = [(request, RequestDecoder(config.channels, request)) for request in plan]
         self._client: AsyncModbusTcpClient | None = None
 
     async def read(self) -> ReadingBatch:
         client = await self._connection()
         ts = time.time()
         values = [math.nan] * len(self.channel_ids)
-        for request in self._plan:
+        for request, decoder in self._plan:
             registers = await self._read_registers(client, request)
-            fill_values(self.config.channels, request, registers, values)
+            decoder.fill(registers, values)
         return ReadingBatch.at(self.config.id, self.channel_ids, values, ts)
 
     async def aclose(self) -> None:
