@@ -131,7 +131,11 @@ def _pct(samples: list[float], p: float) -> float:
 
 
 def serve_tcp_devices(port: int) -> None:
-    """The simulator process: one pymodbus server answering for every unit id."""
+    """The simulator process: one pymodbus server answering for every unit id.
+
+    Unit 1's first register goes to 65,000 for 2 s every 5 s, so a rule on it
+    (high 60,000) raises and clears an alarm over and over.
+    """
     from pymodbus.server import ModbusTcpServer
 
     channels = tuple(ModbusChannel(id=f"r{i}", address=i, type="uint16") for i in range(TCP_REGISTERS))
@@ -142,7 +146,12 @@ def serve_tcp_devices(port: int) -> None:
 
     async def main() -> None:
         server = ModbusTcpServer([s.sim_device() for s in sims], address=("127.0.0.1", port))
-        await server.serve_forever()
+        await server.serve_forever(background=True)
+        while True:
+            await asyncio.sleep(3.0)
+            sims[0].set("r0", 65_000)
+            await asyncio.sleep(2.0)
+            sims[0].set("r0", 100)
 
     asyncio.run(main())
 
