@@ -274,6 +274,9 @@ async def test_a_level_change_updates_the_one_event_and_its_severity(
                 assert updated["event_id"] == raised["event_id"]
                 assert (updated["severity"], updated["limit"], updated["value"]) == (severity, limit, value)
             assert updated["peak"] == 320.0, "the peak survives a drop in level"
+            seen = len(subscriber.received)
+            await asyncio.sleep(1.2)  # past escalate_after_s: only urgent events escalate
+            assert [m for m in subscriber.received[seen:] if _event("escalated")(m)] == []
             dust_monitor.set("pm10", 20.0)
             cleared = (await subscriber.wait_for(_event("cleared"), after=seen)).payload
         assert cleared["event_id"] == raised["event_id"]

@@ -129,7 +129,9 @@ class EventDesk:
                 transition.rule, transition.direction, transition.limit, furthest, self._policy.peak_step
             )
         event = self._book.change_level(transition, **self._seen(slot))
-        if not event.get("acknowledged_by") and slot not in self._escalation:
+        if event["severity"] != "urgent":
+            self._escalation.pop(slot, None)  # only urgent events escalate
+        elif not event.get("acknowledged_by") and slot not in self._escalation:
             self._arm_escalation(slot, self._clock())
 
     def observe(self, batch: ReadingBatch) -> None:
