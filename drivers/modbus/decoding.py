@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from drivers.modbus.registers import _STRUCT, WIDTH, ModbusChannel, ReadRequest, decode_channel
+from drivers.modbus.registers import STRUCT_FORMAT, WIDTH, ModbusChannel, ReadRequest, decode_channel
 
 
 class RequestDecoder:
@@ -29,7 +29,7 @@ class RequestDecoder:
             at = ch.address - request.start
             plain = ch.type != "bits" and ch.word_order == "big" and ch.byte_order == "big"
             if plain and at >= pos:
-                fmt.append("x" * (2 * (at - pos)) + _STRUCT[ch.type][1:])
+                fmt.append("x" * (2 * (at - pos)) + STRUCT_FORMAT[ch.type][1:])
                 pos = at + WIDTH[ch.type]
                 self._fast.append((i, ch.scale, ch.offset))
             else:

@@ -36,7 +36,7 @@ WIDTH: dict[str, int] = {
     "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2,
     "int64": 4, "uint64": 4, "float64": 4, "bits": 1,
 }
-_STRUCT: dict[str, str] = {
+STRUCT_FORMAT: dict[str, str] = {
     "int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f",
     "int64": ">q", "uint64": ">Q", "float64": ">d", "bits": ">H",
 }
@@ -100,7 +100,7 @@ def decode(
     if kind == "bits":
         return float((ordered[0] >> bit) & ((1 << bits) - 1))
     raw = struct.pack(f">{len(ordered)}H", *ordered)
-    return float(struct.unpack(_STRUCT[kind], raw)[0])
+    return float(struct.unpack(STRUCT_FORMAT[kind], raw)[0])
 
 
 def encode(
@@ -119,7 +119,7 @@ def encode(
         raise ValueError("a bits field is encoded with encode_channel, which keeps the other bits")
     number: float | int = value if kind in _FLOATS else round(value)
     try:
-        raw = struct.pack(_STRUCT[kind], number)
+        raw = struct.pack(STRUCT_FORMAT[kind], number)
     except (struct.error, OverflowError) as exc:
         raise ValueError(f"{value} does not fit in {kind}") from exc
     words = list(struct.unpack(f">{len(raw) // 2}H", raw))
