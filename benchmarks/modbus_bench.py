@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 
+from benchmarks.gateway_bench import _pct
 from drivers.modbus.bus import ModbusBus
 from drivers.modbus.config import BusConfig, ModbusConfig
 from drivers.modbus.device import ModbusBusDriver
@@ -123,11 +124,6 @@ async def dead_device(seconds: float = 20.0, period: float = 1.0) -> None:
         f" online {up:.2f} s after it answered again ({up / period:.1f} periods)",
         flush=True,
     )
-
-
-def _pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def serve_tcp_devices(port: int) -> None:

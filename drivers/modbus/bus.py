@@ -120,7 +120,7 @@ class ModbusBus:
             self._last_end = time.monotonic()
             busy = self._last_end - began
             self.counters.busy_s += busy
-            self._unit(unit).busy_s += busy
+            self.unit_counters(unit).busy_s += busy
             self._turns.release()
         where = f"registers {start}..{start + count - 1} of unit {unit} on bus {self.id}"
         if answer.registers is not None:
@@ -133,7 +133,8 @@ class ModbusBus:
         self._line.close()
         self._open = False
 
-    def _unit(self, unit: int) -> Counters:
+    def unit_counters(self, unit: int) -> Counters:
+        """The counters of one unit id on this bus."""
         return self.units.setdefault(unit, Counters())
 
     async def _transact(
@@ -149,7 +150,7 @@ class ModbusBus:
         if wait > 0:
             await asyncio.sleep(wait)
         self.counters.requests += 1
-        self._unit(unit).requests += 1
+        self.unit_counters(unit).requests += 1
         try:
             if self.config.transport == "tcp":
                 answer = await self._exchange_mbap(unit, function, start, count, timeout)
@@ -158,7 +159,7 @@ class ModbusBus:
         except Exception:
             self.close()
             raise
-        for counters in (self.counters, self._unit(unit)):
+        for counters in (self.counters, self.unit_counters(unit)):
             if answer.registers is not None:
                 counters.ok += 1
             else:

@@ -29,7 +29,7 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
     @property
     def counters(self) -> Counters:
         """This device's counters as the bus keeps them (by unit id)."""
-        return self.bus.units.setdefault(self.config.unit_id, Counters())
+        return self.bus.unit_counters(self.config.unit_id)
 
     async def read(self) -> ReadingBatch:
         cfg = self.config

@@ -50,8 +50,11 @@ def with_crc(body: bytes) -> bytes:
     return body + struct.pack("<H", crc16(body))
 
 
+RTU_REQUEST_BYTES = 8  # unit, function, start (2), count (2), CRC (2)
+
+
 def rtu_read_request(unit: int, function: int, start: int, count: int) -> bytes:
-    """The 8-byte RTU frame asking ``unit`` for ``count`` registers from ``start``."""
+    """The RTU frame (``RTU_REQUEST_BYTES`` long) asking ``unit`` for ``count`` registers from ``start``."""
     return with_crc(struct.pack(">BBHH", unit, function, start, count))
 
 

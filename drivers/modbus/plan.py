@@ -12,10 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drivers.modbus.config import BusConfig, ModbusConfig
-from drivers.modbus.frames import rtu_response_length
+from drivers.modbus.frames import RTU_REQUEST_BYTES, rtu_response_length
 from drivers.modbus.registers import WIDTH, ReadRequest, plan_requests
-
-REQUEST_BYTES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +48,7 @@ class BusPlan:
 
 def request_wire_s(bus: BusConfig, count: int) -> float:
     """Estimated bus time of one read of ``count`` registers: both frames and their gaps."""
-    return (REQUEST_BYTES + rtu_response_length(count)) * bus.char_s + 2 * bus.gap_s
+    return (RTU_REQUEST_BYTES + rtu_response_length(count)) * bus.char_s + 2 * bus.gap_s
 
 
 def device_requests(device: ModbusConfig, *, coalesce: bool = True) -> tuple[ReadRequest, ...]:

@@ -14,9 +14,8 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from drivers.modbus.frames import READ_HOLDING, READ_INPUT
 from drivers.modbus.registers import WIDTH, ModbusChannel, decode_channel, encode_channel
-
-READ_HOLDING, READ_INPUT = 3, 4
 
 
 class SimulatedModbusDevice:
@@ -54,6 +53,10 @@ class SimulatedModbusDevice:
         """The engineering value the register image holds for ``channel`` now."""
         ch = self.channels[channel]
         return decode_channel(self._table(ch)[ch.address : ch.address + WIDTH[ch.type]], ch)
+
+    def image(self, function: int) -> list[int] | None:
+        """The register table a read function code reads (3 holding, 4 input); None for others."""
+        return {READ_HOLDING: self.holding, READ_INPUT: self.input}.get(function)
 
     def _table(self, ch: ModbusChannel) -> list[int]:
         return self.holding if ch.table == "holding" else self.input
@@ -98,7 +101,7 @@ class SimulatedModbusDevice:
             await asyncio.sleep(self.response_delay_s)
         if self.exception is not None:
             return self.exception
-        image = {READ_HOLDING: self.holding, READ_INPUT: self.input}.get(function_code)
+        image = self.image(function_code)
         if image is not None:
             at = address - start_address
             registers[at : at + count] = image[address : address + count]

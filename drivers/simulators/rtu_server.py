@@ -23,11 +23,10 @@ import tty
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from drivers.modbus.frames import READ_HOLDING, READ_INPUT, crc16, with_crc
+from drivers.modbus.frames import RTU_REQUEST_BYTES, crc16, with_crc
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 
 LineFault = Literal["garbage", "crc", "wrong_unit"]
-REQUEST_BYTES = 8
 
 
 def open_pty_pair() -> tuple[int, int, str]:
@@ -112,12 +111,12 @@ class RtuLineServer:
 
     def _received(self, data: bytes) -> None:
         self._buffer += data
-        while len(self._buffer) >= REQUEST_BYTES:
-            frame = bytes(self._buffer[:REQUEST_BYTES])
+        while len(self._buffer) >= RTU_REQUEST_BYTES:
+            frame = bytes(self._buffer[:RTU_REQUEST_BYTES])
             if crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
                 del self._buffer[0]  # not a frame start: resynchronise byte by byte
                 continue
-            del self._buffer[:REQUEST_BYTES]
+            del self._buffer[:RTU_REQUEST_BYTES]
             self.frames_in += 1
             self._pending.put_nowait(frame)
 
@@ -136,7 +135,7 @@ class RtuLineServer:
         device.requests += 1
         if device.response_delay_s:
             await asyncio.sleep(device.response_delay_s)
-        image = {READ_HOLDING: device.holding, READ_INPUT: device.input}.get(function)
+        image = device.image(function)
         if device.exception is not None:
             body = struct.pack(">BBB", unit, function | 0x80, int(device.exception))
         elif image is None:
@@ -148,7 +147,7 @@ class RtuLineServer:
             body = struct.pack(f">BBB{count}H", unit, function, 2 * count, *words)
         answer = self._spoil(unit, with_crc(body))
         if self.baudrate:
-            await asyncio.sleep((REQUEST_BYTES + len(answer)) * 10 / self.baudrate)
+            await asyncio.sleep((RTU_REQUEST_BYTES + len(answer)) * 10 / self.baudrate)
         return answer
 
     def _spoil(self, unit: int, answer: bytes) -> bytes:
