@@ -83,7 +83,7 @@ class AlarmBook:
             slot = slots.get(key)
             if slot is None:
                 log.warning("alarm %s: its rule is gone from the config; clearing it", event["event_id"])
-                self._publish_clear(key, event, value=None, ts=time.time(), reason="rule removed")
+                publish_clear(self._outbox, key, event, value=None, ts=time.time(), reason="rule removed")
                 continue
             self._open[slot] = event
             restored.append((slot[0], slot[1], event))
@@ -109,7 +109,7 @@ class AlarmBook:
         slot = (transition.rule, transition.facet)
         event = self._raised(subject, transition)
         self._open[slot] = event
-        self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[slot]: json.dumps(event)})
+        publish_open(self._outbox, self._keys[slot], event)
         log.warning(
             "%s raised: %s %s %s/%s = %s",
             event["class"], event["category"], event["condition"], subject.device,
@@ -121,7 +121,7 @@ class AlarmBook:
         """Publish the open event of ``slot`` again as ``state`` (updated, escalated, ...)."""
         event = {**self._open[slot], **changes, "ts": iso_utc(ts), "state": state}
         self._open[slot] = event
-        self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={self._keys[slot]: json.dumps(event)})
+        publish_open(self._outbox, self._keys[slot], event)
         return event
 
     def change_level(self, transition: Transition, **changes: Any) -> dict[str, Any]:
@@ -146,8 +146,8 @@ class AlarmBook:
         if opened is None:
             return None
         subject = self._subjects[slot[0]]
-        self._publish_clear(
-            self._keys[slot], {**opened, **changes}, value=value, ts=ts, reason="back to normal"
+        publish_clear(
+            self._outbox, self._keys[slot], {**opened, **changes}, value=value, ts=ts, reason="back to normal"
         )
         log.warning(
             "%s cleared: %s %s/%s", opened["class"], opened["category"], subject.device, subject.channel
@@ -191,18 +191,25 @@ class AlarmBook:
             event["location"] = identity.location.model_dump()
         return event
 
-    def _publish_clear(
-        self, key: str, event: Mapping[str, Any], *, value: float | None, ts: float, reason: str
-    ) -> None:
-        cleared = {
-            **event,
-            "ts": iso_utc(ts),
-            "state": "cleared",
-            "value": _number(value),
-            "cleared_at": iso_utc(ts),
-            "reason": reason,
-        }
-        self._outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, cleared, kv={key: None})
+
+def publish_open(outbox: Outbox, key: str, event: Mapping[str, Any]) -> None:
+    """Publish a raised or changed event, stored under ``key`` in the same transaction."""
+    outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={key: json.dumps(event)})
+
+
+def publish_clear(
+    outbox: Outbox, key: str, event: Mapping[str, Any], *, value: float | None, ts: float, reason: str
+) -> None:
+    """Publish the clear of ``event`` and forget it under ``key``, in one transaction."""
+    cleared = {
+        **event,
+        "ts": iso_utc(ts),
+        "state": "cleared",
+        "value": _number(value),
+        "cleared_at": iso_utc(ts),
+        "reason": reason,
+    }
+    outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, cleared, kv={key: None})
 
 
 def _severity(subject: Subject, transition: Transition) -> str:

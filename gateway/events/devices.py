@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.config.models import GatewayIdentity
-from gateway.events.alarms import EVENTS_TOPIC
-from gateway.outbox import Outbox, Priority
+from gateway.events.alarms import publish_clear, publish_open
+from gateway.outbox import Outbox
 from gateway.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class DeviceEvents:
                 self._open[event["device"]] = event
             else:
                 log.warning("device %s is gone from the config; clearing its comms event", event["device"])
-                self._clear(event, ts=None, reason="rule removed")
+                self._clear(event, ts=time.time(), reason="rule removed")
 
     def raise_event(self, device: str, state: str, reason: str, *, ts: float, hold_s: float) -> None:
         """Open (or, from offline to faulty, update) the comms event of ``device``."""
@@ -54,9 +54,7 @@ class DeviceEvents:
         else:
             event = self._raised(device, state, reason, seen, hold_s)
         self._open[device] = event
-        self._outbox.enqueue(
-            Priority.EVENT, EVENTS_TOPIC, event, kv={_KV_PREFIX + device: json.dumps(event)}
-        )
+        publish_open(self._outbox, _KV_PREFIX + device, event)
 
     def acknowledge(self, event_id: str, operator: str) -> dict[str, Any] | None:
         """Mark the open comms event ``event_id`` as seen; None if it is not one."""
@@ -69,9 +67,7 @@ class DeviceEvents:
             event = {**event, "ts": now, "state": "acknowledged", "acknowledged_by": operator,
                      "acknowledged_at": now}
             self._open[device] = event
-            self._outbox.enqueue(
-                Priority.EVENT, EVENTS_TOPIC, event, kv={_KV_PREFIX + device: json.dumps(event)}
-            )
+            publish_open(self._outbox, _KV_PREFIX + device, event)
         return {
             "event_id": event_id,
             "state": "open",
@@ -119,9 +115,5 @@ class DeviceEvents:
             event["location"] = identity.location.model_dump()
         return event
 
-    def _clear(self, event: dict[str, Any], *, ts: float | None, reason: str) -> None:
-        when = iso_utc(time.time() if ts is None else ts)
-        cleared = {**event, "ts": when, "state": "cleared", "cleared_at": when, "reason": reason}
-        self._outbox.enqueue(
-            Priority.EVENT, EVENTS_TOPIC, cleared, kv={_KV_PREFIX + event["device"]: None}
-        )
+    def _clear(self, event: dict[str, Any], *, ts: float, reason: str) -> None:
+        publish_clear(self._outbox, _KV_PREFIX + event["device"], event, value=None, ts=ts, reason=reason)
