@@ -138,10 +138,7 @@ def throughput(n_channels: int, twin_share: float = 1.0) -> None:
             twin.step(row[i], t, 28_800.0)
     twin_cpu = time.thread_time() - cpu
     twin_rate = rounds * n_twins / twin_cpu
-    print(
-        f"kernel, {n_channels:,} channels, full rule set"
-        f" ({rounds} batches, {events:,} facet changes):"
-    )
+    print(f"kernel, {n_channels:,} channels, full rule set ({rounds} batches, {events:,} facet changes):")
     print(f"  numba kernel : {kernel_rate / 1e6:8.2f} M channel-updates/s per core")
     print(f"  python twin  : {twin_rate / 1e6:8.4f} M channel-updates/s per core")
     print(f"  ratio        : {kernel_rate / twin_rate:8.0f} x")
@@ -222,14 +219,8 @@ def nab_quality(folder: Path, anomaly: AnomalyCheck | None = None) -> None:
     windows = json.loads(windows_file.read_text())
     anomaly = anomaly or AnomalyCheck()
     print(f"NAB detection quality with anomaly settings ({anomaly.model_dump()}),")
-    print(
-        "  first 15 % of each file is learning only;"
-        " a detection inside a window counts once per window:"
-    )
-    print(
-        f"  {'file':<42} {'windows':>8} {'found':>6} {'delay (first, h)':>18}"
-        f" {'FP':>5} {'FP/day':>7}"
-    )
+    print("  first 15 % of each file is learning only; a detection inside a window counts once per window:")
+    print(f"  {'file':<42} {'windows':>8} {'found':>6} {'delay (first, h)':>18} {'FP':>5} {'FP/day':>7}")
     totals = [0, 0, 0, 0.0]
     for name, spans in sorted(windows.items()):
         with open(folder / name, newline="") as handle:
@@ -259,17 +250,14 @@ def nab_quality(folder: Path, anomaly: AnomalyCheck | None = None) -> None:
         totals[2] += false_positives
         totals[3] += days
     print(
-        f"  {'all':<42} {totals[0]:>8} {totals[1]:>6} {'':>18} {totals[2]:>5}"
-        f" {totals[2] / totals[3]:>7.2f}"
+        f"  {'all':<42} {totals[0]:>8} {totals[1]:>6} {'':>18} {totals[2]:>5} {totals[2] / totals[3]:>7.2f}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=10_000)
-    parser.add_argument(
-        "--twin-share", type=float, default=1.0, help="fraction of channels the twin runs"
-    )
+    parser.add_argument("--twin-share", type=float, default=1.0, help="fraction of channels the twin runs")
     parser.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
     args = parser.parse_args()
     throughput(args.channels, args.twin_share)

@@ -85,7 +85,9 @@ class Gateway:
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "run", "--config", str(config), "--log-level", "WARNING"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def stop(self) -> None:
@@ -118,8 +120,9 @@ async def start_up(broker: LocalBroker, modbus_port: int, work: Path, cache: Pat
     return arrived - gateway.started
 
 
-async def latency(broker: LocalBroker, device: SimulatedModbusDevice, modbus_port: int, work: Path,
-                  cache: Path, alarms: int) -> None:
+async def latency(
+    broker: LocalBroker, device: SimulatedModbusDevice, modbus_port: int, work: Path, cache: Path, alarms: int
+) -> None:
     storage = Path(tempfile.mkdtemp(dir=work))
     config = storage / "site.toml"
     config.write_text(_config(broker.port, modbus_port, storage))

@@ -53,11 +53,18 @@ def parse_rate(seconds: float = 2.0) -> float:
 def pipeline_rate(seconds: float = 2.0) -> float:
     """Framing + authentication + mapping to a batch, per frame (the LXHB real-time frame)."""
     raw = FRAMES[-1] + b"\r\n"
-    device = Hj212DeviceConfig.model_validate({
-        "id": "dust-01", "driver": "hj212", "mn": "LXHB0CS0306310", "pw": "123456",
-        "channels": [{"id": c, "code": code, "unit": "x"} for c, code in (
-            ("pm25", "a34004"), ("pm10", "a34002"), ("tsp", "a34001"), ("noise", "LA"))],
-    })
+    device = Hj212DeviceConfig.model_validate(
+        {
+            "id": "dust-01",
+            "driver": "hj212",
+            "mn": "LXHB0CS0306310",
+            "pw": "123456",
+            "channels": [
+                {"id": c, "code": code, "unit": "x"}
+                for c, code in (("pm25", "a34004"), ("pm10", "a34002"), ("tsp", "a34001"), ("noise", "LA"))
+            ],
+        }
+    )
     batches: list[object] = []
     session = Session("bench", DataloggerMap([device]), batches.append, Hj212Counters())
     chunk = raw * 100
@@ -70,7 +77,8 @@ def pipeline_rate(seconds: float = 2.0) -> float:
 
 
 def _site(n: int, broker_port: int, listen_port: int, storage: Path) -> str:
-    devices = "".join(f"""
+    devices = "".join(
+        f"""
 [[devices]]
 id = "dust-{i:03d}"
 driver = "hj212"
@@ -91,7 +99,9 @@ device = "dust-{i:03d}"
 channel = "pm10"
 high = 150.0
 hysteresis = 10.0
-""" for i in range(n))
+"""
+        for i in range(n)
+    )
     return f"""
 [gateway]
 id = "gw-bench"
@@ -147,7 +157,9 @@ def gateway_under_load(n: int, seconds: float, warmup: float = 5.0) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
         gateway = subprocess.Popen(
             [sys.executable, "-m", "gateway", "run", "--config", str(site), "--log-level", "ERROR"],
-            cwd=ROOT, env=env, stderr=open(Path(tmp) / "gateway.log", "wb"),  # noqa: SIM115
+            cwd=ROOT,
+            env=env,
+            stderr=open(Path(tmp) / "gateway.log", "wb"),  # noqa: SIM115
         )
         try:
             wait_for_port(listen_port, timeout_s=120)
@@ -171,8 +183,10 @@ def gateway_under_load(n: int, seconds: float, warmup: float = 5.0) -> None:
     q = statistics.quantiles(ms, n=100) if len(ms) > 100 else [float("nan")] * 99
     print(f"{n} dataloggers × 1 frame/s, {wall:.0f} s measured after {warmup:.0f} s warm-up:")
     print(f"  frames sent {sent}, answers received {len(latencies)}")
-    print(f"  gateway CPU share {cpu_share * 100:.1f} % of one core"
-          f" ({cpu_share / (n or 1) * 1000:.2f} ms CPU per frame), RSS {rss:.0f} MB")
+    print(
+        f"  gateway CPU share {cpu_share * 100:.1f} % of one core"
+        f" ({cpu_share / (n or 1) * 1000:.2f} ms CPU per frame), RSS {rss:.0f} MB"
+    )
     print(f"  9014 answer latency: p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {ms[-1]:.1f} ms")
 
 

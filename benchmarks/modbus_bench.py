@@ -54,8 +54,13 @@ async def rtu_bus(devices: int = 32) -> None:
     bus_config = BusConfig(id="rs485-1", device=path, baudrate=BAUD)
     configs = [
         ModbusConfig(
-            id=f"dev-{s.unit_id}", driver="modbus", bus="rs485-1", unit_id=s.unit_id,
-            channels=tuple(s.channels.values()), poll_interval_s=PERIOD_S, timeout_s=1.0,
+            id=f"dev-{s.unit_id}",
+            driver="modbus",
+            bus="rs485-1",
+            unit_id=s.unit_id,
+            channels=tuple(s.channels.values()),
+            poll_interval_s=PERIOD_S,
+            timeout_s=1.0,
         )
         for s in sims
     ]
@@ -91,11 +96,19 @@ async def dead_device(seconds: float = 20.0, period: float = 1.0) -> None:
     changes: list[tuple[str, str | None, float]] = []
     pollers = [
         DevicePoller(
-            ModbusBusDriver(ModbusConfig(
-                id=f"dev-{s.unit_id}", driver="modbus", bus="rs485-1", unit_id=s.unit_id,
-                channels=tuple(s.channels.values()), poll_interval_s=period, timeout_s=0.3,
-                retry_max_s=period,
-            ), bus),
+            ModbusBusDriver(
+                ModbusConfig(
+                    id=f"dev-{s.unit_id}",
+                    driver="modbus",
+                    bus="rs485-1",
+                    unit_id=s.unit_id,
+                    channels=tuple(s.channels.values()),
+                    poll_interval_s=period,
+                    timeout_s=0.3,
+                    retry_max_s=period,
+                ),
+                bus,
+            ),
             lambda batch: stamps[batch.device].append(time.monotonic()),
             lambda p: changes.append((p.device, p.state, time.monotonic())),
         )
@@ -165,10 +178,18 @@ async def tcp_devices(seconds: float, interval: float) -> None:
 
         pollers = [
             DevicePoller(
-                ModbusTcpDriver(ModbusTcpConfig(
-                    id=f"dev-{u}", driver="modbus_tcp", host="127.0.0.1", port=port, unit_id=u,
-                    channels=channels, poll_interval_s=interval, timeout_s=2.0,
-                )),
+                ModbusTcpDriver(
+                    ModbusTcpConfig(
+                        id=f"dev-{u}",
+                        driver="modbus_tcp",
+                        host="127.0.0.1",
+                        port=port,
+                        unit_id=u,
+                        channels=channels,
+                        poll_interval_s=interval,
+                        timeout_s=2.0,
+                    )
+                ),
                 count,
             )
             for u in range(1, TCP_DEVICES + 1)

@@ -34,7 +34,8 @@ PREFIX = "gridgate/v1/gw-pipeline"
 
 def _config(broker: int, modbus: int, storage: Path, interval: float) -> str:
     channels = ", ".join(f'{{ id = "r{i}", address = {i}, type = "uint16" }}' for i in range(TCP_REGISTERS))
-    parts = [f"""
+    parts = [
+        f"""
 [gateway]
 id = "gw-pipeline"
 site = "benchmark"
@@ -49,7 +50,8 @@ directory = "{storage}"
 
 [events]
 flap_window_s = 0.5  # each excursion of unit 1 is its own event
-"""]
+"""
+    ]
     for unit in range(1, TCP_DEVICES + 1):
         parts.append(f"""
 [[devices]]
@@ -88,7 +90,9 @@ async def run(
     env = {**os.environ, "NUMBA_CACHE_DIR": str(work / "numba"), "PYTHONPATH": str(ROOT)}
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gateway", "run", "--config", str(config), "--log-level", "ERROR"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     readings = 0
     try:

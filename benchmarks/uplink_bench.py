@@ -44,17 +44,12 @@ class TimedOutbox(Outbox):
 
 
 def telemetry(device: int, tick: int) -> dict[str, object]:
-    readings = {
-        f"r{n:02d}": round(20.0 + (device * 7 + n + tick) % 50 / 3, 2) for n in range(READINGS)
-    }
+    readings = {f"r{n:02d}": round(20.0 + (device * 7 + n + tick) % 50 / 3, 2) for n in range(READINGS)}
     return {"ts": "2026-11-22T08:00:00.000Z", "device": f"dev-{device:03d}", "readings": readings}
 
 
 def tick_items(devices: int, tick: int) -> list[tuple[Priority, str, dict[str, object], bool]]:
-    return [
-        (Priority.TELEMETRY, f"telemetry/dev-{d:03d}", telemetry(d, tick), False)
-        for d in range(devices)
-    ]
+    return [(Priority.TELEMETRY, f"telemetry/dev-{d:03d}", telemetry(d, tick), False) for d in range(devices)]
 
 
 def rss_mb() -> float:
@@ -205,9 +200,7 @@ async def main() -> None:
         tempfile.TemporaryDirectory(prefix="uplink-bench-") as tmp,
     ):
         root = Path(tmp)
-        print(
-            f"rss at start: {rss_mb():.0f} MB; SQLite WAL, synchronous=FULL; Mosquitto on 127.0.0.1"
-        )
+        print(f"rss at start: {rss_mb():.0f} MB; SQLite WAL, synchronous=FULL; Mosquitto on 127.0.0.1")
         await sustained(root / "sustained", broker.port, args.devices, args.seconds)
         await drain_backlog(root / "drain", broker.port, args.devices, args.outage_min)
         await alarm_latency(root / "latency", broker.port, args.devices, args.alarms)

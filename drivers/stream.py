@@ -33,4 +33,3 @@ class StreamDriver(ClosedOnExit):
     @abc.abstractmethod
     async def run(self, on_batch: Callable[[ReadingBatch], None]) -> None:
         """Hand every batch received to ``on_batch`` until cancelled."""
-

@@ -23,9 +23,7 @@ class CommandFailed(Exception):
     """No answer came, or the gateway to ask could not be told apart."""
 
 
-async def online_gateways(
-    client: aiomqtt.Client, prefix: str, wait_s: float = STATE_WAIT_S
-) -> list[str]:
+async def online_gateways(client: aiomqtt.Client, prefix: str, wait_s: float = STATE_WAIT_S) -> list[str]:
     """Gateways whose retained state says online (the broker sends retained states at once)."""
     await client.subscribe(f"{prefix}/+/state", qos=1)
     online: dict[str, bool] = {}
@@ -70,9 +68,7 @@ async def send_command(
             gateways = await online_gateways(client, prefix)
             if len(gateways) != 1:
                 found = ", ".join(gateways) or "none"
-                raise CommandFailed(
-                    f"name the gateway with --gateway: online under {prefix}: {found}"
-                )
+                raise CommandFailed(f"name the gateway with --gateway: online under {prefix}: {found}")
             gateway = gateways[0]
         await client.subscribe(reply_topic, qos=1)
         properties = None
@@ -89,9 +85,7 @@ async def send_command(
         try:
             return await asyncio.wait_for(_reply(client, reply_topic, correlation), timeout_s)
         except asyncio.TimeoutError:
-            raise CommandFailed(
-                f"no answer from gateway {gateway} within {timeout_s:g} s"
-            ) from None
+            raise CommandFailed(f"no answer from gateway {gateway} within {timeout_s:g} s") from None
 
 
 async def _reply(client: aiomqtt.Client, topic: str, correlation: str) -> dict[str, Any]:

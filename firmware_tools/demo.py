@@ -28,7 +28,11 @@ FUME_MN = "YY330106001000000000001"
 def _start(args: list[str], log: Path | None = None) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, stdout=out, stderr=out, start_new_session=True,
+        [sys.executable, *args],
+        cwd=ROOT,
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
@@ -49,7 +53,9 @@ def main() -> int:
         "--duration", type=float, default=0, help="stop after this many seconds (0: run until Ctrl-C)"
     )
     parser.add_argument(
-        "--view", choices=["board", "lines"], default="board",
+        "--view",
+        choices=["board", "lines"],
+        default="board",
         help="board: the command-center monitor (gridgate monitor); lines: one line per message",
     )
     args = parser.parse_args()
@@ -59,14 +65,36 @@ def main() -> int:
     with LocalBroker(BROKER_PORT):
         try:
             processes.append(
-                _start(["-m", "drivers.simulators.dust_monitor", "--port", str(SIMULATOR_PORT),
-                        "--period", str(args.period)], logs / "simulator.log")
+                _start(
+                    [
+                        "-m",
+                        "drivers.simulators.dust_monitor",
+                        "--port",
+                        str(SIMULATOR_PORT),
+                        "--period",
+                        str(args.period),
+                    ],
+                    logs / "simulator.log",
+                )
             )
             processes.append(
-                _start(["-m", "drivers.simulators.cabinet_line", "--port", str(LINE_PORT),
-                        "--device", "manhole-cover:11:exceedance", "--device", "smoke-panel:21",
-                        "--period", str(args.period), "--outage", f"{args.period / 2:g}:20:21"],
-                       logs / "rs485-line.log")
+                _start(
+                    [
+                        "-m",
+                        "drivers.simulators.cabinet_line",
+                        "--port",
+                        str(LINE_PORT),
+                        "--device",
+                        "manhole-cover:11:exceedance",
+                        "--device",
+                        "smoke-panel:21",
+                        "--period",
+                        str(args.period),
+                        "--outage",
+                        f"{args.period / 2:g}:20:21",
+                    ],
+                    logs / "rs485-line.log",
+                )
             )
             wait_for_port(SIMULATOR_PORT)
             wait_for_port(LINE_PORT)
@@ -74,9 +102,23 @@ def main() -> int:
                 _start(["-m", "gateway", "run", "--config", "configs/demo.toml"], logs / "gateway.log")
             )
             processes.append(
-                _start(["-m", "drivers.simulators.hj212_datalogger", "--port", str(HJ212_PORT),
-                        "--kind", "fume", "--mn", FUME_MN, "--period", str(args.period),
-                        "--start", str(args.period / 2)], logs / "datalogger.log")
+                _start(
+                    [
+                        "-m",
+                        "drivers.simulators.hj212_datalogger",
+                        "--port",
+                        str(HJ212_PORT),
+                        "--kind",
+                        "fume",
+                        "--mn",
+                        FUME_MN,
+                        "--period",
+                        str(args.period),
+                        "--start",
+                        str(args.period / 2),
+                    ],
+                    logs / "datalogger.log",
+                )
             )
             print(
                 f"GridGate demo: dust monitor on :{SIMULATOR_PORT} (Modbus TCP), broker on :{BROKER_PORT}.\n"

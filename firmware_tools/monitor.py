@@ -69,25 +69,19 @@ class Board:
         for key in sorted(self.devices.keys() | self.status.keys()):
             telemetry, status = self.devices.get(key, {}), self.status.get(key)
             faults = telemetry.get("quality") or {}
-            note = (
-                f" {red}{', '.join(f'{c}:{q}' for c, q in faults.items())}{reset}" if faults else ""
-            )
+            note = f" {red}{', '.join(f'{c}:{q}' for c, q in faults.items())}{reset}" if faults else ""
             if status is not None:
                 up = status.get("state") == "online"
                 counters = status.get("counters") or {}
                 errors = sum(v for k, v in counters.items() if k not in ("requests", "ok", "busy_s"))
                 wire = f" {dim}{counters.get('requests', 0)} req, {errors} bad{reset}" if counters else ""
                 note = f" {green if up else red}{str(status.get('state')).upper()}{reset}{wire}{note}"
-            lines.append(
-                f"  {key[0]}/{key[1]:<16} {dim}last reading {telemetry.get('ts', '-')}{reset}{note}"
-            )
+            lines.append(f"  {key[0]}/{key[1]:<16} {dim}last reading {telemetry.get('ts', '-')}{reset}{note}")
         open_events = sorted(self.events.values(), key=_severity_rank)
         lines.append(f"{bold}OPEN EVENTS ({len(open_events)}){reset}")
         for event in open_events:
             acked = event.get("acknowledged_by")
-            ack = (
-                f"{green}ACK by {acked}{reset}" if acked else f"{red}{bold}NOT ACKNOWLEDGED{reset}"
-            )
+            ack = f"{green}ACK by {acked}{reset}" if acked else f"{red}{bold}NOT ACKNOWLEDGED{reset}"
             escalated = f" escalated ×{event['escalation']}" if event.get("escalation") else ""
             lines.append(
                 f"  [{str(event.get('severity')).upper():<9}] {event.get('category')} "

@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a config file and summarise it")
     check.add_argument("config", help="site config file (TOML)")
     check.add_argument(
-        "--explain", action="store_true",
+        "--explain",
+        action="store_true",
         help="also show each bus's polling plan: reads per poll and estimated bus time",
     )
     hj212 = commands.add_parser("hj212", help="HJ 212 tools for datalogger commissioning")

@@ -56,7 +56,13 @@ def topic_prefix() -> str:
 
 
 def gateway_toml(
-    *, broker_port: int, modbus_port: int, storage: Path, prefix: str, rules: str = "", extra: str = "",
+    *,
+    broker_port: int,
+    modbus_port: int,
+    storage: Path,
+    prefix: str,
+    rules: str = "",
+    extra: str = "",
     flap_window_s: float = 0.2,
 ) -> str:
     """A site config for one dust monitor on ``modbus_port``; event timers are short for tests."""
@@ -120,8 +126,11 @@ channels = [
 def make_config(tmp_path: Path, topic_prefix: str):  # type: ignore[no-untyped-def]
     def make(broker_port: int, modbus_port: int, **kwargs: Any) -> GatewayConfig:
         text = gateway_toml(
-            broker_port=broker_port, modbus_port=modbus_port, storage=tmp_path / "state",
-            prefix=topic_prefix, **kwargs,
+            broker_port=broker_port,
+            modbus_port=modbus_port,
+            storage=tmp_path / "state",
+            prefix=topic_prefix,
+            **kwargs,
         )
         return parse_config(text)
 
@@ -158,7 +167,8 @@ def _leaves_no_threads_or_processes() -> Iterator[None]:
     deadline = time.monotonic() + 2.0
     while True:
         new_threads = [
-            t for t in threading.enumerate()
+            t
+            for t in threading.enumerate()
             if t not in threads and t.is_alive() and not t.name.startswith("asyncio_")
         ]  # asyncio_N: the loop's resolver pool, shut down with the loop after this fixture
         new_children = _child_pids() - children

@@ -39,8 +39,7 @@ class ContractViolation(AssertionError):
 @cache
 def _registry() -> Registry:
     resources = [
-        (path.name, Resource.from_contents(json.loads(path.read_text())))
-        for path in SCHEMAS.glob("*.json")
+        (path.name, Resource.from_contents(json.loads(path.read_text()))) for path in SCHEMAS.glob("*.json")
     ]
     return Registry().with_resources(resources)
 
@@ -65,7 +64,5 @@ def check(schema_name: str, payload: Any, *, where: str) -> None:
     """Raise ContractViolation listing every way ``payload`` breaks ``schema_name``."""
     errors = sorted(validator(schema_name).iter_errors(payload), key=lambda e: list(e.path))
     if errors:
-        problems = "; ".join(
-            f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors
-        )
+        problems = "; ".join(f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors)
         raise ContractViolation(f"{where} breaks {schema_name}: {problems}")

@@ -83,6 +83,7 @@ class Subscriber:
         self, match: Callable[[Received], bool], *, timeout: float = 10.0, after: int = 0
     ) -> Received:
         """The first message (from index ``after`` on) that ``match`` accepts."""
+
         async def scan() -> Received:
             seen = after
             while True:
@@ -97,7 +98,8 @@ class Subscriber:
 
     def events(self, state: str | None = None) -> list[dict[str, Any]]:
         return [
-            m.payload for m in self.received
+            m.payload
+            for m in self.received
             if m.topic.endswith("/events") and (state is None or m.payload["state"] == state)
         ]
 

@@ -32,17 +32,31 @@ def test_the_sample_cabinet_takes_its_register_maps_from_the_shipped_profiles() 
 
 
 BROKEN = [
-    ("typo in a bus key", ('device = "/dev/serial/by-id/', 'devicex = "/dev/serial/by-id/'),
-     ["buses[0].devicex: unknown key (check its spelling against the documentation)"]),
-    ("serial port missing", ('device = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K5XYZ-if00-port0"\n',
-                             ""),
-     ["buses[0]: device: required for transport 'rtu' (e.g. /dev/ttyUSB0)"]),
-    ("device server with no port", ("port = 8899\n", ""),
-     ["buses[1]: host and port: required for transport 'rtu_tcp'"]),
-    ("device on a bus that is not there", ('bus = "rs485-2"', 'bus = "rs485-9"'),
-     ["devices[4].bus: no bus 'rs485-9' (buses: rs485-1, rs485-2)"]),
-    ("two devices answering to one address", ("unit_id = 12", "unit_id = 11"),
-     ["devices[3].unit_id: unit 11 is already device 'manhole-017' on bus 'rs485-1'"]),
+    (
+        "typo in a bus key",
+        ('device = "/dev/serial/by-id/', 'devicex = "/dev/serial/by-id/'),
+        ["buses[0].devicex: unknown key (check its spelling against the documentation)"],
+    ),
+    (
+        "serial port missing",
+        ('device = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K5XYZ-if00-port0"\n', ""),
+        ["buses[0]: device: required for transport 'rtu' (e.g. /dev/ttyUSB0)"],
+    ),
+    (
+        "device server with no port",
+        ("port = 8899\n", ""),
+        ["buses[1]: host and port: required for transport 'rtu_tcp'"],
+    ),
+    (
+        "device on a bus that is not there",
+        ('bus = "rs485-2"', 'bus = "rs485-9"'),
+        ["devices[4].bus: no bus 'rs485-9' (buses: rs485-1, rs485-2)"],
+    ),
+    (
+        "two devices answering to one address",
+        ("unit_id = 12", "unit_id = 11"),
+        ["devices[3].unit_id: unit 11 is already device 'manhole-017' on bus 'rs485-1'"],
+    ),
     ("unit id out of range", ("unit_id = 12", "unit_id = 248"), ["devices[3].unit_id: must be ≤ 247"]),
     ("bad parity", ('parity = "N"', 'parity = "X"'), ["buses[0].parity: must be 'N', 'E' or 'O'"]),
 ]
@@ -88,7 +102,9 @@ def test_a_site_profile_beside_the_config_shadows_the_shipped_one(tmp_path: Path
 def test_check_explain_shows_each_bus_plan_and_its_time_at_the_baud_rate() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gateway", "check", "--explain", str(SAMPLE)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     lines = done.stdout.splitlines()
     bus = next(line for line in lines if line.startswith("bus rs485-1"))

@@ -36,8 +36,13 @@ CHANNELS = (
 
 def _driver(bus: ModbusBus, unit: int, channels=CHANNELS, **settings) -> ModbusBusDriver:  # type: ignore[no-untyped-def]
     config = ModbusConfig(
-        id=f"dev-{unit}", driver="modbus", bus=bus.id, unit_id=unit, channels=channels,
-        timeout_s=0.2, **settings,
+        id=f"dev-{unit}",
+        driver="modbus",
+        bus=bus.id,
+        unit_id=unit,
+        channels=channels,
+        timeout_s=0.2,
+        **settings,
     )
     return ModbusBusDriver(config, bus)
 
@@ -116,8 +121,14 @@ async def test_a_device_answering_garbage_is_faulty_not_offline_and_never_reache
 
 def test_a_down_device_is_tried_on_a_growing_interval_up_to_its_limit() -> None:
     config = ModbusConfig(
-        id="dev-1", driver="modbus", bus="b", unit_id=1, channels=CHANNELS, poll_interval_s=2.0,
-        offline_after=3, retry_max_s=30.0,
+        id="dev-1",
+        driver="modbus",
+        bus="b",
+        unit_id=1,
+        channels=CHANNELS,
+        poll_interval_s=2.0,
+        offline_after=3,
+        retry_max_s=30.0,
     )
     bus = ModbusBus(BusConfig(id="b", transport="rtu_tcp", host="127.0.0.1", port=9))
     poller = DevicePoller(ModbusBusDriver(config, bus), lambda batch: None)
@@ -131,7 +142,11 @@ def test_a_down_device_is_tried_on_a_growing_interval_up_to_its_limit() -> None:
 
 NUMBERS = tuple(
     ModbusChannel(
-        id=f"{kind}-{word}-{byte}", address=4 * i, type=kind, word_order=word, byte_order=byte,
+        id=f"{kind}-{word}-{byte}",
+        address=4 * i,
+        type=kind,
+        word_order=word,
+        byte_order=byte,
         scale=0.5 if kind.startswith("int") else 1.0,
     )
     for i, (kind, word, byte) in enumerate(

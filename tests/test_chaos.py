@@ -30,9 +30,7 @@ ALARMING = 3  # devices with a pm10 rule: events stay a small share of the traff
 OUTAGE_S = float(os.environ.get("GRIDGATE_CHAOS_OUTAGE_S", "60"))
 
 
-def _config(
-    broker: LocalBroker, modbus_port: int, state: Path, prefix: str, extra: str = ""
-) -> str:
+def _config(broker: LocalBroker, modbus_port: int, state: Path, prefix: str, extra: str = "") -> str:
     base = gateway_toml(
         broker_port=broker.port, modbus_port=modbus_port, storage=state, prefix=prefix, extra=extra
     )
@@ -135,17 +133,11 @@ async def test_kill_9_under_load_loses_no_accepted_event(
     by_seq: dict[int, dict[str, object]] = {}
     for _, payload in cc.received:  # a re-delivery is the same message, seq included
         assert by_seq.setdefault(payload["seq"], _strip(payload)) == _strip(payload)
-    after = [p["seq"] for t, p in cc.received if t.endswith("/state") and p["state"] == "online"][
-        -1
-    ]
+    after = [p["seq"] for t, p in cc.received if t.endswith("/state") and p["state"] == "online"][-1]
     assert after > last_before, "seq goes on from where it was after a kill"
-    deaths = [
-        p for t, p in cc.received if t.endswith("/state") and p.get("reason") == "connection lost"
-    ]
+    deaths = [p for t, p in cc.received if t.endswith("/state") and p.get("reason") == "connection lost"]
     births = _births(cc)
-    assert deaths and deaths[0]["bd_seq"] == births[0]["bd_seq"], (
-        "the will names the dead connection"
-    )
+    assert deaths and deaths[0]["bd_seq"] == births[0]["bd_seq"], "the will names the dead connection"
     assert births[-1]["bd_seq"] > deaths[0]["bd_seq"]
 
 
@@ -208,9 +200,7 @@ async def test_buffer_limit_reached_in_an_outage_sheds_telemetry_keeps_events_re
                     await asyncio.sleep(0.1)
                 accepted_events = {s for s, (prio, p) in committed(state).items() if prio == 0}
             broker.start()
-            await cc.wait_until(
-                lambda: accepted_events <= set(cc.seqs("/events") + cc.seqs("/notices"))
-            )
+            await cc.wait_until(lambda: accepted_events <= set(cc.seqs("/events") + cc.seqs("/notices")))
     gaps = [p for t, p in cc.received if t.endswith("/notices") and p["notice"] == "gap"]
     assert gaps and all(g["kind"] == "telemetry" and g["reason"] == "buffer full" for g in gaps)
     assert sum(g["dropped"] for g in gaps) > 0

@@ -32,32 +32,69 @@ def test_the_shipped_demo_config_is_valid() -> None:
 
 
 BROKEN = [
-    ("port out of range", lambda t: t.replace("port = 502", "port = 70000"),
-     ["devices[0].port: must be ≤ 65535"]),
-    ("typo in a key", lambda t: t.replace("site =", "sitte ="),
-     ["gateway.sitte: unknown key (check its spelling against the documentation)", "gateway.site: required"]),
-    ("rule on a missing channel", lambda t: t.replace('channel = "pm10"', 'channel = "pm1"'),
-     ["rules[0].channel: no channel 'pm1' on device 'dust-01' (channels: humidity, noise, pm10, pm25,"
-      " temperature, tsp, wind_speed)"]),
-    ("rule on a missing device", lambda t: t.replace('device = "dust-01"', 'device = "dust-02"'),
-     ["rules[0].device: no device 'dust-02' (devices: dust-01)"]),
-    ("unknown driver", lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
-     ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus, modbus_tcp)"]),
-    ("bad register type", lambda t: t.replace('type = "float32"', 'type = "float33"', 1),
-     ["devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32', 'float32', "
-      "'int64', 'uint64', 'float64' or 'bits'"]),
-    ("limits the wrong way round", lambda t: t.replace("high = 150.0", "high = 150.0\nlow = 200.0"),
-     ["rules[0]: low (200.0) must be below high (150.0)"]),
-    ("rule with no limit", lambda t: t.replace("high = 150.0", ""),
-     ["rules[0]: give high, low, or one of window, rate, health, anomaly"]),
+    (
+        "port out of range",
+        lambda t: t.replace("port = 502", "port = 70000"),
+        ["devices[0].port: must be ≤ 65535"],
+    ),
+    (
+        "typo in a key",
+        lambda t: t.replace("site =", "sitte ="),
+        [
+            "gateway.sitte: unknown key (check its spelling against the documentation)",
+            "gateway.site: required",
+        ],
+    ),
+    (
+        "rule on a missing channel",
+        lambda t: t.replace('channel = "pm10"', 'channel = "pm1"'),
+        [
+            "rules[0].channel: no channel 'pm1' on device 'dust-01' (channels: humidity, noise, pm10, pm25,"
+            " temperature, tsp, wind_speed)"
+        ],
+    ),
+    (
+        "rule on a missing device",
+        lambda t: t.replace('device = "dust-01"', 'device = "dust-02"'),
+        ["rules[0].device: no device 'dust-02' (devices: dust-01)"],
+    ),
+    (
+        "unknown driver",
+        lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
+        ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus, modbus_tcp)"],
+    ),
+    (
+        "bad register type",
+        lambda t: t.replace('type = "float32"', 'type = "float33"', 1),
+        [
+            "devices[0].channels[0].type: must be 'int16', 'uint16', 'int32', 'uint32', 'float32', "
+            "'int64', 'uint64', 'float64' or 'bits'"
+        ],
+    ),
+    (
+        "limits the wrong way round",
+        lambda t: t.replace("high = 150.0", "high = 150.0\nlow = 200.0"),
+        ["rules[0]: low (200.0) must be below high (150.0)"],
+    ),
+    (
+        "rule with no limit",
+        lambda t: t.replace("high = 150.0", ""),
+        ["rules[0]: give high, low, or one of window, rate, health, anomaly"],
+    ),
     ("negative hold", lambda t: t.replace("hold_s = 0.0", "hold_s = -1"), ["rules[0].hold_s: must be ≥ 0"]),
     ("not TOML", lambda t: t + "\n[[devices]\n", None),
-    ("several problems at once",
-     lambda t: t.replace("port = 502", "port = 0")
-     .replace('grid_cell = "330106001001"', 'grid_cell = "330 106"'),
-     ["gateway.grid_cell: must match ^[0-9A-Za-z-]{1,32}$", "devices[0].port: must be ≥ 1"]),
-    ("duplicate device", lambda t: t + t[t.index("[[devices]]"):t.index("[[rules]]")],
-     ["devices[1].id: duplicate device id 'dust-01'"]),
+    (
+        "several problems at once",
+        lambda t: t.replace("port = 502", "port = 0").replace(
+            'grid_cell = "330106001001"', 'grid_cell = "330 106"'
+        ),
+        ["gateway.grid_cell: must match ^[0-9A-Za-z-]{1,32}$", "devices[0].port: must be ≥ 1"],
+    ),
+    (
+        "duplicate device",
+        lambda t: t + t[t.index("[[devices]]") : t.index("[[rules]]")],
+        ["devices[1].id: duplicate device id 'dust-01'"],
+    ),
 ]
 
 

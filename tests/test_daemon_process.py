@@ -16,17 +16,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_sigterm_flushes_publishes_offline_and_exits_0(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, tmp_path: Path,
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    tmp_path: Path,
     topic_prefix: str,
 ) -> None:
     config = tmp_path / "site.toml"
-    config.write_text(gateway_toml(
-        broker_port=broker.port, modbus_port=dust_monitor.port,  # type: ignore[attr-defined]
-        storage=tmp_path / "state", prefix=topic_prefix,
-    ))
+    config.write_text(
+        gateway_toml(
+            broker_port=broker.port,
+            modbus_port=dust_monitor.port,  # type: ignore[attr-defined]
+            storage=tmp_path / "state",
+            prefix=topic_prefix,
+        )
+    )
     gateway = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "run", "--config", str(config),
-        cwd=ROOT, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "gateway",
+        "run",
+        "--config",
+        str(config),
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         online = await subscriber.wait_for(lambda m: m.payload.get("state") == "online", timeout=60)

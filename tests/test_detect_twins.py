@@ -32,9 +32,7 @@ value = st.one_of(
 step = st.one_of(st.floats(0, 400), st.just(0.0), st.floats(-3_000, 0), st.floats(3_600, 200_000))
 limits = st.builds(
     ChannelLimits,
-    high=st.tuples(
-        st.just(100.0), maybe.map(lambda v: NAN if math.isnan(v) else 150.0), st.just(NAN)
-    ),
+    high=st.tuples(st.just(100.0), maybe.map(lambda v: NAN if math.isnan(v) else 150.0), st.just(NAN)),
     low=st.tuples(st.just(NAN), st.sampled_from([NAN, 10.0]), st.sampled_from([NAN, -20.0])),
     hysteresis=st.floats(0, 20),
     hold_s=st.sampled_from([0.0, 30.0, 600.0]),
@@ -169,9 +167,7 @@ clause = st.tuples(
 def test_cross_kernel_agrees_with_its_twin(rules, stream) -> None:  # type: ignore[no-untyped-def]
     names = ["a", "b", "c"]
     twins = [
-        CrossTwin(
-            [(names[a], op, names[b] if isinstance(b, int) else b) for a, op, b in clauses], hold
-        )
+        CrossTwin([(names[a], op, names[b] if isinstance(b, int) else b) for a, op, b in clauses], hold)
         for clauses, hold in rules
     ]
     first, ops, a_idx, b_idx, const = [0], [], [], [], []
@@ -189,9 +185,7 @@ def test_cross_kernel_agrees_with_its_twin(rules, stream) -> None:  # type: igno
         t += dt
         latest[channel] = v
         by_name = dict(zip(names, latest.tolist(), strict=True))
-        expected = [
-            (0, r, *change) for r, twin in enumerate(twins) for change in twin.check(by_name, t)
-        ]
+        expected = [(0, r, *change) for r, twin in enumerate(twins) for change in twin.check(by_name, t)]
         ev = np.zeros((len(rules), 5), np.int64)
         got = cross_step(
             np.arange(len(rules), dtype=np.int32),

@@ -102,9 +102,7 @@ def test_a_restart_does_not_forget_todays_exceedances(tmp_path: Path) -> None:
     assert _hour(restarted, SHANGHAI_MIDNIGHT + 3 * 3600, 99) == []
     assert _hour(restarted, SHANGHAI_MIDNIGHT + 4 * 3600, 20) == ["+daily:daily_exceedances"]
 
-    changed = _hebei_pm10().model_copy(
-        update={"window": WindowCheck(bucket_s=3600, daily_limit=70)}
-    )
+    changed = _hebei_pm10().model_copy(update={"window": WindowCheck(bucket_s=3600, daily_limit=70)})
     assert load_state(tmp_path, DetectionEngine([changed])) == 0  # a changed rule starts afresh
 
 
@@ -170,9 +168,7 @@ def test_cross_channel_rules_on_one_device() -> None:
 
 def test_hotelling_finds_a_broken_relation_between_normal_looking_channels() -> None:
     rng = np.random.default_rng(3)
-    detector = MultivariateRule(
-        device="d", channels=("flow", "current"), learn_samples=200, limit=40
-    )
+    detector = MultivariateRule(device="d", channels=("flow", "current"), learn_samples=200, limit=40)
     engine = DetectionEngine([], [], [detector])
     said: list[str] = []
     for i in range(400):
@@ -204,9 +200,7 @@ def test_faults_and_anomalies_are_published_as_their_own_classes(tmp_path: Path)
             for transition in _feed(engine, float(t), c=v):
                 desk.handle(transition)
         published = [json.loads(m.payload) for m in outbox.peek(100)]
-        raised = {
-            (m["class"], m["condition"]): m["severity"] for m in published if m["state"] == "raised"
-        }
+        raised = {(m["class"], m["condition"]): m["severity"] for m in published if m["state"] == "raised"}
         assert raised == {
             ("fault", "out_of_range"): "normal",
             ("anomaly", "ewma_spike"): "normal",
@@ -248,19 +242,13 @@ device = "dust-01"
 channels = ["pm25", "pm10", "tsp"]
 """
     config = parse_config(
-        gateway_toml(
-            broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=rules
-        )
+        gateway_toml(broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=rules)
     )
     assert config.rules[0].window is not None and config.multivariate[0].channels[2] == "tsp"
-    broken = rules.replace('than = "pm10"', 'than = "pm100"').replace(
-        '"Asia/Shanghai"', '"Mars/Olympus"'
-    )
+    broken = rules.replace('than = "pm10"', 'than = "pm100"').replace('"Asia/Shanghai"', '"Mars/Olympus"')
     with pytest.raises(ConfigError) as caught:
         parse_config(
-            gateway_toml(
-                broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=broken
-            )
+            gateway_toml(broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=broken)
         )
     assert caught.value.problems == [
         "detection.timezone: unknown time zone 'Mars/Olympus' (use an IANA name like Asia/Shanghai)"
@@ -275,9 +263,7 @@ channels = ["pm25", "pm10", "tsp"]
                 rules=rules.replace('than = "pm10"', 'than = "pm100"'),
             )
         )
-    assert caught.value.problems[0].startswith(
-        "cross_rules[0].all[0].than: no channel 'pm100' on device"
-    )
+    assert caught.value.problems[0].startswith("cross_rules[0].all[0].than: no channel 'pm100' on device")
 
 
 def test_a_channel_that_sends_nothing_is_a_missing_data_fault() -> None:

@@ -14,7 +14,10 @@ def _is_event(state: str):  # type: ignore[no-untyped-def]
 
 
 async def test_exceedance_raises_then_clears_past_hysteresis(
-    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, subscriber: Subscriber, make_config,
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
     topic_prefix: str,
 ) -> None:
     config = make_config(broker.port, dust_monitor.port)

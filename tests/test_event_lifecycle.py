@@ -32,12 +32,8 @@ def _event(state: str):  # type: ignore[no-untyped-def]
     return lambda m: m.topic.endswith("/events") and m.payload["state"] == state
 
 
-async def _command(
-    broker: LocalBroker, prefix: str, request: dict[str, Any], **kw: Any
-) -> dict[str, Any]:
-    return await send_command(
-        "127.0.0.1", broker.port, request, prefix=prefix, gateway="gw-test-01", **kw
-    )
+async def _command(broker: LocalBroker, prefix: str, request: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return await send_command("127.0.0.1", broker.port, request, prefix=prefix, gateway="gw-test-01", **kw)
 
 
 async def test_raise_update_acknowledge_clear_is_one_event(
@@ -51,9 +47,7 @@ async def test_raise_update_acknowledge_clear_is_one_event(
         dust_monitor.set("pm10", 187.5)
         raised = (await subscriber.wait_for(_event("raised"))).payload
         assert raised["peak"] == 187.5 and raised["count"] == 1
-        assert (
-            raised["rule"] == "dust-01/pm10 > 150" and raised["first_seen"] == raised["raised_at"]
-        )
+        assert raised["rule"] == "dust-01/pm10 > 150" and raised["first_seen"] == raised["raised_at"]
         assert raised["evidence"][0]["topic"] == "telemetry/dust-01"
 
         dust_monitor.set("pm10", 195.0)  # less than a step (15 = 10 % of 150) past the peak
@@ -76,9 +70,7 @@ async def test_raise_update_acknowledge_clear_is_one_event(
         assert answer["ok"] is True and answer["command"] == "ack"
         assert answer["result"]["acknowledged_by"] == "op-zhang.wei"
         acked = (await subscriber.wait_for(_event("acknowledged"))).payload
-        assert (
-            acked["event_id"] == raised["event_id"] and acked["acknowledged_by"] == "op-zhang.wei"
-        )
+        assert acked["event_id"] == raised["event_id"] and acked["acknowledged_by"] == "op-zhang.wei"
         again = await _command(
             broker,
             topic_prefix,
@@ -163,9 +155,7 @@ async def test_verify_answers_present_with_the_excess_then_verified_after_the_ho
         dust_monitor.set("pm10", 187.5)
         raised = (await subscriber.wait_for(_event("raised"))).payload
         await asyncio.sleep(0.3)
-        present = await _command(
-            broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]}
-        )
+        present = await _command(broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]})
         result = present["result"]
         assert result["verified"] is False and result["condition"] == "present"
         check = result["checks"][0]
@@ -188,16 +178,11 @@ async def test_verify_answers_present_with_the_excess_then_verified_after_the_ho
                 break
             assert answer["result"]["condition"] == "not_long_enough"
             await asyncio.sleep(0.2)
-        by_event = await _command(
-            broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]}
-        )
+        by_event = await _command(broker, topic_prefix, {"command": "verify", "event_id": raised["event_id"]})
     result = answer["result"]
     assert result["condition"] == "cleared" and result["hold_s"] == 0.6
     assert result["checks"][0]["clear_for_s"] >= 0.6 and result["checks"][0]["value"] == 20.0
-    assert (
-        by_event["result"]["verified"] is True
-        and by_event["result"]["event_id"] == raised["event_id"]
-    )
+    assert by_event["result"]["verified"] is True and by_event["result"]["event_id"] == raised["event_id"]
 
 
 async def test_bad_requests_get_an_error_response_naming_the_problem(
@@ -263,14 +248,20 @@ async def test_a_level_change_updates_the_one_event_and_its_severity(
             dust_monitor.set("pm10", 120.0)
             raised = (await subscriber.wait_for(_event("raised"), after=seen)).payload
             assert (raised["level"], raised["severity"], raised["limit"]) == ("warning", "normal", 100.0)
-            steps = [(160.0, "alarm", "important", 150.0), (320.0, "critical", "urgent", 300.0),
-                     (160.0, "alarm", "important", 150.0)]
+            steps = [
+                (160.0, "alarm", "important", 150.0),
+                (320.0, "critical", "urgent", 300.0),
+                (160.0, "alarm", "important", 150.0),
+            ]
             for value, level, severity, limit in steps:
                 seen = len(subscriber.received)
                 dust_monitor.set("pm10", value)
-                updated = (await subscriber.wait_for(
-                    lambda m, level=level: _event("updated")(m) and m.payload["level"] == level, after=seen
-                )).payload
+                updated = (
+                    await subscriber.wait_for(
+                        lambda m, level=level: _event("updated")(m) and m.payload["level"] == level,
+                        after=seen,
+                    )
+                ).payload
                 assert updated["event_id"] == raised["event_id"]
                 assert (updated["severity"], updated["limit"], updated["value"]) == (severity, limit, value)
             assert updated["peak"] == 320.0, "the peak survives a drop in level"

@@ -36,12 +36,15 @@ def _close_enough(ch: ModbusChannel, wrote: float, read: float) -> bool:
     return abs(read - wrote) <= abs(ch.scale) / 2 + 1e-9
 
 
-
-
 async def _driver(device: SimulatedModbusDevice, port: int, timeout_s: float) -> ModbusTcpDriver:
     config = ModbusTcpConfig(
-        id="field", driver="modbus_tcp", host="127.0.0.1", port=port, unit_id=device.unit_id,
-        timeout_s=timeout_s, channels=tuple(device.channels.values()),
+        id="field",
+        driver="modbus_tcp",
+        host="127.0.0.1",
+        port=port,
+        unit_id=device.unit_id,
+        timeout_s=timeout_s,
+        channels=tuple(device.channels.values()),
     )
     return ModbusTcpDriver(config)
 
@@ -94,9 +97,7 @@ def test_bit_channels_of_one_status_word_are_set_independently() -> None:
     device.set("z3_fault", 0)
     device.set("z3_tamper", 1)
     assert device.holding[2] == 0b11000
-    assert [device.get(f"z3_{f}") for f in ("alarm", "fault", "tamper", "low_battery")] == [
-        0, 0, 1, 1
-    ]
+    assert [device.get(f"z3_{f}") for f in ("alarm", "fault", "tamper", "low_battery")] == [0, 0, 1, 1]
 
 
 async def test_a_silent_device_times_out_and_stops_cleanly() -> None:

@@ -14,16 +14,17 @@ from drivers.hj212.framing import FrameSplitter
 from drivers.hj212.reassembly import SplitPackets
 
 FRAMES_FILE = Path(__file__).parent / "data" / "hj212_frames.txt"
-FRAMES = [
-    line.strip().encode() for line in FRAMES_FILE.read_text().splitlines() if line.startswith("##")
-]
+FRAMES = [line.strip().encode() for line in FRAMES_FILE.read_text().splitlines() if line.startswith("##")]
 APPENDIX_A = FRAMES[0]
 
 
 def test_the_standards_appendix_a_example_verifies() -> None:
     frame = parse(APPENDIX_A + b"\r\n")
     assert (frame.qn, frame.cn, frame.pw, frame.mn) == (
-        "20160801085857223", "1062", "100000", "010000A8900016F000169DC0"
+        "20160801085857223",
+        "1062",
+        "100000",
+        "010000A8900016F000169DC0",
     )
     assert frame.get("ST") == "32" and frame.flag == 5 and frame.wants_answer and not frame.is_split
     assert frame.cp == ((("RtdInterval", "30"),),)
@@ -72,8 +73,17 @@ def test_the_crc_is_accepted_in_either_case() -> None:
         (b"##2000" + APPENDIX_A[6:], "too_long"),
         (encode(Frame((("CN", "2011"),), ())).replace(b"CP=&&&&", b"CP=&&&X"), "syntax"),
     ],
-    ids=["wrong crc", "crc not hex", "crc with 0x", "wrong length", "length not digits",
-         "truncated", "no ##", "over the limit", "no CP end"],
+    ids=[
+        "wrong crc",
+        "crc not hex",
+        "crc with 0x",
+        "wrong length",
+        "length not digits",
+        "truncated",
+        "no ##",
+        "over the limit",
+        "no CP end",
+    ],
 )
 def test_bad_frames_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:
     if reason == "syntax":  # re-wrap with a right CRC so only the syntax is wrong
@@ -88,16 +98,22 @@ def test_bad_frames_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:
 def test_the_data_answer_echoes_qn_pw_and_mn() -> None:
     answer = parse(data_answer(parse(APPENDIX_A)))
     assert answer.header == (
-        ("QN", "20160801085857223"), ("ST", "91"), ("CN", "9014"), ("PW", "100000"),
-        ("MN", "010000A8900016F000169DC0"), ("Flag", "4"),
+        ("QN", "20160801085857223"),
+        ("ST", "91"),
+        ("CN", "9014"),
+        ("PW", "100000"),
+        ("MN", "010000A8900016F000169DC0"),
+        ("Flag", "4"),
     )
     assert answer.cp == () and not answer.wants_answer
 
 
-_TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/ ",
-                min_size=1, max_size=12)
-_KEY = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
-               min_size=1, max_size=12)
+_TEXT = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/ ", min_size=1, max_size=12
+)
+_KEY = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=12
+)
 _FIELDS = st.lists(st.tuples(_KEY, _TEXT), min_size=1, max_size=4).map(tuple)
 _FRAMES = st.builds(
     Frame,
@@ -114,8 +130,11 @@ def test_encode_then_parse_round_trips(frame: Frame) -> None:
     assert parse(encode(frame), max_segment=9999) == frame
 
 
-@given(st.lists(_FRAMES, min_size=1, max_size=5), st.lists(st.binary(max_size=40), max_size=6),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(_FRAMES, min_size=1, max_size=5),
+    st.lists(st.binary(max_size=40), max_size=6),
+    st.randoms(use_true_random=False),
+)
 @settings(max_examples=150, deadline=None)
 def test_frames_survive_garbage_and_any_read_boundaries(
     frames: list[Frame], junk: list[bytes], rng: random.Random
@@ -166,8 +185,16 @@ def test_damaged_frames_are_reported_and_the_next_good_one_still_comes_out() -> 
 
 def test_split_packets_are_reassembled_in_order() -> None:
     def part(number: int, items: tuple[tuple[tuple[str, str], ...], ...]) -> Frame:
-        header = (("QN", "20240101000000000"), ("ST", "39"), ("CN", "2011"), ("PW", "1"),
-                  ("MN", "M1"), ("Flag", "7"), ("PNUM", "3"), ("PNO", str(number)))
+        header = (
+            ("QN", "20240101000000000"),
+            ("ST", "39"),
+            ("CN", "2011"),
+            ("PW", "1"),
+            ("MN", "M1"),
+            ("Flag", "7"),
+            ("PNUM", "3"),
+            ("PNO", str(number)),
+        )
         return parse(encode(Frame(header, items)))
 
     packets = SplitPackets()
@@ -175,9 +202,7 @@ def test_split_packets_are_reassembled_in_order() -> None:
     assert packets.add(part(1, ((("DataTime", "20240101000000"),),))) is None
     whole = packets.add(part(3, ((("a34004-Rtd", "30"),),)))
     assert whole is not None and whole.get("PNUM") is None
-    assert whole.cp_fields() == {
-        "DataTime": "20240101000000", "a34002-Rtd": "60", "a34004-Rtd": "30"
-    }
+    assert whole.cp_fields() == {"DataTime": "20240101000000", "a34002-Rtd": "60", "a34004-Rtd": "30"}
     with pytest.raises(FrameError, match="split"):
         packets.add(part(4, ()))
 
@@ -195,7 +220,13 @@ def test_the_table_driven_crc_equals_the_standards_bit_by_bit_algorithm(data: by
 def test_unfinished_split_messages_are_bounded() -> None:
     packets = SplitPackets(max_pending=2)
     for qn in range(5):
-        header = (("QN", f"2024010100000000{qn}"), ("CN", "2011"), ("MN", "M1"), ("Flag", "7"),
-                  ("PNUM", "2"), ("PNO", "1"))
+        header = (
+            ("QN", f"2024010100000000{qn}"),
+            ("CN", "2011"),
+            ("MN", "M1"),
+            ("Flag", "7"),
+            ("PNUM", "2"),
+            ("PNO", "1"),
+        )
         assert packets.add(Frame(header, ())) is None
     assert packets.dropped == 3

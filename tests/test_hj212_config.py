@@ -63,25 +63,47 @@ def test_a_valid_hj212_site() -> None:
 
 
 BROKEN = [
-    ("bad mn, missing unit, unknown zone",
-     lambda t: t.replace('mn = "FUME0001"', 'mn = "FUME;1"').replace(', unit = "mg/m³"', "")
-     .replace("Asia/Urumqi", "Mars/Base"),
-     ["devices[1].channels[0].unit: required",
-      "devices[1].mn: must match ^[^;,=&\\s]{1,32}$",
-      "devices[1].time_zone: unknown time zone 'Mars/Base' (an IANA name: Asia/Shanghai)"]),
-    ("code mapped twice", lambda t: t.replace('code = "a34001"', 'code = "a34002"'),
-     ["devices[0]: code 'a34002' is mapped twice (pm10, tsp)"]),
-    ("same MN twice", lambda t: t.replace('"FUME0001"', '"010000A8900016F000169DC0"'),
-     ["devices[1].mn: MN '010000A8900016F000169DC0' is already used by devices[0]"]),
-    ("TCP device without a listener",
-     lambda t: t.replace("[hj212]\nport = 14001\nidle_timeout_s = 120", ""),
-     ["devices[0]: an hj212 device without `serial` connects over TCP; add an [hj212] section"
-      " with the listener's port"]),
-    ("listener port out of range", lambda t: t.replace("port = 14001", "port = 140010"),
-     ["hj212.port: must be ≤ 65535"]),
-    ("rule on a statistics channel",
-     lambda t: t.replace('channel = "pm10"', 'channel = "pm10.hour_avg"'),
-     ["rules[0].channel: no channel 'pm10.hour_avg' on device 'dust-02' (channels: pm10, tsp)"]),
+    (
+        "bad mn, missing unit, unknown zone",
+        lambda t: (
+            t.replace('mn = "FUME0001"', 'mn = "FUME;1"')
+            .replace(', unit = "mg/m³"', "")
+            .replace("Asia/Urumqi", "Mars/Base")
+        ),
+        [
+            "devices[1].channels[0].unit: required",
+            "devices[1].mn: must match ^[^;,=&\\s]{1,32}$",
+            "devices[1].time_zone: unknown time zone 'Mars/Base' (an IANA name: Asia/Shanghai)",
+        ],
+    ),
+    (
+        "code mapped twice",
+        lambda t: t.replace('code = "a34001"', 'code = "a34002"'),
+        ["devices[0]: code 'a34002' is mapped twice (pm10, tsp)"],
+    ),
+    (
+        "same MN twice",
+        lambda t: t.replace('"FUME0001"', '"010000A8900016F000169DC0"'),
+        ["devices[1].mn: MN '010000A8900016F000169DC0' is already used by devices[0]"],
+    ),
+    (
+        "TCP device without a listener",
+        lambda t: t.replace("[hj212]\nport = 14001\nidle_timeout_s = 120", ""),
+        [
+            "devices[0]: an hj212 device without `serial` connects over TCP; add an [hj212] section"
+            " with the listener's port"
+        ],
+    ),
+    (
+        "listener port out of range",
+        lambda t: t.replace("port = 14001", "port = 140010"),
+        ["hj212.port: must be ≤ 65535"],
+    ),
+    (
+        "rule on a statistics channel",
+        lambda t: t.replace('channel = "pm10"', 'channel = "pm10.hour_avg"'),
+        ["rules[0].channel: no channel 'pm10.hour_avg' on device 'dust-02' (channels: pm10, tsp)"],
+    ),
 ]
 
 

@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def _decode(*args: str, stdin: bytes = b"") -> tuple[int, list[dict[str, object]]]:
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "hj212", "decode", *args],
-        input=stdin, capture_output=True, cwd=ROOT, timeout=60,
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
     )
     return result.returncode, [json.loads(line) for line in result.stdout.decode().splitlines()]
 
@@ -26,8 +29,12 @@ def test_a_file_of_good_frames_decodes_one_object_per_frame() -> None:
     first = decoded[0]
     assert first["ok"] is True and first["crc"] == "1C80" and first["length"] == 101
     assert first["fields"] == {
-        "QN": "20160801085857223", "ST": "32", "CN": "1062", "PW": "100000",
-        "MN": "010000A8900016F000169DC0", "Flag": "5",
+        "QN": "20160801085857223",
+        "ST": "32",
+        "CN": "1062",
+        "PW": "100000",
+        "MN": "010000A8900016F000169DC0",
+        "Flag": "5",
     }
     assert first["flag"] == {"version": 1, "split": False, "answer": True}
     assert first["cp"] == [{"RtdInterval": "30"}]

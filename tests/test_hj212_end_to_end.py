@@ -61,15 +61,24 @@ async def test_simulated_exceedance_is_answered_and_raises_an_alarm(
     listen_port = free_port()
     config = parse_config(_site(broker.port, listen_port, tmp_path / "state", topic_prefix))
     datalogger = Hj212Datalogger(
-        mn=MN, pw="123456", scenario="exceedance", interval_s=0.2, minute_s=0.5,
-        period_s=60, start_s=0.5, excursion_s=30, seed=1,
+        mn=MN,
+        pw="123456",
+        scenario="exceedance",
+        interval_s=0.2,
+        minute_s=0.5,
+        period_s=60,
+        start_s=0.5,
+        excursion_s=30,
+        seed=1,
     )
     async with running_gateway(config):
         sending = asyncio.create_task(datalogger.run("127.0.0.1", listen_port), name="datalogger")
         try:
-            raised = (await subscriber.wait_for(
-                lambda m: m.topic.endswith("/events") and m.payload["state"] == "raised", timeout=20
-            )).payload
+            raised = (
+                await subscriber.wait_for(
+                    lambda m: m.topic.endswith("/events") and m.payload["state"] == "raised", timeout=20
+                )
+            ).payload
             minute = await subscriber.wait_for(
                 lambda m: "/telemetry/" in m.topic and "pm10.minute_avg" in m.payload["readings"],
                 timeout=20,

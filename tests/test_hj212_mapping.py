@@ -19,7 +19,10 @@ MINUTE = FRAMES[1]  # JLYP01_AIR01_0001: CN 2051
 
 def _device(**overrides: object) -> Hj212DeviceConfig:
     entry: dict[str, object] = {
-        "id": "dust-02", "driver": "hj212", "mn": "LXHB0CS0306310", "pw": "123456",
+        "id": "dust-02",
+        "driver": "hj212",
+        "mn": "LXHB0CS0306310",
+        "pw": "123456",
         "channels": [
             {"id": "pm25", "code": "a34004", "unit": "µg/m³", "scale": 0.001},
             {"id": "pm10", "code": "a34002", "unit": "µg/m³", "scale": 0.001},
@@ -54,18 +57,20 @@ def test_the_time_zone_is_configurable() -> None:
 
 
 def test_minute_statistics_get_their_own_channel_names() -> None:
-    device = _device(mn="JLYP01_AIR01_0001", channels=[
-        {"id": "pm10", "code": "a34002", "unit": "µg/m³"},
-        {"id": "pm25", "code": "a34004", "unit": "µg/m³"},
-    ])
+    device = _device(
+        mn="JLYP01_AIR01_0001",
+        channels=[
+            {"id": "pm10", "code": "a34002", "unit": "µg/m³"},
+            {"id": "pm25", "code": "a34004", "unit": "µg/m³"},
+        ],
+    )
     batch = _batch(MINUTE, device)
     assert batch.channels == ("pm10.minute_avg", "pm25.minute_avg")
     assert batch.values.tolist() == [31.0, 14.0]
 
 
 def _frame(cp: str, *, mn: str = "LXHB0CS0306310", pw: str = "123456", cn: str = "2011") -> bytes:
-    header = (("QN", "20240101120000000"), ("ST", "39"), ("CN", cn), ("PW", pw), ("MN", mn),
-              ("Flag", "5"))
+    header = (("QN", "20240101120000000"), ("ST", "39"), ("CN", cn), ("PW", pw), ("MN", mn), ("Flag", "5"))
     items = tuple(
         tuple((key, value) for key, _, value in (f.partition("=") for f in item.split(",")))
         for item in cp.split(";")
@@ -75,9 +80,17 @@ def _frame(cp: str, *, mn: str = "LXHB0CS0306310", pw: str = "123456", cn: str =
 
 @pytest.mark.parametrize(
     ("flag", "quality"),
-    [("N", Quality.OK), ("D", Quality.DEVICE_FAULT), ("C", Quality.CALIBRATING),
-     ("M", Quality.MAINTENANCE), ("T", Quality.OVER_RANGE), ("B", Quality.COMMS_FAULT),
-     ("F", Quality.STOPPED), ("S", Quality.MANUAL), ("P", Quality.DEVICE_FAULT)],
+    [
+        ("N", Quality.OK),
+        ("D", Quality.DEVICE_FAULT),
+        ("C", Quality.CALIBRATING),
+        ("M", Quality.MAINTENANCE),
+        ("T", Quality.OVER_RANGE),
+        ("B", Quality.COMMS_FAULT),
+        ("F", Quality.STOPPED),
+        ("S", Quality.MANUAL),
+        ("P", Quality.DEVICE_FAULT),
+    ],
 )
 def test_data_flags_map_to_quality(flag: str, quality: Quality) -> None:
     raw = _frame(f"DataTime=20240101120000;a34002-Rtd=90,a34002-Flag={flag}")
@@ -102,7 +115,8 @@ def test_unknown_mns_and_wrong_passwords_are_refused_counted_and_not_answered() 
     counters = Hj212Counters()
     session = Session("peer", DataloggerMap([_device()]), batches.append, counters)
     answers = session.feed(
-        _frame("a34002-Rtd=1", mn="SOMEONE-ELSE") + _frame("a34002-Rtd=1", pw="guess")
+        _frame("a34002-Rtd=1", mn="SOMEONE-ELSE")
+        + _frame("a34002-Rtd=1", pw="guess")
         + _frame("a34002-Rtd=1", mn="SOMEONE-ELSE")
     )
     assert answers == [] and batches == []
@@ -113,12 +127,14 @@ def test_unknown_mns_and_wrong_passwords_are_refused_counted_and_not_answered() 
     assert batches[0].values.tolist() == [90.0] and counters.frames == 1
 
 
-
 def test_a_2005_style_frame_without_qn_or_flag_maps_with_its_millisecond_data_time() -> None:
-    device = _device(mn="NJGDKYYC202101q0001w0001", channels=[
-        {"id": "ele01", "code": "ele01", "unit": "kW"},
-        {"id": "ele02", "code": "ele02", "unit": "kW"},
-    ])
+    device = _device(
+        mn="NJGDKYYC202101q0001w0001",
+        channels=[
+            {"id": "ele01", "code": "ele01", "unit": "kW"},
+            {"id": "ele02", "code": "ele02", "unit": "kW"},
+        ],
+    )
     batch = _batch(FRAMES[6], device)  # ST=32;CN=2011;...;DataTime=20210305003817000
     assert batch.channels == ("ele01", "ele02") and batch.values.tolist() == [1.0, 0.0]
     assert batch.ts[0] == datetime(2021, 3, 4, 16, 38, 17, tzinfo=timezone.utc).timestamp()

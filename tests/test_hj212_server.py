@@ -18,15 +18,27 @@ from gateway.readings import ReadingBatch
 
 
 def _device(n: int, **extra: object) -> Hj212DeviceConfig:
-    return Hj212DeviceConfig.model_validate({
-        "id": f"dust-{n:02d}", "driver": "hj212", "mn": f"MN{n:04d}", "pw": "123456",
-        "channels": [{"id": "pm10", "code": "a34002", "unit": "µg/m³"}], **extra,
-    })
+    return Hj212DeviceConfig.model_validate(
+        {
+            "id": f"dust-{n:02d}",
+            "driver": "hj212",
+            "mn": f"MN{n:04d}",
+            "pw": "123456",
+            "channels": [{"id": "pm10", "code": "a34002", "unit": "µg/m³"}],
+            **extra,
+        }
+    )
 
 
 def _frame(n: int, value: float, *, flag: str = "5") -> bytes:
-    header = (("QN", f"20240101120000{n:03d}"), ("ST", "39"), ("CN", "2011"), ("PW", "123456"),
-              ("MN", f"MN{n:04d}"), ("Flag", flag))
+    header = (
+        ("QN", f"20240101120000{n:03d}"),
+        ("ST", "39"),
+        ("CN", "2011"),
+        ("PW", "123456"),
+        ("MN", f"MN{n:04d}"),
+        ("Flag", flag),
+    )
     cp = ((("DataTime", "20240101120000"),), (("a34002-Rtd", str(value)), ("a34002-Flag", "N")))
     return encode(Frame(header, cp))
 
@@ -36,8 +48,9 @@ async def _listening(
     devices: list[Hj212DeviceConfig], **listener: object
 ) -> AsyncIterator[tuple[Hj212Stream, list[ReadingBatch]]]:
     port = free_port()
-    stream = Hj212Stream(devices, listener=Hj212Listener(host="127.0.0.1", port=port, **listener),
-                         serial_retry_s=0.1)
+    stream = Hj212Stream(
+        devices, listener=Hj212Listener(host="127.0.0.1", port=port, **listener), serial_retry_s=0.1
+    )
     batches: list[ReadingBatch] = []
     async with stream:
         task = asyncio.create_task(stream.run(batches.append), name="hj212-under-test")
@@ -76,7 +89,9 @@ async def test_each_datalogger_gets_its_answer_while_a_hostile_one_sends_rubbish
         answers = [await _answer(reader) for reader, _ in links]
         assert [(a.cn, a.mn) for a in answers] == [("9014", f"MN{n:04d}") for n in (1, 2, 3)]
         assert sorted((b.device, b.values[0]) for b in batches) == [
-            ("dust-01", 101.0), ("dust-02", 102.0), ("dust-03", 103.0)
+            ("dust-01", 101.0),
+            ("dust-02", 102.0),
+            ("dust-03", 103.0),
         ]
         assert stream.counters.frames == 3 and stream.counters.answers == 3
         rejected = stream.counters.rejected

@@ -39,31 +39,23 @@ async def test_monitor_board_and_ack_verify_commands(
 ) -> None:
     where = ("--broker", f"127.0.0.1:{broker.port}", "--prefix", topic_prefix)
     board = Board()
-    following = asyncio.create_task(
-        follow("127.0.0.1", broker.port, topic_prefix, board), name="follow"
-    )
+    following = asyncio.create_task(follow("127.0.0.1", broker.port, topic_prefix, board), name="follow")
     try:
         async with running_gateway(make_config(broker.port, dust_monitor.port)):
             # Events are not retained: the monitor shows those raised while it runs.
             monitoring = asyncio.create_task(_gridgate("monitor", *where, "--duration", "12"))
             await asyncio.sleep(3.0)  # the process has started and subscribed
             dust_monitor.set("pm10", 187.5)
-            raised = (
-                await subscriber.wait_for(lambda m: m.payload.get("state") == "raised")
-            ).payload
+            raised = (await subscriber.wait_for(lambda m: m.payload.get("state") == "raised")).payload
             await asyncio.sleep(0.3)
             text = board.render(color=False)
             assert "gw-test-01" in text and "ONLINE" in text and "gw-test-01/dust-01" in text
             assert f"NOT ACKNOWLEDGED  id {raised['event_id']}" in text and "[IMPORTANT" in text
 
-            status, out, err = await _gridgate(
-                "ack", raised["event_id"], "--operator", "op-9", *where
-            )
+            status, out, err = await _gridgate("ack", raised["event_id"], "--operator", "op-9", *where)
             assert status == 0, err
             assert json.loads(out)["result"]["acknowledged_by"] == "op-9"
-            status, out, err = await _gridgate(
-                "verify", raised["event_id"], *where, "--protocol", "3.1.1"
-            )
+            status, out, err = await _gridgate("verify", raised["event_id"], *where, "--protocol", "3.1.1")
             assert status == 0, err
             assert json.loads(out)["result"]["condition"] == "present"
             status, out, err = await _gridgate("ack", "no-such-event", "--operator", "op-9", *where)

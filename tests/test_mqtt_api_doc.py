@@ -22,9 +22,7 @@ def documented_examples() -> list[tuple[str, dict[str, Any]]]:
     text = DOC.read_text()
     blocks = re.findall(r"```json\n", text)
     marked = re.findall(r"<!-- schema: (\S+) -->\n```json\n(.*?)```", text, flags=re.DOTALL)
-    assert len(marked) == len(blocks), (
-        "every ```json block needs a <!-- schema: NAME --> line above it"
-    )
+    assert len(marked) == len(blocks), "every ```json block needs a <!-- schema: NAME --> line above it"
     return [(schema, json.loads(block)) for schema, block in marked]
 
 
@@ -45,9 +43,7 @@ def test_every_example_follows_its_schema() -> None:
 
 
 def test_every_documented_event_state_is_an_example() -> None:
-    states = {
-        example["state"] for schema, example in documented_examples() if schema == "event.json"
-    }
+    states = {example["state"] for schema, example in documented_examples() if schema == "event.json"}
     enum = json.loads((SCHEMAS / "event.json").read_text())["properties"]["state"]["enum"]
     assert states == set(enum)
 

@@ -18,8 +18,13 @@ WARM_UP = (
 def _run(env: dict[str, str]) -> str:
     clean = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
     result = subprocess.run(
-        [sys.executable, "-c", "import gateway; " + WARM_UP], env={**clean, **env},
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+        [sys.executable, "-c", "import gateway; " + WARM_UP],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
     )
     return result.stdout.strip()
 

@@ -47,7 +47,11 @@ def test_the_smoke_panel_has_five_flags_for_each_of_eight_zones() -> None:
     channels = load_profile("smoke-panel", default_profile_dirs()).channels
     assert {ch.address for ch in channels} == set(range(8))
     assert [ch.id for ch in channels[:5]] == [
-        "z1_alarm", "z1_silenced", "z1_fault", "z1_tamper", "z1_low_battery"
+        "z1_alarm",
+        "z1_silenced",
+        "z1_fault",
+        "z1_tamper",
+        "z1_low_battery",
     ]
 
 
@@ -59,8 +63,11 @@ def _write(directory: Path, name: str, text: str) -> Path:
 
 
 def test_a_site_profile_shadows_the_shipped_one(tmp_path: Path) -> None:
-    _write(tmp_path / "profiles", "dust-monitor", 'description = "ours"\n'
-           '[[channels]]\nid = "pm10"\naddress = 40\ntype = "float32"\n')
+    _write(
+        tmp_path / "profiles",
+        "dust-monitor",
+        'description = "ours"\n[[channels]]\nid = "pm10"\naddress = 40\ntype = "float32"\n',
+    )
     profile = load_profile("dust-monitor", default_profile_dirs(tmp_path))
     assert profile.description == "ours"
     assert profile.channels == (ModbusChannel(id="pm10", address=40, type="float32"),)
@@ -83,10 +90,14 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
 
 
 def test_an_invalid_channel_names_the_file_index_and_field(tmp_path: Path) -> None:
-    path = _write(tmp_path, "status", 'description = "x"\n'
-                  '[[channels]]\nid = "ok"\naddress = 0\n'
-                  '[[channels]]\nid = "door"\naddress = 1\ntype = "bits"\nbit = 16\n'
-                  '[[channels]]\nid = "ok"\naddress = "two"\n')
+    path = _write(
+        tmp_path,
+        "status",
+        'description = "x"\n'
+        '[[channels]]\nid = "ok"\naddress = 0\n'
+        '[[channels]]\nid = "door"\naddress = 1\ntype = "bits"\nbit = 16\n'
+        '[[channels]]\nid = "ok"\naddress = "two"\n',
+    )
     with pytest.raises(ConfigError) as caught:
         load_profile("status", [tmp_path])
     assert caught.value.source == str(path)
@@ -108,18 +119,19 @@ def test_a_profile_without_channels_or_with_unknown_keys_is_refused(tmp_path: Pa
 
 def test_channel_dicts_are_plain_and_unvalidated() -> None:
     tables = profile_channel_dicts("oil-fume-monitor", default_profile_dirs())
-    assert tables[0] == {
-        "id": "fume", "unit": "mg/m³", "address": 0, "type": "int32", "scale": 0.01
-    }
+    assert tables[0] == {"id": "fume", "unit": "mg/m³", "address": 0, "type": "int32", "scale": 0.01}
 
 
 def test_overrides_update_drop_and_add_channels_by_id() -> None:
     profile = [{"id": "pm10", "address": 2, "type": "float32"}, {"id": "noise", "address": 6}]
-    merged = resolve_channels(profile, [
-        {"id": "pm10", "scale": 0.1},
-        {"id": "noise", "enabled": False},
-        {"id": "pm1", "address": 12, "type": "float32", "enabled": True},
-    ])
+    merged = resolve_channels(
+        profile,
+        [
+            {"id": "pm10", "scale": 0.1},
+            {"id": "noise", "enabled": False},
+            {"id": "pm1", "address": 12, "type": "float32", "enabled": True},
+        ],
+    )
     assert merged == [
         {"id": "pm10", "address": 2, "type": "float32", "scale": 0.1},
         {"id": "pm1", "address": 12, "type": "float32"},
@@ -129,12 +141,15 @@ def test_overrides_update_drop_and_add_channels_by_id() -> None:
 
 def test_bad_overrides_are_all_reported() -> None:
     with pytest.raises(ConfigError) as caught:
-        resolve_channels([{"id": "pm10", "address": 2}], [
-            {"scale": 0.1},
-            {"id": "tsp", "enabled": False},
-            {"id": "pm10", "enabled": "no"},
-            {"id": "tsp", "address": 0},
-        ])
+        resolve_channels(
+            [{"id": "pm10", "address": 2}],
+            [
+                {"scale": 0.1},
+                {"id": "tsp", "enabled": False},
+                {"id": "pm10", "enabled": "no"},
+                {"id": "tsp", "address": 0},
+            ],
+        )
     assert caught.value.problems == [
         "overrides[3].id: 'tsp' appears more than once",
         "overrides[0].id: each override needs the channel's id",

@@ -78,9 +78,7 @@ def test_a_wide_gap_or_the_125_register_limit_splits_reads() -> None:
         ([0xDB0F, 0x4940], "little", "little", "DCBA"),
     ],
 )
-def test_the_four_32_bit_layouts(
-    words: list[int], word_order: str, byte_order: str, layout: str
-) -> None:
+def test_the_four_32_bit_layouts(words: list[int], word_order: str, byte_order: str, layout: str) -> None:
     got = decode(words, "float32", word_order, byte_order=byte_order)  # type: ignore[arg-type]
     assert got == pytest.approx(math.pi, rel=1e-7), layout
     assert encode(got, "float32", word_order, byte_order=byte_order) == words  # type: ignore[arg-type]
@@ -118,8 +116,12 @@ _RANGES = {
 }
 
 
-@given(st.data(), st.sampled_from(sorted(_RANGES)), st.sampled_from(["big", "little"]),
-       st.sampled_from(["big", "little"]))
+@given(
+    st.data(),
+    st.sampled_from(sorted(_RANGES)),
+    st.sampled_from(["big", "little"]),
+    st.sampled_from(["big", "little"]),
+)
 def test_every_type_and_layout_round_trips(
     data: st.DataObject, kind: str, word_order: str, byte_order: str
 ) -> None:
@@ -136,12 +138,21 @@ def test_a_value_that_does_not_fit_is_a_clear_error() -> None:
 
 def _bit(cid: str, bit: int, bits: int = 1, byte_order: str = "big") -> ModbusChannel:
     return ModbusChannel(
-        id=cid, address=7, type="bits", bit=bit, bits=bits, byte_order=byte_order  # type: ignore[arg-type]
+        id=cid,
+        address=7,
+        type="bits",
+        bit=bit,
+        bits=bits,
+        byte_order=byte_order,  # type: ignore[arg-type]
     )
 
 
-@given(st.lists(st.integers(0, 1), min_size=4, max_size=4), st.integers(0, 15),
-       st.sampled_from(["big", "little"]), st.integers(0, 0xFFFF))
+@given(
+    st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    st.integers(0, 15),
+    st.sampled_from(["big", "little"]),
+    st.integers(0, 0xFFFF),
+)
 def test_bit_channels_share_one_register_and_read_back_exactly(
     flags: list[int], level: int, byte_order: str, before: int
 ) -> None:
@@ -203,10 +214,16 @@ def _register_maps(draw: st.DrawFn) -> tuple[list[ModbusChannel], list[int]]:
             extra = {"bit": bit, "bits": draw(st.integers(1, 16 - bit))}
         else:
             extra = {"word_order": draw(_LAYOUTS), "byte_order": draw(_LAYOUTS)}
-        channels.append(ModbusChannel(
-            id=f"c{n}", address=address, type=kind, scale=draw(st.sampled_from([1.0, 0.1, 2.5])),
-            offset=draw(st.sampled_from([0.0, -40.0])), **extra,
-        ))
+        channels.append(
+            ModbusChannel(
+                id=f"c{n}",
+                address=address,
+                type=kind,
+                scale=draw(st.sampled_from([1.0, 0.1, 2.5])),
+                offset=draw(st.sampled_from([0.0, -40.0])),
+                **extra,
+            )
+        )
     registers = draw(st.lists(st.integers(0, 0xFFFF), min_size=24, max_size=24))
     return channels, registers
 
@@ -219,7 +236,5 @@ def test_the_fast_decoder_reads_what_decode_channel_reads(
     request = ReadRequest("holding", 0, 24, tuple(range(len(channels))))
     fast = [math.nan] * len(channels)
     RequestDecoder(channels, request).fill(registers, fast)
-    one_by_one = [
-        decode_channel(registers[ch.address : ch.address + WIDTH[ch.type]], ch) for ch in channels
-    ]
+    one_by_one = [decode_channel(registers[ch.address : ch.address + WIDTH[ch.type]], ch) for ch in channels]
     assert [repr(v) for v in fast] == [repr(v) for v in one_by_one]  # NaN payloads of floats included

@@ -90,7 +90,8 @@ def _status(device: str, state: str):  # type: ignore[no-untyped-def]
 
 def _intervals(received: list[Received], device: str, since: float) -> list[float]:
     stamps = sorted(
-        _ts(m.payload["ts"]) for m in received
+        _ts(m.payload["ts"])
+        for m in received
         if m.topic.endswith(f"/telemetry/{device}") and _ts(m.payload["ts"]) >= since
     )
     return [b - a for a, b in itertools.pairwise(stamps)]
@@ -139,6 +140,7 @@ async def test_a_dead_device_on_the_bus_does_not_starve_the_seven_others(
         assert cleared.payload["event_id"] == raised["event_id"]
         await sub.wait_for(lambda m: m.topic.endswith("/telemetry/dev-8"), timeout=5)
     assert all(
-        m.payload["state"] == "online" for m in sub.received
+        m.payload["state"] == "online"
+        for m in sub.received
         if "/devices/dev-" in m.topic and not m.topic.endswith("dev-8/status")
     ), "no device but the dead one ever left online"

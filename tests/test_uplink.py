@@ -63,9 +63,7 @@ async def test_after_an_outage_backlog_is_historical_events_first_and_commands_w
 
             broker.stop()
             await asyncio.sleep(0.5)
-            backlog = [
-                outbox.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n}) for n in range(1, 50)
-            ]
+            backlog = [outbox.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n}) for n in range(1, 50)]
             alarm = outbox.enqueue(Priority.EVENT, "events", {"state": "raised"})
             broker.start()
             await cc.wait_until(lambda: set(backlog) <= set(cc.seqs("/telemetry/d")))
@@ -103,9 +101,7 @@ async def test_tls_with_client_certificates_and_a_wrong_one_refused_clearly(
             topic_prefix=topic_prefix,
             reconnect_min_s=0.2,
             reconnect_max_s=0.5,
-            tls=TlsFiles(
-                ca_file=certs["ca"], cert_file=certs["client_cert"], key_file=certs["client_key"]
-            ),
+            tls=TlsFiles(ca_file=certs["ca"], cert_file=certs["client_cert"], key_file=certs["client_key"]),
         )
         outbox = Outbox(tmp_path / "good", IDENTITY.id)
         uplink = UplinkClient(good, IDENTITY, outbox, version="t", config_digest="d")

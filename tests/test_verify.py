@@ -9,9 +9,7 @@ from gateway.events.verify import verify_slots
 from gateway.events.watch import ChannelWatch
 from gateway.readings import ReadingBatch
 
-RULE = ThresholdRule(
-    device="fume-03", channel="fume", high=2.0, hysteresis=0.2, category="env.oil_fume"
-)
+RULE = ThresholdRule(device="fume-03", channel="fume", high=2.0, hysteresis=0.2, category="env.oil_fume")
 
 
 def _watch(readings: list[tuple[float, float]]) -> ChannelWatch:

@@ -169,9 +169,7 @@ def verify(raw: bytes, *, source: str = "hj212", max_segment: int = MAX_SEGMENT)
         raise FrameError(source, "crc", f"CRC must be 4 hex digits, got {crc_field!r}")
     expected = crc16(segment)
     if int(crc_field, 16) != expected:
-        raise FrameError(
-            source, "crc", f"CRC is {crc_field.decode()}, the data segment gives {expected:04X}"
-        )
+        raise FrameError(source, "crc", f"CRC is {crc_field.decode()}, the data segment gives {expected:04X}")
     return segment
 
 
@@ -192,9 +190,7 @@ def parse_segment(segment: bytes, *, source: str = "hj212") -> Frame:
     header = tuple(_pairs(text[:start], ";", source, "header"))
     if "&&" in cp_text:
         raise FrameError(source, "syntax", "'&&' inside CP")
-    cp = tuple(
-        tuple(_pairs(item, ",", source, "CP")) for item in cp_text.split(";") if item
-    )
+    cp = tuple(tuple(_pairs(item, ",", source, "CP")) for item in cp_text.split(";") if item)
     flag = next((value for key, value in header if key == "Flag"), None)
     if flag is not None and not flag.isdigit():
         raise FrameError(source, "syntax", f"Flag must be a number, got {flag!r}")

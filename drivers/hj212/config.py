@@ -104,4 +104,3 @@ def cross_check(devices: Sequence[DeviceConfig], listener: Hj212Listener | None)
                 first = ports[device.serial]
                 yield f"devices[{i}].serial: {device.serial} is already used by devices[{first}]"
             ports.setdefault(device.serial, i)
-

@@ -42,9 +42,7 @@ def describe(raw: bytes, *, max_segment: int = MAX_SEGMENT) -> dict[str, Any]:
 
 def _fields(frame: Frame) -> dict[str, Any]:
     flag = frame.flag
-    bits = {
-        "version": flag >> 2, "split": bool(flag & FLAG_SPLIT), "answer": bool(flag & FLAG_ANSWER)
-    }
+    bits = {"version": flag >> 2, "split": bool(flag & FLAG_SPLIT), "answer": bool(flag & FLAG_ANSWER)}
     return {
         "fields": dict(frame.header),
         "flag": bits,

@@ -61,9 +61,7 @@ class DataloggerMap:
             raise FrameError(source, "bad_pw", f"wrong PW for MN {frame.mn!r} ({logger.config.id})")
         return logger.config
 
-    def to_batch(
-        self, frame: Frame, device: Hj212DeviceConfig, received: float
-    ) -> ReadingBatch | None:
+    def to_batch(self, frame: Frame, device: Hj212DeviceConfig, received: float) -> ReadingBatch | None:
         """The readings in a data frame of ``device``; None for frames that carry none."""
         cn = frame.cn
         suffixes: _Suffixes
@@ -106,15 +104,18 @@ class DataloggerMap:
             raise FrameError(device.id, "datatime", f"DataTime {text!r} is not YYYYMMDDhhmmss[zzz]")
         try:  # slicing, not strptime: this runs for every frame and strptime is slow
             moment = datetime(
-                int(text[0:4]), int(text[4:6]), int(text[6:8]),
-                int(text[8:10]), int(text[10:12]), int(text[12:14]),
+                int(text[0:4]),
+                int(text[4:6]),
+                int(text[6:8]),
+                int(text[8:10]),
+                int(text[10:12]),
+                int(text[12:14]),
             )
         except ValueError as exc:
             raise FrameError(device.id, "datatime", f"DataTime {text!r}: {exc}") from exc
         zone = self._by_mn[device.mn].zone
         millis = int(text[14:]) / 1000 if len(text) == 17 else 0.0
         return moment.replace(tzinfo=zone).timestamp() + millis
-
 
 
 def _number(text: str) -> tuple[float, bool]:

@@ -34,7 +34,11 @@ class SplitPackets:
                 self.dropped += 1
                 log.warning(
                     "hj212 %s: split message MN=%s CN=%s QN=%s dropped with %d part(s) missing",
-                    self.source, mn, cn, qn, int(pnum or 0) - len(kept),
+                    self.source,
+                    mn,
+                    cn,
+                    qn,
+                    int(pnum or 0) - len(kept),
                 )
             return None
         del self._pending[key]

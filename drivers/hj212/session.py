@@ -87,7 +87,9 @@ class Session:
         if self.rejected:
             log.info(
                 "hj212 %s: closed after %d frame(s) accepted, %d rejected",
-                self.peer, self.accepted, self.rejected,
+                self.peer,
+                self.accepted,
+                self.rejected,
             )
 
     def _handle(self, frame: Frame) -> bytes | None:

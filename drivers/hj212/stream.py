@@ -60,9 +60,7 @@ class Hj212Stream(StreamDriver):
                 lambda: _TcpLink(self), host, port, start_serving=False, reuse_address=True
             )
         except OSError as exc:
-            raise DeviceUnreachable(
-                self.name, f"cannot listen on {host}:{port}: {exc.strerror}"
-            ) from exc
+            raise DeviceUnreachable(self.name, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
     async def run(self, on_batch: Callable[[ReadingBatch], None]) -> None:
         self.on_batch = on_batch
@@ -71,7 +69,8 @@ class Hj212Stream(StreamDriver):
             log.info("hj212: listening on %s:%d", self.listener.host, self.listener.port)  # type: ignore[union-attr]
         ports = [
             asyncio.create_task(self._serve_serial(d), name=f"hj212-serial:{d.id}")
-            for d in self.devices if d.serial is not None
+            for d in self.devices
+            if d.serial is not None
         ]
         try:
             await asyncio.Event().wait()
@@ -108,9 +107,7 @@ class Hj212Stream(StreamDriver):
             lost: asyncio.Future[str] = loop.create_future()
             fd = port.fileno()
 
-            def readable(
-                session: Session = session, lost: asyncio.Future[str] = lost, fd: int = fd
-            ) -> None:
+            def readable(session: Session = session, lost: asyncio.Future[str] = lost, fd: int = fd) -> None:
                 try:
                     data = os.read(fd, SERIAL_READ)
                     if not data:

@@ -108,8 +108,15 @@ class ModbusBus:
         self._transaction = 0
 
     async def read(
-        self, device: str, unit: int, function: int, start: int, count: int, *,
-        timeout: float, probe: bool = False,
+        self,
+        device: str,
+        unit: int,
+        function: int,
+        start: int,
+        count: int,
+        *,
+        timeout: float,
+        probe: bool = False,
     ) -> list[int]:
         """Registers ``start..start+count-1`` of ``unit``; raise DriverError if they cannot be read."""
         await self._turns.acquire(probe)
@@ -168,9 +175,7 @@ class ModbusBus:
                 counters.garbage += 1
         return answer
 
-    async def _exchange_rtu(
-        self, unit: int, function: int, start: int, count: int, timeout: float
-    ) -> Answer:
+    async def _exchange_rtu(self, unit: int, function: int, start: int, count: int, timeout: float) -> Answer:
         await self._line.send(rtu_read_request(unit, function, start, count))
         deadline = time.monotonic() + timeout
         buffer = b""
@@ -211,8 +216,12 @@ def _line_for(config: BusConfig) -> Line:
     if config.transport == "rtu":
         assert config.device is not None
         return SerialLine(
-            config.id, config.device, baudrate=config.baudrate, bytesize=config.bytesize,
-            parity=config.parity, stopbits=config.stopbits,
+            config.id,
+            config.device,
+            baudrate=config.baudrate,
+            bytesize=config.bytesize,
+            parity=config.parity,
+            stopbits=config.stopbits,
         )
     assert config.host is not None and config.port is not None
     return TcpLine(config.id, config.host, config.port)

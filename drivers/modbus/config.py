@@ -90,7 +90,9 @@ class ModbusConfig(DeviceConfig):
         default=16, ge=0, le=124, description="unused registers one read may span to save a request"
     )
     max_registers: int = Field(
-        default=MAX_REGISTERS_PER_READ, ge=1, le=MAX_REGISTERS_PER_READ,
+        default=MAX_REGISTERS_PER_READ,
+        ge=1,
+        le=MAX_REGISTERS_PER_READ,
         description="the most registers the device answers in one read",
     )
     channels: tuple[ModbusChannel, ...] = Field(min_length=1)

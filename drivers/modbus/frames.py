@@ -115,9 +115,7 @@ def classify_rtu(buffer: bytes, unit: int, function: int, count: int) -> Answer:
                 if buffer[at] == unit:
                     return Answer(fault="crc", detail="CRC mismatch in the answer", skipped=at)
                 continue
-            return Answer(
-                fault="wrong_unit", detail=f"answer came from unit {buffer[at]}", skipped=at
-            )
+            return Answer(fault="wrong_unit", detail=f"answer came from unit {buffer[at]}", skipped=at)
     return Answer(fault="garbage", detail=f"{len(buffer)} byte(s) that form no answer")
 
 

@@ -71,7 +71,10 @@ class SerialLine(_Received):
         self.bus = bus
         self.device = device
         self._settings = {
-            "baudrate": baudrate, "bytesize": bytesize, "parity": _PARITY[parity], "stopbits": stopbits,
+            "baudrate": baudrate,
+            "bytesize": bytesize,
+            "parity": _PARITY[parity],
+            "stopbits": stopbits,
         }
         self._port: serial.Serial | None = None
 

@@ -116,9 +116,7 @@ def _find(name: str, search: Sequence[Path]) -> Path:
                 return path
     known = ", ".join(available_profiles(search)) or "none"
     places = ", ".join(str(d) for d in search)
-    raise ConfigError(
-        f"profile {name!r}", [f"no such profile in {places}; available: {known}"]
-    )
+    raise ConfigError(f"profile {name!r}", [f"no such profile in {places}; available: {known}"])
 
 
 def _read(path: Path) -> tuple[str, list[dict[str, Any]]]:
@@ -128,8 +126,11 @@ def _read(path: Path) -> tuple[str, list[dict[str, Any]]]:
         raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
-    problems = [f"{key}: unknown key; a profile has description and channels"
-                for key in document if key not in ("description", "channels")]
+    problems = [
+        f"{key}: unknown key; a profile has description and channels"
+        for key in document
+        if key not in ("description", "channels")
+    ]
     description = document.get("description", "")
     if not isinstance(description, str):
         problems.append("description: must be a string")

@@ -24,21 +24,33 @@ from pydantic import Field, model_validator
 
 from drivers.base import ChannelConfig
 
-RegisterType = Literal[
-    "int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bits"
-]
+RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bits"]
 WordOrder = Literal["big", "little"]
 ByteOrder = Literal["big", "little"]
 Table = Literal["holding", "input"]
 
 MAX_REGISTERS_PER_READ = 125
 WIDTH: dict[str, int] = {
-    "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2,
-    "int64": 4, "uint64": 4, "float64": 4, "bits": 1,
+    "int16": 1,
+    "uint16": 1,
+    "int32": 2,
+    "uint32": 2,
+    "float32": 2,
+    "int64": 4,
+    "uint64": 4,
+    "float64": 4,
+    "bits": 1,
 }
 STRUCT_FORMAT: dict[str, str] = {
-    "int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f",
-    "int64": ">q", "uint64": ">Q", "float64": ">d", "bits": ">H",
+    "int16": ">h",
+    "uint16": ">H",
+    "int32": ">i",
+    "uint32": ">I",
+    "float32": ">f",
+    "int64": ">q",
+    "uint64": ">Q",
+    "float64": ">d",
+    "bits": ">H",
 }
 _FLOATS = frozenset({"float32", "float64"})
 
@@ -74,8 +86,7 @@ class ModbusChannel(ChannelConfig):
                 )
         elif self.bit is not None or "bits" in self.model_fields_set:
             raise ValueError(
-                f"channel {self.id!r}: 'bit' and 'bits' apply only to type 'bits', "
-                f"not {self.type!r}"
+                f"channel {self.id!r}: 'bit' and 'bits' apply only to type 'bits', not {self.type!r}"
             )
         return self
 
@@ -130,9 +141,7 @@ def encode(
 
 def decode_channel(words: Sequence[int], ch: ModbusChannel) -> float:
     """The engineering value of ``ch`` held in its ``WIDTH[ch.type]`` registers ``words``."""
-    raw = decode(
-        words, ch.type, ch.word_order, byte_order=ch.byte_order, bit=ch.bit or 0, bits=ch.bits
-    )
+    raw = decode(words, ch.type, ch.word_order, byte_order=ch.byte_order, bit=ch.bit or 0, bits=ch.bits)
     return raw * ch.scale + ch.offset
 
 
@@ -195,4 +204,3 @@ def plan_requests(
         if group:
             requests.append(ReadRequest(table, start, end - start, tuple(group)))
     return requests
-

@@ -69,21 +69,15 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         self._client = client
         return client
 
-    async def _read_registers(
-        self, client: AsyncModbusTcpClient, request: ReadRequest
-    ) -> list[int]:
+    async def _read_registers(self, client: AsyncModbusTcpClient, request: ReadRequest) -> list[int]:
         cfg = self.config
         read = client.read_holding_registers if request.table == "holding" else client.read_input_registers
         where = f"{request.table} registers {request.start}..{request.start + request.count - 1}"
         try:
-            response: ModbusPDU = await read(
-                request.start, count=request.count, device_id=cfg.unit_id
-            )
+            response: ModbusPDU = await read(request.start, count=request.count, device_id=cfg.unit_id)
         except ModbusIOException as exc:
             await self.aclose()
-            raise DeviceTimeout(
-                cfg.id, f"no answer reading {where} within {cfg.timeout_s} s"
-            ) from exc
+            raise DeviceTimeout(cfg.id, f"no answer reading {where} within {cfg.timeout_s} s") from exc
         except ConnectionException as exc:
             await self.aclose()
             raise DeviceUnreachable(cfg.id, f"connection lost reading {where}") from exc
@@ -94,7 +88,5 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
             code = getattr(response, "exception_code", "?")
             raise DeviceProtocolError(cfg.id, f"exception code {code} reading {where}")
         if len(response.registers) != request.count:
-            raise DeviceProtocolError(
-                cfg.id, f"{len(response.registers)} registers returned for {where}"
-            )
+            raise DeviceProtocolError(cfg.id, f"{len(response.registers)} registers returned for {where}")
         return list(response.registers)

@@ -33,7 +33,9 @@ def _device(spec: str, period: float) -> tuple[SimulatedModbusDevice, FieldScena
 
 
 async def run(
-    devices: list[tuple[SimulatedModbusDevice, FieldScenario]], *, port: int | None,
+    devices: list[tuple[SimulatedModbusDevice, FieldScenario]],
+    *,
+    port: int | None,
     outage: tuple[float, float, int] | None,
 ) -> None:
     """Serve until cancelled; ``outage`` = (after_s, for_s, unit): that unit goes silent a while."""
@@ -64,13 +66,17 @@ async def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--device", action="append", required=True, metavar="PROFILE:UNIT[:MODE]",
+        "--device",
+        action="append",
+        required=True,
+        metavar="PROFILE:UNIT[:MODE]",
         help=f"a device on the line; MODE is one of {', '.join(MODES)}",
     )
     parser.add_argument("--port", type=int, help="RTU over TCP on this port (default: a pty)")
     parser.add_argument("--period", type=float, default=60.0, help="seconds between excursions")
     parser.add_argument(
-        "--outage", metavar="AFTER:FOR:UNIT",
+        "--outage",
+        metavar="AFTER:FOR:UNIT",
         help="that unit stops answering AFTER s into every AFTER+FOR s, for FOR s",
     )
     args = parser.parse_args()

@@ -49,8 +49,12 @@ def apply(device: SimulatedModbusDevice, scenario: FieldScenario, t: float) -> d
 
 
 async def serve(
-    device: SimulatedModbusDevice, scenario: FieldScenario, host: str, port: int,
-    *, step_s: float = 1.0,
+    device: SimulatedModbusDevice,
+    scenario: FieldScenario,
+    host: str,
+    port: int,
+    *,
+    step_s: float = 1.0,
 ) -> None:
     """Serve Modbus TCP on ``host:port``, moving the scenario each ``step_s``, until cancelled."""
     loop = asyncio.get_running_loop()
@@ -82,7 +86,11 @@ def main() -> None:
     scenario.start_s = args.period / 6
     scenario.excursion_s = args.period / 3
     logging.getLogger(__name__).info(
-        "%s (%s) listening on %s:%d, unit %d", args.profile, args.mode, args.host, args.port,
+        "%s (%s) listening on %s:%d, unit %d",
+        args.profile,
+        args.mode,
+        args.host,
+        args.port,
         args.unit_id,
     )
     with contextlib.suppress(KeyboardInterrupt):

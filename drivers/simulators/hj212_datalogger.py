@@ -30,7 +30,6 @@ from drivers.hj212.framing import FrameSplitter
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class MonitorKind:
     """What a monitor sends: ``codes`` are (code, baseline, σ); ``main`` climbs to ``peak``."""
@@ -41,14 +40,31 @@ class MonitorKind:
     codes: tuple[tuple[str, float, float], ...]
 
 
-DUST = MonitorKind(st="39", main="a34002", peak=230.0, codes=(
-    ("a34001", 160.0, 6.0), ("a34002", 60.0, 4.0), ("a34004", 33.0, 2.0), ("LA", 58.0, 1.5),
-    ("a01001", 16.5, 0.2), ("a01002", 48.0, 0.5), ("a01007", 2.0, 0.4),
-))
+DUST = MonitorKind(
+    st="39",
+    main="a34002",
+    peak=230.0,
+    codes=(
+        ("a34001", 160.0, 6.0),
+        ("a34002", 60.0, 4.0),
+        ("a34004", 33.0, 2.0),
+        ("LA", 58.0, 1.5),
+        ("a01001", 16.5, 0.2),
+        ("a01002", 48.0, 0.5),
+        ("a01007", 2.0, 0.4),
+    ),
+)
 # No standard code for oil fume: vendors use their own (ST 99, non-standard); YY01 here.
-FUME = MonitorKind(st="99", main="YY01", peak=3.5, codes=(
-    ("YY01", 0.8, 0.1), ("a34001", 1.5, 0.2), ("a24088", 4.0, 0.5),
-))
+FUME = MonitorKind(
+    st="99",
+    main="YY01",
+    peak=3.5,
+    codes=(
+        ("YY01", 0.8, 0.1),
+        ("a34001", 1.5, 0.2),
+        ("a24088", 4.0, 0.5),
+    ),
+)
 KINDS = {"dust": DUST, "fume": FUME}
 _Items = list[tuple[tuple[str, str], ...]]
 SCENARIOS = ("normal", "exceedance", "fault", "corrupt")
@@ -105,8 +121,10 @@ class Hj212Datalogger:
         fault = self.scenario == "fault" and self.in_window(t)
         cp: _Items = [(("DataTime", now.strftime("%Y%m%d%H%M%S")),)]
         cp += [
-            ((f"{code}-Rtd", f"{value:.3f}"),
-             (f"{code}-Flag", "D" if fault and code == self._spec.main else "N"))
+            (
+                (f"{code}-Rtd", f"{value:.3f}"),
+                (f"{code}-Flag", "D" if fault and code == self._spec.main else "N"),
+            )
             for code, value in values.items()
         ]
         frame = self._frame(CN_REALTIME, now, cp)
@@ -117,9 +135,14 @@ class Hj212Datalogger:
         start = now.replace(second=0, microsecond=0)
         cp: _Items = [(("DataTime", start.strftime("%Y%m%d%H%M%S")),)]
         cp += [
-            ((f"{code}-Avg", f"{sum(v) / len(v):.3f}"), (f"{code}-Min", f"{min(v):.3f}"),
-             (f"{code}-Max", f"{max(v):.3f}"), (f"{code}-Flag", "N"))
-            for code, v in self._minute.items() if v
+            (
+                (f"{code}-Avg", f"{sum(v) / len(v):.3f}"),
+                (f"{code}-Min", f"{min(v):.3f}"),
+                (f"{code}-Max", f"{max(v):.3f}"),
+                (f"{code}-Flag", "N"),
+            )
+            for code, v in self._minute.items()
+            if v
         ]
         self._minute.clear()
         return self._frame(CN_MINUTE, now, cp)
@@ -181,8 +204,14 @@ class Hj212Datalogger:
         self._qn_count += 1
         millis = (now.microsecond // 1000 + self._qn_count) % 1000  # unique within a second
         qn = now.strftime("%Y%m%d%H%M%S") + f"{millis:03d}"
-        header = (("QN", qn), ("ST", self._spec.st), ("CN", cn), ("PW", self.pw),
-                  ("MN", self.mn), ("Flag", "5"))
+        header = (
+            ("QN", qn),
+            ("ST", self._spec.st),
+            ("CN", cn),
+            ("PW", self.pw),
+            ("MN", self.mn),
+            ("Flag", "5"),
+        )
         self._waiting[qn] = asyncio.get_running_loop().time()
         if len(self._waiting) > 1000:  # answers that never came: forget the oldest
             self._waiting.pop(next(iter(self._waiting)))
@@ -193,7 +222,7 @@ class Hj212Datalogger:
         how = self._rng.randrange(4)
         if how == 0:  # one character of the data segment changed: the CRC no longer matches
             at = self._rng.randrange(6, len(frame) - 6)
-            return frame[:at] + (b"X" if frame[at:at + 1] != b"X" else b"Y") + frame[at + 1:]
+            return frame[:at] + (b"X" if frame[at : at + 1] != b"X" else b"Y") + frame[at + 1 :]
         if how == 1:
             return frame[:2] + b"%04d" % (int(frame[2:6]) - 3) + frame[6:]
         if how == 2:
@@ -216,11 +245,16 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s datalogger: %(message)s")
     logger = Hj212Datalogger(
-        mn=args.mn, pw=args.pw, kind=args.kind, scenario=args.scenario, interval_s=args.interval,
-        minute_s=args.minute, period_s=args.period, start_s=args.start,
+        mn=args.mn,
+        pw=args.pw,
+        kind=args.kind,
+        scenario=args.scenario,
+        interval_s=args.interval,
+        minute_s=args.minute,
+        period_s=args.period,
+        start_s=args.start,
     )
-    log.info("datalogger %s (%s, %s) → %s:%d", args.mn, args.kind, args.scenario, args.host,
-             args.port)
+    log.info("datalogger %s (%s, %s) → %s:%d", args.mn, args.kind, args.scenario, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(logger.run(args.host, args.port))
 

@@ -25,9 +25,7 @@ class SimulatedModbusDevice:
     Modbus exception code, and ``silent`` never answers at all.
     """
 
-    def __init__(
-        self, channels: Sequence[ModbusChannel], *, unit_id: int = 1, size: int = 256
-    ) -> None:
+    def __init__(self, channels: Sequence[ModbusChannel], *, unit_id: int = 1, size: int = 256) -> None:
         self.channels = {ch.id: ch for ch in channels}
         self.unit_id = unit_id
         self.holding = [0] * size
@@ -73,9 +71,7 @@ class SimulatedModbusDevice:
 
     async def serve_tcp(self, host: str, port: int) -> None:
         """Listen on ``host:port`` until :meth:`stop`; other unit ids get no answer, as on a bus."""
-        self._server = ModbusTcpServer(
-            self.sim_device(), address=(host, port), ignore_missing_devices=True
-        )
+        self._server = ModbusTcpServer(self.sim_device(), address=(host, port), ignore_missing_devices=True)
         await self._server.serve_forever(background=True)
 
     async def stop(self) -> None:

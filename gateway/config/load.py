@@ -101,7 +101,7 @@ def _with_profile(entry: dict[str, Any], profiles: list[Path]) -> dict[str, Any]
     """The device entry with its profile's channels, adjusted by the entry's own ``channels``."""
     name = entry["profile"]
     if not isinstance(name, str):
-        raise ConfigError("profile", ["must be a profile name, e.g. \"dust-monitor\""])
+        raise ConfigError("profile", ['must be a profile name, e.g. "dust-monitor"'])
     overrides = entry.get("channels", [])
     if not isinstance(overrides, list) or not all(isinstance(o, dict) for o in overrides):
         raise ConfigError("channels", ["must be an array of tables adjusting the profile's channels"])

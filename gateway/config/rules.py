@@ -25,19 +25,11 @@ class WindowCheck(StrictModel):
     """Means over local-time buckets: an alarm on the mean, and a daily exceedance count."""
 
     bucket_s: float = Field(gt=0, le=86_400, description="bucket length, e.g. 300, 3600, 86400")
-    high: float | None = Field(
-        default=None, description="alarm while completed bucket means exceed this"
-    )
+    high: float | None = Field(default=None, description="alarm while completed bucket means exceed this")
     hysteresis: float = Field(default=0.0, ge=0)
-    daily_limit: float | None = Field(
-        default=None, description="a bucket mean above this is an exceedance"
-    )
-    daily_max: int = Field(
-        default=0, ge=0, description="more exceedances than this in a day raise an alarm"
-    )
-    min_samples: int = Field(
-        default=1, ge=1, description="buckets with fewer readings are not judged"
-    )
+    daily_limit: float | None = Field(default=None, description="a bucket mean above this is an exceedance")
+    daily_max: int = Field(default=0, ge=0, description="more exceedances than this in a day raise an alarm")
+    min_samples: int = Field(default=1, ge=1, description="buckets with fewer readings are not judged")
 
     @model_validator(mode="after")
     def _something_to_check(self) -> WindowCheck:
@@ -78,9 +70,7 @@ class AnomalyCheck(StrictModel):
 
     enabled: bool = True
     ewma_alpha: float = Field(default=0.01, gt=0, lt=1)
-    z_limit: float | None = Field(
-        default=5.0, gt=0, description="tuned on NAB: few false positives"
-    )
+    z_limit: float | None = Field(default=5.0, gt=0, description="tuned on NAB: few false positives")
     cusum_k: float = Field(default=0.5, ge=0)
     cusum_h: float | None = Field(default=None, gt=0, description="off by default: drift is slow")
     hampel_k: float | None = Field(default=None, gt=0)
@@ -104,7 +94,8 @@ class ThresholdRule(StrictModel):
     severity: Severity = "important"
     category: str = Field(default="threshold", pattern=CATEGORY_PATTERN)
     code: str | None = Field(
-        default=None, pattern=r"^[0-9]{16}$",
+        default=None,
+        pattern=r"^[0-9]{16}$",
         description="GB/T 30428-style component code: county(6) class(2) subclass(2) serial(6)",
     )
     window: WindowCheck | None = None
@@ -179,7 +170,5 @@ class DetectionSettings(StrictModel):
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)"
-            ) from exc
+            raise ValueError(f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)") from exc
         return name

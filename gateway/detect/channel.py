@@ -105,9 +105,7 @@ SECONDS_PER_DAY = 86_400.0
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _emit(
-    ev: npt.NDArray[np.int64], n: int, k: int, i: int, facet: int, old: float, new: float
-) -> int:
+def _emit(ev: npt.NDArray[np.int64], n: int, k: int, i: int, facet: int, old: float, new: float) -> int:
     ev[n, 0] = k
     ev[n, 1] = i
     ev[n, 2] = facet
@@ -165,9 +163,7 @@ def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, 
 
 
 @njit(cache=True, nogil=True)
-def hampel_insert(
-    history: npt.NDArray[np.float64], state: npt.NDArray[np.float64], i: int, v: float
-) -> None:
+def hampel_insert(history: npt.NDArray[np.float64], state: npt.NDArray[np.float64], i: int, v: float) -> None:
     """Push ``v`` into slot ``i``'s ring ``history[i, :W]``; ``history[i, W:]`` stays sorted."""
     n = int(state[i, S_H_N])
     pos = int(state[i, S_H_POS])
@@ -284,10 +280,7 @@ def channel_step(
                     if state[i, S_WINDOW] == 0 and mean > params[r, P_WIN_HI]:
                         n_ev = _emit(ev, n_ev, k, i, F_WINDOW, 0, 1)
                         state[i, S_WINDOW] = 1
-                    elif (
-                        state[i, S_WINDOW] == 1
-                        and not mean > params[r, P_WIN_HI] - params[r, P_WIN_HYST]
-                    ):
+                    elif state[i, S_WINDOW] == 1 and not mean > params[r, P_WIN_HI] - params[r, P_WIN_HYST]:
                         n_ev = _emit(ev, n_ev, k, i, F_WINDOW, 1, 0)
                         state[i, S_WINDOW] = 0
                     if mean > params[r, P_DAY_LIMIT]:

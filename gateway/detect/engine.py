@@ -229,9 +229,7 @@ class DetectionEngine:
                 ev,
             )
             for k, slot, facet, old, new in ev[:n].tolist():
-                self._append(
-                    transitions, slot, facet, old, new, float(slot_values[k]), float(ts[k])
-                )
+                self._append(transitions, slot, facet, old, new, float(slot_values[k]), float(ts[k]))
         if route.latest_at.size:
             self.latest[route.latest_at] = values[route.latest_columns]
             transitions += self._device_rules(batch.device, float(batch.ts.max()))
@@ -314,9 +312,7 @@ class DetectionEngine:
             code,
         )
 
-    def describe(
-        self, subject: int, facet: int, code: int
-    ) -> tuple[str, str, str | None, str, float | None]:
+    def describe(self, subject: int, facet: int, code: int) -> tuple[str, str, str | None, str, float | None]:
         """Event class, direction, level, condition and limit of a facet's state ``code``."""
         p = self.params[self.param_row[subject]] if subject < len(self.rules) else None
         if facet == c.F_LEVEL and p is not None:

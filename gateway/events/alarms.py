@@ -112,8 +112,12 @@ class AlarmBook:
         publish_open(self._outbox, self._keys[slot], event)
         log.warning(
             "%s raised: %s %s %s/%s = %s",
-            event["class"], event["category"], event["condition"], subject.device,
-            subject.channel, event["value"],
+            event["class"],
+            event["category"],
+            event["condition"],
+            subject.device,
+            subject.channel,
+            event["value"],
         )
         return event
 
@@ -129,14 +133,24 @@ class AlarmBook:
         slot = (transition.rule, transition.facet)
         subject = self._subjects[transition.rule]
         event = self.publish(
-            slot, "updated", transition.ts,
-            level=transition.level, limit=_number(transition.limit), severity=_severity(subject, transition),
-            condition=transition.condition, direction=transition.direction or None,
-            value=_number(transition.value), **changes,
+            slot,
+            "updated",
+            transition.ts,
+            level=transition.level,
+            limit=_number(transition.limit),
+            severity=_severity(subject, transition),
+            condition=transition.condition,
+            direction=transition.direction or None,
+            value=_number(transition.value),
+            **changes,
         )
         log.warning(
-            "%s %s/%s now at level %s (%s)", event["category"], subject.device, subject.channel,
-            transition.level, event["severity"],
+            "%s %s/%s now at level %s (%s)",
+            event["category"],
+            subject.device,
+            subject.channel,
+            transition.level,
+            event["severity"],
         )
         return event
 

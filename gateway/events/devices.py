@@ -49,8 +49,14 @@ class DeviceEvents:
         if opened is not None:
             if opened["condition"] == state:
                 return
-            event = {**opened, "ts": seen, "state": "updated", "condition": state, "last_seen": seen,
-                     "detail": reason}
+            event = {
+                **opened,
+                "ts": seen,
+                "state": "updated",
+                "condition": state,
+                "last_seen": seen,
+                "detail": reason,
+            }
         else:
             event = self._raised(device, state, reason, seen, hold_s)
         self._open[device] = event
@@ -64,8 +70,13 @@ class DeviceEvents:
         event = self._open[device]
         if not event.get("acknowledged_by"):
             now = iso_utc(time.time())
-            event = {**event, "ts": now, "state": "acknowledged", "acknowledged_by": operator,
-                     "acknowledged_at": now}
+            event = {
+                **event,
+                "ts": now,
+                "state": "acknowledged",
+                "acknowledged_by": operator,
+                "acknowledged_at": now,
+            }
             self._open[device] = event
             publish_open(self._outbox, _KV_PREFIX + device, event)
         return {

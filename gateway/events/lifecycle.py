@@ -48,9 +48,7 @@ class EventDesk:
         self._rules = tuple(rules)
         self._policy = policy
         self._clock = clock
-        self.watch = ChannelWatch(
-            rules, samples=policy.evidence_samples, max_gap_s=policy.verify_max_gap_s
-        )
+        self.watch = ChannelWatch(rules, samples=policy.evidence_samples, max_gap_s=policy.verify_max_gap_s)
         self._pending_clear: dict[Slot, tuple[float, float, float]] = {}  # slot: value, ts, due
         self._escalation: dict[Slot, tuple[float, int]] = {}  # slot: due, escalations so far
         self._closed: OrderedDict[str, Slot] = OrderedDict()  # event id: slot, for `verify`
@@ -76,9 +74,12 @@ class EventDesk:
         """One batch's transitions; a clear and a raise of another level on one slot: a level change."""
         raises = {(t.rule, t.facet): t for t in transitions if t.raised}
         changes = {
-            (t.rule, t.facet) for t in transitions
-            if not t.raised and (t.rule, t.facet) in raises
-            and raises[(t.rule, t.facet)].level != t.level and self._book.event((t.rule, t.facet)) is not None
+            (t.rule, t.facet)
+            for t in transitions
+            if not t.raised
+            and (t.rule, t.facet) in raises
+            and raises[(t.rule, t.facet)].level != t.level
+            and self._book.event((t.rule, t.facet)) is not None
         }
         for transition in transitions:
             if (transition.rule, transition.facet) not in changes:
@@ -101,7 +102,10 @@ class EventDesk:
             event = self._book.open(transition)
             if self._watched(slot) and event["limit"] is not None:
                 self.watch.open(
-                    transition.rule, transition.direction, event["limit"], transition.value,
+                    transition.rule,
+                    transition.direction,
+                    event["limit"],
+                    transition.value,
                     self._policy.peak_step,
                 )
             self._arm_escalation(slot, self._clock())
@@ -122,8 +126,14 @@ class EventDesk:
         assert opened is not None
         if self._watched(slot) and transition.limit is not None:
             peak = opened.get("peak")
-            furthest = transition.value if peak is None else (
-                max(peak, transition.value) if transition.direction == "high" else min(peak, transition.value)
+            furthest = (
+                transition.value
+                if peak is None
+                else (
+                    max(peak, transition.value)
+                    if transition.direction == "high"
+                    else min(peak, transition.value)
+                )
             )
             self.watch.open(
                 transition.rule, transition.direction, transition.limit, furthest, self._policy.peak_step
@@ -200,9 +210,7 @@ class EventDesk:
                 return None
             subject = self._book.subject(slot)
             device, category = subject.device, subject.category
-        slots = [
-            i for i, r in enumerate(self._rules) if r.device == device and r.category == category
-        ]
+        slots = [i for i, r in enumerate(self._rules) if r.device == device and r.category == category]
         if not slots:
             return None
         assert category is not None

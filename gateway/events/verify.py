@@ -22,9 +22,7 @@ NO_DATA = "no_data"
 _WORST_FIRST = (PRESENT, NO_DATA, NOT_LONG_ENOUGH, CLEARED)
 
 
-def verify_slots(
-    watch: ChannelWatch, slots: Sequence[int], *, hold_s: float, now: float
-) -> dict[str, Any]:
+def verify_slots(watch: ChannelWatch, slots: Sequence[int], *, hold_s: float, now: float) -> dict[str, Any]:
     """The verify answer for the rules in ``slots`` (one device and category)."""
     checks = [_check(watch, slot, hold_s=hold_s, now=now) for slot in slots]
     condition = min((c["condition"] for c in checks), key=_WORST_FIRST.index)

@@ -36,12 +36,8 @@ class ChannelWatch:
         n = len(rules)
         self.rules = tuple(rules)
         self.max_gap_s = max_gap_s
-        self.high = np.array(
-            [math.inf if r.high is None else r.high for r in rules], dtype=np.float64
-        )
-        self.low = np.array(
-            [-math.inf if r.low is None else r.low for r in rules], dtype=np.float64
-        )
+        self.high = np.array([math.inf if r.high is None else r.high for r in rules], dtype=np.float64)
+        self.low = np.array([-math.inf if r.low is None else r.low for r in rules], dtype=np.float64)
         self.last_value = np.full(n, math.nan)
         self.last_seen = np.full(n, -math.inf)
         self.watched_since = np.full(n, math.inf)
@@ -86,9 +82,7 @@ class ChannelWatch:
         if not sign.any():
             return []
         signed = values * sign
-        self.peak[slots] = np.where(
-            sign != 0, np.maximum(self.peak[slots], signed), self.peak[slots]
-        )
+        self.peak[slots] = np.where(sign != 0, np.maximum(self.peak[slots], signed), self.peak[slots])
         moved = (sign != 0) & (signed >= self.published_peak[slots] + self.step[slots])
         return [int(s) for s in slots[moved]]
 

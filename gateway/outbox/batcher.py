@@ -17,9 +17,7 @@ from gateway.outbox.store import Outbox, Priority
 class TelemetryBatcher:
     """Collects telemetry messages and commits them together every ``interval_s``."""
 
-    def __init__(
-        self, outbox: Outbox, *, interval_s: float = 1.0, max_messages: int = 1000
-    ) -> None:
+    def __init__(self, outbox: Outbox, *, interval_s: float = 1.0, max_messages: int = 1000) -> None:
         self._outbox = outbox
         self._interval_s = interval_s
         self._max_messages = max_messages

@@ -66,9 +66,7 @@ class OutboxMessage:
 class Outbox:
     """The durable queue. ``topic`` is relative to the gateway's topic root."""
 
-    def __init__(
-        self, directory: Path, gateway_id: str, *, max_bytes: int = DEFAULT_MAX_BYTES
-    ) -> None:
+    def __init__(self, directory: Path, gateway_id: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = Path(directory) / "outbox.sqlite3"
         self.gateway_id = gateway_id
         self.max_bytes = max_bytes
@@ -128,9 +126,7 @@ class Outbox:
         first = self._seq + 1
         rows: list[_Row] = []
         for priority, topic, body, retain in items:
-            rows.append(
-                (int(priority), topic, self.envelope(body, first + len(rows)), int(retain), now)
-            )
+            rows.append((int(priority), topic, self.envelope(body, first + len(rows)), int(retain), now))
         if not rows:
             return []
         seq = first + len(rows) - 1
@@ -169,9 +165,7 @@ class Outbox:
     def envelope(self, body: Mapping[str, Any], seq: int) -> bytes:
         """The JSON payload: the gateway id and seq first, then the body."""
         message = {"gateway": self.gateway_id, "seq": seq, **body}
-        return json.dumps(
-            message, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode()
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
     def peek(self, limit: int, *, skip: Iterable[int] = ()) -> list[OutboxMessage]:
         """The next messages to send, highest priority and oldest first."""
@@ -216,9 +210,7 @@ class Outbox:
                 self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", tuple(ids))
         except sqlite3.Error as exc:
             if not _is_full(exc):
-                raise OutboxError(
-                    f"cannot delete {len(ids)} message(s) from {self.path}: {exc}"
-                ) from exc
+                raise OutboxError(f"cannot delete {len(ids)} message(s) from {self.path}: {exc}") from exc
             self._unacked_deletes = ids  # skipped by peek until a delete succeeds
             if self.pending() == len(self._held):
                 self._rebuild()
@@ -258,9 +250,7 @@ class Outbox:
         # telemetry may make room; if even the delete fails, the caller holds the rows.
         needed = sum(_size(row[1], row[2]) for row in rows)
         with self._transaction():
-            gaps, freed = self._shed(
-                max(4 * needed, self._bytes // 20), "disk full", only_telemetry=True
-            )
+            gaps, freed = self._shed(max(4 * needed, self._bytes // 20), "disk full", only_telemetry=True)
         self._bytes -= freed
         try:
             return gaps + self._commit(rows, seq, kv)
@@ -270,9 +260,7 @@ class Outbox:
                 ledger.merge(gap)
             raise
 
-    def _commit(
-        self, rows: list[_Row], seq: int, kv: Mapping[str, str | None] | None
-    ) -> list[GapLedger]:
+    def _commit(self, rows: list[_Row], seq: int, kv: Mapping[str, str | None] | None) -> list[GapLedger]:
         held = self._held
         added = 0
         with self._transaction():
@@ -327,16 +315,12 @@ class Outbox:
         self._bytes = 0
         log.warning("outbox: %s rebuilt empty to get out of a full disk", self.path)
 
-    def _shed(
-        self, excess: int, reason: str, *, only_telemetry: bool = False
-    ) -> tuple[list[GapLedger], int]:
+    def _shed(self, excess: int, reason: str, *, only_telemetry: bool = False) -> tuple[list[GapLedger], int]:
         """Delete the oldest messages, telemetry first, until ``excess`` bytes are free."""
         gaps: list[GapLedger] = []
         freed = 0
         order = (
-            (Priority.TELEMETRY,)
-            if only_telemetry
-            else (Priority.TELEMETRY, Priority.STATE, Priority.EVENT)
+            (Priority.TELEMETRY,) if only_telemetry else (Priority.TELEMETRY, Priority.STATE, Priority.EVENT)
         )
         for priority in order:
             if freed >= excess:
@@ -356,9 +340,7 @@ class Outbox:
                 last = message_id
             cursor.close()
             if last is not None:
-                self._db.execute(
-                    "DELETE FROM messages WHERE priority = ? AND id <= ?", (int(priority), last)
-                )
+                self._db.execute("DELETE FROM messages WHERE priority = ? AND id <= ?", (int(priority), last))
                 log.warning(
                     "outbox: %s: shed %d %s message(s) (%d bytes)",
                     reason,
@@ -375,9 +357,7 @@ class Outbox:
         for priority, topic, payload, retain, created in rows:
             if priority == Priority.EVENT:
                 self._hold_event(
-                    OutboxMessage(
-                        self._next_held_id(), topic, payload, bool(retain), Priority.EVENT, created
-                    )
+                    OutboxMessage(self._next_held_id(), topic, payload, bool(retain), Priority.EVENT, created)
                 )
             else:
                 ledger = self._refused.setdefault(priority, GapLedger(priority, "disk full"))
@@ -404,9 +384,7 @@ class Outbox:
     def _hold_event(self, message: OutboxMessage) -> None:
         if len(self._held) >= MAX_HELD_EVENTS:
             dropped = self._held.pop(0)
-            ledger = self._refused.setdefault(
-                Priority.EVENT, GapLedger(Priority.EVENT, "disk full")
-            )
+            ledger = self._refused.setdefault(Priority.EVENT, GapLedger(Priority.EVENT, "disk full"))
             ledger.add(dropped.topic, _size(dropped.topic, dropped.payload), dropped.created)
         self._held.append(message)
 
@@ -416,8 +394,7 @@ class Outbox:
 
     def _insert(self, row: _Row) -> None:
         self._db.execute(
-            "INSERT INTO messages (priority, topic, payload, retain, created)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO messages (priority, topic, payload, retain, created) VALUES (?, ?, ?, ?, ?)",
             row,
         )
 

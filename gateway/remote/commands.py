@@ -60,9 +60,7 @@ class CommandHandler:
             body: dict[str, Any] = {"command": request["command"], "ok": True, "result": result}
         except CommandError as exc:
             body = {
-                "command": request.get("command")
-                if isinstance(request.get("command"), str)
-                else None,
+                "command": request.get("command") if isinstance(request.get("command"), str) else None,
                 "ok": False,
                 "error": {"code": exc.code, "message": str(exc)},
             }
@@ -82,9 +80,7 @@ class CommandHandler:
             if result is None and self._devices is not None:
                 result = self._devices.acknowledge(event_id, operator)
             if result is None:
-                raise CommandError(
-                    "unknown_event", f"no open or recent event {event_id!r} on this gateway"
-                )
+                raise CommandError("unknown_event", f"no open or recent event {event_id!r} on this gateway")
             return result
         if command == "verify":
             if "event_id" in request:
@@ -99,9 +95,7 @@ class CommandHandler:
             device, category = _text(request, "device"), _text(request, "category")
             answer = self._desk.verify(device=device, category=category)
             if answer is None:
-                raise CommandError(
-                    "unknown_rule", f"no rule for category {category!r} on device {device!r}"
-                )
+                raise CommandError("unknown_rule", f"no rule for category {category!r} on device {device!r}")
             return answer
         raise CommandError("unknown_command", f"unknown command {command!r} (known: ack, verify)")
 
@@ -112,9 +106,7 @@ def _parse(payload: bytes) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise CommandError("malformed", f"payload is not JSON: {exc}") from exc
     if not isinstance(request, dict):
-        raise CommandError(
-            "malformed", f"payload must be a JSON object, not {type(request).__name__}"
-        )
+        raise CommandError("malformed", f"payload must be a JSON object, not {type(request).__name__}")
     if not isinstance(request.get("command"), str):
         raise CommandError("malformed", "field 'command' is required and must be a string")
     return request

@@ -75,7 +75,11 @@ class Daemon:
         polled = [d for d in cfg.devices if registry.is_polled(d)]
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled])
         self.uplink = UplinkClient(
-            cfg.uplink, cfg.gateway, outbox, version=__version__, config_digest=self.config_digest,
+            cfg.uplink,
+            cfg.gateway,
+            outbox,
+            version=__version__,
+            config_digest=self.config_digest,
             commands=CommandHandler(desk, states.events),
         )
         self.buses = {b.id: ModbusBus(b) for b in cfg.buses}
@@ -88,8 +92,7 @@ class Daemon:
             uplink = tasks.create_task(self.uplink.run(flushing), name="uplink")
             feeds = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
             feeds += [
-                tasks.create_task(feed(s, pipeline.accept), name=f"stream:{s.name}")
-                for s in self.streams
+                tasks.create_task(feed(s, pipeline.accept), name=f"stream:{s.name}") for s in self.streams
             ]
             background = [
                 tasks.create_task(desk.run(self._stopping), name="events"),
@@ -104,7 +107,10 @@ class Daemon:
             commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
-                cfg.gateway.id, len(cfg.devices), len(alarms.open_alarms), outbox.pending(),
+                cfg.gateway.id,
+                len(cfg.devices),
+                len(alarms.open_alarms),
+                outbox.pending(),
             )
             notify("READY=1")
             self.ready.set()

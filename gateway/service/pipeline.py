@@ -48,7 +48,9 @@ def _telemetry(batch: ReadingBatch) -> dict[str, object]:
         if flag != Quality.OK:
             quality[channel] = Quality(flag).name.lower()
     body: dict[str, object] = {
-        "ts": iso_utc(float(batch.ts.max())), "device": batch.device, "readings": readings
+        "ts": iso_utc(float(batch.ts.max())),
+        "device": batch.device,
+        "readings": readings,
     }
     if quality:
         body["quality"] = quality

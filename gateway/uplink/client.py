@@ -226,7 +226,10 @@ class UplinkClient:
             properties.CorrelationData = correlation
         body = self._outbox.envelope({"ts": iso_utc(time.time()), **reply.body}, self._outbox.reserve_seq())
         await client.publish(
-            topic or self.topic(COMMAND_RESPONSE_TOPIC), body, qos=1, properties=properties,
+            topic or self.topic(COMMAND_RESPONSE_TOPIC),
+            body,
+            qos=1,
+            properties=properties,
             timeout=PUBLISH_TIMEOUT_S,
         )
 
@@ -246,9 +249,7 @@ class UplinkClient:
 
     async def _publish_state(self, client: aiomqtt.Client, state: str, *, reason: str = "") -> None:
         payload = self._state_payload(state, reason=reason)
-        await client.publish(
-            self.topic(STATE_TOPIC), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S
-        )
+        await client.publish(self.topic(STATE_TOPIC), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
 
     def _state_payload(self, state: str, *, reason: str = "") -> bytes:
         identity = self._identity

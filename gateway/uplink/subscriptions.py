@@ -59,6 +59,4 @@ class Subscriptions:
                     if inspect.isawaitable(result):
                         await result
                 except Exception:
-                    log.exception(
-                        "uplink: handler for %s failed on %s", entry.topic_filter, message.topic
-                    )
+                    log.exception("uplink: handler for %s failed on %s", entry.topic_filter, message.topic)

@@ -205,9 +205,7 @@ class ChannelTwin:
         if t - self.rate_t0 < self.limits.rate_span_s:
             return
         per_min = (v - self.rate_v0) / (t - self.rate_t0) * 60.0
-        rate = (
-            1 if per_min > self.limits.rate_rise else -1 if per_min < -self.limits.rate_fall else 0
-        )
+        rate = 1 if per_min > self.limits.rate_rise else -1 if per_min < -self.limits.rate_fall else 0
         if rate != self.rate:
             events.append((F_RATE, self.rate, rate))
             self.rate = rate
@@ -233,15 +231,7 @@ class ChannelTwin:
             drift = self.cusum_pos > lim.cusum_h or self.cusum_neg > lim.cusum_h
             if drift:
                 self.cusum_pos = self.cusum_neg = 0.0
-        code = (
-            ANOMALY_SPIKE
-            if spike
-            else ANOMALY_OUTLIER
-            if outlier
-            else ANOMALY_DRIFT
-            if drift
-            else 0
-        )
+        code = ANOMALY_SPIKE if spike else ANOMALY_OUTLIER if outlier else ANOMALY_DRIFT if drift else 0
         if code != self.anomaly:
             events.append((F_ANOMALY, self.anomaly, code))
             self.anomaly = code
