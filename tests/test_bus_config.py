@@ -18,12 +18,12 @@ SAMPLE = ROOT / "configs" / "rs485.toml"
 
 def _problems(text: str, **kwargs: object) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, source="site.toml", **kwargs)  # type: ignore[arg-type]
+        parse_config(text, source="site.toml", check_files=False, **kwargs)  # type: ignore[arg-type]
     return caught.value.problems
 
 
 def test_the_sample_cabinet_takes_its_register_maps_from_the_shipped_profiles() -> None:
-    config, _ = load_config(SAMPLE)
+    config, _ = load_config(SAMPLE, check_files=False)  # its broker CA is the cabinet's, not here
     dust = next(d for d in config.devices if d.id == "dust-01")
     assert isinstance(dust, ModbusConfig) and dust.profile == "dust-monitor"
     ids = [ch.id for ch in dust.channels]
@@ -94,14 +94,18 @@ def test_a_site_profile_beside_the_config_shadows_the_shipped_one(tmp_path: Path
     )
     site = tmp_path / "site.toml"
     site.write_text(SAMPLE.read_text())
-    config, _ = load_config(site)
+    config, _ = load_config(site, check_files=False)
     panel = next(d for d in config.devices if d.id == "smoke-panel-01")
     assert [ch.id for ch in panel.channels] == ["z1_alarm"]
 
 
-def test_check_explain_shows_each_bus_plan_and_its_time_at_the_baud_rate() -> None:
+def test_check_explain_shows_each_bus_plan_and_its_time_at_the_baud_rate(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("a CA certificate\n")
+    site = tmp_path / "site.toml"
+    site.write_text(SAMPLE.read_text().replace("/etc/gridgate/ca.pem", str(ca)))
     done = subprocess.run(
-        [sys.executable, "-m", "gateway", "check", "--explain", str(SAMPLE)],
+        [sys.executable, "-m", "gateway", "check", "--explain", str(site)],
         capture_output=True,
         text=True,
         check=True,

@@ -52,7 +52,7 @@ high = 150.0
 
 def _problems(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, source="site.toml")
+        parse_config(text, source="site.toml", check_files=False)
     return sorted(caught.value.problems)
 
 
@@ -113,5 +113,5 @@ def test_broken_hj212_config_names_every_problem(why: str, breaks, expected: lis
 
 
 def test_the_shipped_hj212_example_is_valid() -> None:
-    config, _ = load_config(ROOT / "configs" / "hj212.toml")
+    config, _ = load_config(ROOT / "configs" / "hj212.toml", check_files=False)
     assert config.hj212 is not None and any(d.driver == "hj212" for d in config.devices)

@@ -21,28 +21,31 @@ from drivers.modbus.config import ModbusConfig
 from drivers.modbus.profiles import default_profile_dirs, profile_channel_dicts, resolve_channels
 from drivers.registry import DRIVERS
 from gateway._compat import tomllib
+from gateway.config.files import resolve_files
 from gateway.config.models import GatewayConfig
 from gateway.errors import ConfigError
 
 
-def load_config(path: str | Path) -> tuple[GatewayConfig, str]:
+def load_config(path: str | Path, *, check_files: bool = True) -> tuple[GatewayConfig, str]:
     """The validated config in ``path`` and a short digest of the file's bytes."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
-    config = parse_config(raw, source=str(path), config_dir=path.resolve().parent)
+    config = parse_config(raw, source=str(path), config_dir=path.resolve().parent, check_files=check_files)
     return config, hashlib.sha256(raw).hexdigest()[:16]
 
 
 def parse_config(
-    raw: bytes | str, *, source: str = "<config>", config_dir: Path | None = None
+    raw: bytes | str, *, source: str = "<config>", config_dir: Path | None = None, check_files: bool = True
 ) -> GatewayConfig:
     """Validate TOML text; raise ConfigError listing every problem found.
 
     Device profiles are looked up in ``config_dir/profiles`` first, then among
-    the shipped ones (configs/profiles).
+    the shipped ones (configs/profiles). With ``check_files`` the files it names
+    (password, TLS) must be readable by this user (see config.files); without,
+    only their paths are resolved, for a config written for another machine.
     """
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     try:
@@ -61,6 +64,9 @@ def parse_config(
         config = None
     if config is not None and not problems:
         problems.extend(_cross_check(config))
+        config, missing = resolve_files(config, config_dir)
+        if check_files:
+            problems.extend(missing)
     if problems:
         raise ConfigError(source, problems)
     assert config is not None

@@ -45,11 +45,16 @@ class TlsFiles(StrictModel):
 
 
 class Uplink(StrictModel):
+    """The command center's broker. File keys take a path or ``credential:NAME`` (see config.files)."""
+
     host: str = Field(min_length=1)
     port: int = Field(default=1883, ge=1, le=65_535)
     client_id: str | None = Field(default=None, description="defaults to the gateway id")
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, description="better: password_file, kept out of the config")
+    password_file: Path | None = Field(
+        default=None, description="file holding the password, or credential:NAME (systemd LoadCredential)"
+    )
     protocol: Literal["5", "3.1.1"] = "5"
     topic_prefix: str = Field(default="gridgate/v1", pattern=r"^[^#+$/][^#+]*[^#+/]$")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
@@ -68,6 +73,28 @@ class Uplink(StrictModel):
     inflight_window: int = Field(
         default=32, ge=1, le=1024, description="QoS 1 publishes awaiting their PUBACK at once"
     )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> Uplink:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both (password_file keeps it out of here)")
+        return self
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["auto", "text", "journal", "json"]
+
+
+class LoggingSettings(StrictModel):
+    level: LogLevel = "INFO"
+    modules: dict[str, LogLevel] = Field(
+        default_factory=dict, description='per logger, e.g. { "gateway.uplink" = "DEBUG" }'
+    )
+    format: LogFormat = Field(default="auto", description="auto: journal under systemd, else text")
+    throttle_burst: int = Field(
+        default=5, ge=0, description="lines of one kind per window before the rest are counted; 0: off"
+    )
+    throttle_window_s: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class Storage(StrictModel):
@@ -94,3 +121,4 @@ class GatewayConfig(StrictModel):
     cross_rules: tuple[CrossRule, ...] = ()
     multivariate: tuple[MultivariateRule, ...] = ()
     detection: DetectionSettings = DetectionSettings()
+    logging: LoggingSettings = LoggingSettings()

@@ -10,6 +10,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gateway.config.files import read_secret
 from gateway.config.models import Uplink
 
 CONNECT_TIMEOUT_S = 10.0
@@ -64,7 +65,7 @@ def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.C
         config.host,
         config.port,
         username=config.username,
-        password=config.password,
+        password=_password(config),
         identifier=config.client_id or client_id,
         protocol=protocol,
         will=will,
@@ -92,6 +93,8 @@ def telemetry_properties(config: Uplink) -> Properties | None:
 def describe_failure(exc: BaseException, config: Uplink) -> str:
     """One line a technician can act on for a failed connection."""
     text = str(exc) or type(exc).__name__
+    if text.startswith("cannot read uplink."):
+        return text
     where = f"{config.host}:{config.port}"
     library = _last_library_error.message
     if config.tls is not None and "SSL" in library:
@@ -104,6 +107,16 @@ def describe_failure(exc: BaseException, config: Uplink) -> str:
     if isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (4, 5, 134, 135):
         return f"{where} refused our credentials ({text}); check [uplink] username and password"
     return f"broker {where} unavailable ({text})"
+
+
+def _password(config: Uplink) -> str | None:
+    """Read at each connect, so a rotated password file takes effect without a restart."""
+    if config.password_file is None:
+        return config.password
+    try:
+        return read_secret(config.password_file)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise aiomqtt.MqttError(f"cannot read uplink.password_file {config.password_file}: {exc}") from exc
 
 
 def _looks_like_tls(exc: BaseException) -> bool:
