@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateway import __version__
 from gateway.config import load_config
@@ -25,7 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the gateway in the foreground, logging to stderr")
     run.add_argument("--config", required=True, help="site config file (TOML)")
-    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="overrides $GRIDGATE_LOG_LEVEL and [logging] level (default INFO)",
+    )
     check = commands.add_parser("check", help="validate a config file and summarise it")
     check.add_argument("config", help="site config file (TOML)")
     check.add_argument(
@@ -33,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also show each bus's polling plan: reads per poll and estimated bus time",
     )
+    commands.add_parser(
+        "warm", help="compile the detection kernels into $NUMBA_CACHE_DIR now, so the first start is quick"
+    )
+    profiles = commands.add_parser("profiles", help="list the device profiles a config can name")
+    profiles.add_argument("--config", help="also the site's own profiles/ beside this config file")
     hj212 = commands.add_parser("hj212", help="HJ 212 tools for datalogger commissioning")
     hj212_tools = hj212.add_subparsers(dest="tool", required=True)
     decode = hj212_tools.add_parser("decode", help="decode frames, one per line, into JSON lines")
@@ -41,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config, explain=args.explain)
+    if args.command == "warm":
+        return _warm()
+    if args.command == "profiles":
+        return _profiles(args.config)
     if args.command == "hj212":
         return _hj212_decode(args.file)
     if args.command in ("monitor", "ack", "verify"):
@@ -92,6 +106,32 @@ def _check(path: str, *, explain: bool = False) -> int:
     return 0
 
 
+def _warm() -> int:
+    from gateway.detect.cache import kernel_cache_dir
+    from gateway.detect.engine import DetectionEngine
+
+    seconds = DetectionEngine((), (), ()).warm_up()
+    print(f"detection kernels ready in {kernel_cache_dir()} ({seconds:.1f} s)")
+    return 0
+
+
+def _profiles(config: str | None) -> int:
+    from drivers.modbus.profiles import available_profiles, default_profile_dirs, load_profile
+
+    search = default_profile_dirs(Path(config).resolve().parent if config else None)
+    problems = 0
+    for name in available_profiles(search):
+        try:
+            profile = load_profile(name, search)
+        except ConfigError as exc:
+            print(f"{name:<20} invalid: {exc}", file=sys.stderr)
+            problems += 1
+            continue
+        print(f"{name:<20} {len(profile.channels):>3} channel(s)  {profile.description.splitlines()[0]}")
+    print("searched: " + ", ".join(str(d) for d in search))
+    return EXIT_CONFIG if problems else 0
+
+
 def _hj212_decode(path: str) -> int:
     """Exit 0 when every frame verified, 1 when some were rejected, 2 when the file is missing."""
     from drivers.hj212.describe import decode_lines
@@ -107,16 +147,19 @@ def _hj212_decode(path: str) -> int:
         return 1 if decode_lines(lines, sys.stdout) else 0
 
 
-def _run(path: str, level: str) -> int:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # failures are reported by the poller
+def _run(path: str, level: str | None) -> int:
     try:
         config, digest = load_config(path)
     except ConfigError as exc:
         return _check(exc.source)
-    from gateway.service import Daemon  # numba loads here, not for `check`
+    from gateway.service import logs
+
+    try:
+        logs.configure(config.logging, level=level)
+    except ValueError as exc:  # $GRIDGATE_LOG_LEVEL
+        print(f"{logs.LEVEL_ENV}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from gateway.service.daemon import Daemon  # numba loads here, not for `check`
 
     async def supervise() -> None:
         daemon = Daemon(config, config_digest=digest)

@@ -13,7 +13,7 @@ from typing import Any
 import aiomqtt
 
 from gateway.config import GatewayConfig
-from gateway.service import Daemon
+from gateway.service.daemon import Daemon
 from tests.contract import ContractViolation, check, schema_for_topic
 
 

@@ -1,5 +1,4 @@
-"""The daemon: wires the layers together and supervises their tasks."""
+"""The daemon (``gateway.service.daemon``): wires the layers together and supervises their tasks.
 
-from gateway.service.daemon import Daemon
-
-__all__ = ["Daemon"]
+Nothing is imported here, so the log set-up can run before Numba loads.
+"""
