@@ -18,3 +18,12 @@ def default_cache_dir() -> Path:
 
 if not os.environ.get("NUMBA_CACHE_DIR"):
     os.environ["NUMBA_CACHE_DIR"] = str(default_cache_dir())
+
+
+def kernel_cache_dir() -> Path:
+    return Path(os.environ["NUMBA_CACHE_DIR"])
+
+
+def has_compiled_kernels() -> bool:
+    """Whether this cache already holds compiled kernels (Numba's ``*.nbi`` index files)."""
+    return any(kernel_cache_dir().rglob("*.nbi"))

@@ -64,6 +64,7 @@ class DevicePoller:
         self.failures = 0
         self.failed_in_row = 0
         self.last_ok: float | None = None
+        self.attempted_at = time.monotonic()  # when the last poll began: for the watchdog
 
     @property
     def available(self) -> bool | None:
@@ -90,6 +91,7 @@ class DevicePoller:
         return min(self.interval * 2.0**tries_down, max(self.retry_max_s, self.interval))
 
     async def poll_once(self) -> None:
+        self.attempted_at = time.monotonic()
         self.polls += 1
         self.driver.probing = self.state in (OFFLINE, FAULTY)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 from drivers import registry
@@ -12,6 +13,7 @@ from drivers.stream import StreamDriver
 from gateway import __version__
 from gateway._compat import TaskGroup
 from gateway.config.models import GatewayConfig
+from gateway.detect.cache import has_compiled_kernels, kernel_cache_dir
 from gateway.detect.engine import DetectionEngine
 from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
@@ -24,7 +26,9 @@ from gateway.service.health import report_health
 from gateway.service.pipeline import Pipeline
 from gateway.service.streams import build_streams, feed
 from gateway.service.systemd import notify
+from gateway.service.watchdog import Check, feed_watchdog, poller_check, uplink_check, watchdog_interval_s
 from gateway.uplink import UplinkClient
+from gateway.uplink.connection import CONNECT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +65,10 @@ class Daemon:
         engine = DetectionEngine(
             cfg.rules, cfg.cross_rules, cfg.multivariate, timezone_name=cfg.detection.timezone
         )
-        compile_s = engine.warm_up()
-        subjects = len(engine.subjects)
-        log.info("detection: %d subject(s), kernels ready in %.2f s", subjects, compile_s)
+        compile_s = await self._warm_up(engine)
+        if compile_s is None:
+            return
+        log.info("detection: %d subject(s), kernels ready in %.2f s", len(engine.subjects), compile_s)
         units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
         facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
         alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
@@ -105,6 +110,11 @@ class Daemon:
                 ),
             ]
             commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
+            watchdog_s = watchdog_interval_s()
+            if watchdog_s is not None:
+                background.append(
+                    tasks.create_task(feed_watchdog(watchdog_s, self._progress_checks()), name="watchdog")
+                )
             log.info(
                 "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
                 cfg.gateway.id,
@@ -129,6 +139,49 @@ class Daemon:
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
                 uplink.cancel()
 
+    async def _warm_up(self, engine: DetectionEngine) -> float | None:
+        """Compile or load the kernels in a thread, so a SIGTERM meanwhile stops the daemon at once.
+
+        None when stopped first: the thread is a daemon thread and dies with the process.
+        """
+        if has_compiled_kernels():
+            log.info("detection: loading compiled kernels from %s", kernel_cache_dir())
+        else:
+            log.info(
+                "detection: compiling detection kernels into %s, first start only; "
+                "this takes a while (a minute or more on a Raspberry Pi)",
+                kernel_cache_dir(),
+            )
+            notify("STATUS=compiling detection kernels (first start only)")
+        loop = asyncio.get_running_loop()
+        compiled: asyncio.Future[float] = loop.create_future()
+
+        def work() -> None:
+            try:
+                seconds = engine.warm_up()
+            except BaseException as exc:  # handed to the loop, raised there
+                loop.call_soon_threadsafe(_settle, compiled, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, compiled, seconds, None)
+
+        threading.Thread(target=work, name="kernel-compile", daemon=True).start()
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([compiled, stopping], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+        finally:
+            stopping.cancel()
+        if not compiled.done():
+            log.warning("stop: stopped while the kernels compiled; the next start compiles them again")
+            return None
+        return compiled.result()
+
+    def _progress_checks(self) -> list[Check]:
+        assert self.uplink is not None
+        cfg = self.config.uplink
+        limit = cfg.reconnect_max_s + CONNECT_TIMEOUT_S + 2 * cfg.keepalive_s + 30
+        checks = [uplink_check(self.uplink, limit_s=limit)]
+        return checks + [poller_check(p) for p in self.pollers]
+
     async def _save_detection(self, engine: DetectionEngine) -> None:
         """Save windows, day counters and baselines now and then, so a crash loses little."""
         while True:
@@ -140,3 +193,13 @@ class Daemon:
         while True:
             await asyncio.sleep(SILENCE_CHECK_S)
             pipeline.check_silence(time.time())
+
+
+def _settle(future: asyncio.Future[float], result: float | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert result is not None
+        future.set_result(result)

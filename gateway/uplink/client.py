@@ -82,6 +82,8 @@ class UplinkClient:
         self._historical_up_to = outbox.backlog_until
         self.root = f"{config.topic_prefix}/{identity.id}"
         self.connected = asyncio.Event()
+        self.progress_at = time.monotonic()  # last connect attempt, PUBACK or wake-up: for the watchdog
+        self.idle = False  # connected with nothing to send
         if commands is not None:
             self._commands = commands
             self.subscribe(COMMAND_REQUEST_TOPIC, self._answer_command)
@@ -100,6 +102,7 @@ class UplinkClient:
         failing: str | None = None
         first = True
         while True:
+            self.progress_at = time.monotonic()
             try:
                 async with self._connect() as client:
                     if not first:  # what waited through the outage is a backlog
@@ -173,7 +176,11 @@ class UplinkClient:
                     if stopping.is_set():
                         return
                     if self._outbox.pending() == 0:
-                        await _first_of(self._outbox.wakeup.wait(), stopping.wait())
+                        self.idle = True
+                        try:
+                            await _first_of(self._outbox.wakeup.wait(), stopping.wait())
+                        finally:
+                            self.idle = False
                     continue
                 woken = None
                 if len(inflight) < self._window:  # room left: also wake for newly committed messages
@@ -184,6 +191,7 @@ class UplinkClient:
                 finally:
                     if woken is not None:
                         woken.cancel()
+                self.progress_at = time.monotonic()
                 done = [mid for mid, task in inflight.items() if task.done()]
                 sent = {mid: inflight.pop(mid).result() for mid in done}
                 self._outbox.ack_many(mid for mid, ok in sent.items() if ok)
