@@ -2,8 +2,10 @@
 # Set up GridGate on a fresh Debian / Raspberry Pi OS machine, then run the demo or the tests.
 #   firmware_tools/bootstrap.sh demo    simulated dust monitor → gateway → local broker, live view
 #   firmware_tools/bootstrap.sh test    the test suite
-# Installs what is missing: mosquitto and python3-venv (apt-get), a virtual
-# environment at .venv with the Python packages (pip).
+# Installs what is missing: mosquitto and python3-venv (apt-get; for the tests
+# also systemd, whose systemd-analyze checks the service unit), a virtual
+# environment at .venv with the Python packages (pip). The test command runs
+# ruff (lint and format) and mypy before pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,7 @@ as_root() {
 missing=()
 PATH="$PATH:/usr/sbin:/sbin"
 command -v mosquitto >/dev/null || missing+=(mosquitto)
+if [ "$what" = test ] && ! command -v systemd-analyze >/dev/null; then missing+=(systemd); fi
 command -v python3 >/dev/null || missing+=(python3)
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   missing+=(python3-venv)
@@ -50,5 +53,10 @@ fi
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.cache/numba}"
 case "$what" in
   demo) exec .venv/bin/python -m firmware_tools.demo "$@" ;;
-  test) exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    .venv/bin/ruff check --quiet .
+    .venv/bin/ruff format --check --quiet . || { echo "ruff format would change the files above" >&2; exit 1; }
+    .venv/bin/mypy
+    exec .venv/bin/python -m pytest "$@"
+    ;;
 esac
