@@ -18,6 +18,8 @@ from firmware_tools.local_broker import LocalBroker, wait_for_port
 from firmware_tools.monitor import monitor
 
 ROOT = Path(__file__).resolve().parent.parent
+# In a checkout the demo keeps its files in var/demo there; installed, in ./var/demo.
+WORK = ROOT if (ROOT / "pyproject.toml").exists() else Path.cwd()
 BROKER_PORT = 18830  # must match configs/demo.toml
 SIMULATOR_PORT = 15020
 HJ212_PORT = 14001  # the gateway's HJ 212 listener in configs/demo.toml
@@ -29,7 +31,7 @@ def _start(args: list[str], log: Path | None = None) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, *args],
-        cwd=ROOT,
+        cwd=WORK,
         stdout=out,
         stderr=out,
         start_new_session=True,
@@ -59,7 +61,7 @@ def main() -> int:
         help="board: the command-center monitor (gridgate monitor); lines: one line per message",
     )
     args = parser.parse_args()
-    logs = ROOT / "var" / "demo"
+    logs = WORK / "var" / "demo"  # the outbox too: configs/demo.toml says var/demo
     logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     with LocalBroker(BROKER_PORT):
@@ -99,7 +101,10 @@ def main() -> int:
             wait_for_port(SIMULATOR_PORT)
             wait_for_port(LINE_PORT)
             processes.append(
-                _start(["-m", "gateway", "run", "--config", "configs/demo.toml"], logs / "gateway.log")
+                _start(
+                    ["-m", "gateway", "run", "--config", str(ROOT / "configs/demo.toml")],
+                    logs / "gateway.log",
+                )
             )
             processes.append(
                 _start(
