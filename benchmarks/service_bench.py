@@ -86,16 +86,14 @@ def main() -> None:
                 gateway = _start(site, work / f"interrupted-{i}", notify)
                 time.sleep(1.0)  # past the imports, inside the compile
                 during.append(_stop(gateway))
-    print(
-        f"time to READY=1, empty kernel cache (first start): median {statistics.median(cold):.2f} s  {cold}"
-    )
-    print(
-        f"time to READY=1, warm kernel cache:                median {statistics.median(warm):.2f} s  {warm}"
-    )
-    print(f"SIGTERM → exit once running (flush included):      max {max(stops):.2f} s")
-    print(
-        f"SIGTERM → exit during a cold compile:              max {max(during):.2f} s  {[round(s, 2) for s in during]}"
-    )
+
+    def figures(seconds: list[float]) -> str:
+        return f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s"
+
+    print(f"time to READY=1, empty kernel cache (first start): {figures(cold)}")
+    print(f"time to READY=1, warm kernel cache:                {figures(warm)}")
+    print(f"SIGTERM → exit once running (flush included):      {figures(stops)}")
+    print(f"SIGTERM → exit during a cold compile:              {figures(during)}")
 
 
 if __name__ == "__main__":
