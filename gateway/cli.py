@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also show each bus's polling plan: reads per poll and estimated bus time",
     )
     commands.add_parser(
+        "web-password", help="make the password hash of a status-page user, for [web] users in the config"
+    )
+    commands.add_parser(
         "warm", help="compile the detection kernels into $NUMBA_CACHE_DIR now, so the first start is quick"
     )
     profiles = commands.add_parser("profiles", help="list the device profiles a config can name")
@@ -51,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config, explain=args.explain)
+    if args.command == "web-password":
+        return _web_password()
     if args.command == "warm":
         return _warm()
     if args.command == "profiles":
@@ -103,6 +108,26 @@ def _check(path: str, *, explain: bool = False) -> int:
 
         for plan in bus_plans(config.buses, config.devices):
             print("\n".join(describe(plan)))
+    return 0
+
+
+def _web_password() -> int:
+    """Asks twice on a terminal; reads one line from a pipe (for scripts)."""
+    import getpass
+
+    from gateway.config.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("the two passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("a password needs at least 8 characters", file=sys.stderr)
+        return 1
+    print(hash_password(password))
     return 0
 
 

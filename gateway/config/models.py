@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SerializeAsAny, model_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
+from drivers.base import NAME_PATTERN, NAME_RE, DeviceConfig, StrictModel
 from drivers.hj212.config import Hj212Listener
 from drivers.modbus.config import BusConfig
 from gateway.config.events import EventPolicy
+from gateway.config.passwords import check_hash_format
 from gateway.config.rules import (
     CrossRule,
     DetectionSettings,
@@ -97,6 +98,29 @@ class LoggingSettings(StrictModel):
     throttle_window_s: float = Field(default=60.0, gt=0, le=86_400)
 
 
+class WebSettings(StrictModel):
+    """The status page and the metrics endpoint, served by the daemon."""
+
+    host: str = Field(default="127.0.0.1", description="the cabinet's LAN address to serve it there too")
+    port: int = Field(default=8780, ge=1, le=65_535)
+    users: dict[str, str] = Field(
+        default_factory=dict, description="who may log in: name = password hash (gridgate web-password)"
+    )
+    session_ttl_s: float = Field(default=1800.0, gt=0, le=86_400, description="idle time before logout")
+    metrics: bool = Field(default=True, description="Prometheus metrics at /metrics, to loopback clients")
+
+    @field_validator("users")
+    @classmethod
+    def _hashes(cls, users: dict[str, str]) -> dict[str, str]:
+        for name, stored in users.items():
+            if not NAME_RE.match(name):
+                raise ValueError(f"user {name!r}: a name is lower-case letters, digits, '.', '-' and '_'")
+            problem = check_hash_format(stored)
+            if problem is not None:
+                raise ValueError(f"user {name!r}: {problem}")
+        return users
+
+
 class Storage(StrictModel):
     directory: Path = Path("/var/lib/gridgate")
     max_bytes: int = Field(
@@ -122,3 +146,4 @@ class GatewayConfig(StrictModel):
     multivariate: tuple[MultivariateRule, ...] = ()
     detection: DetectionSettings = DetectionSettings()
     logging: LoggingSettings = LoggingSettings()
+    web: WebSettings | None = Field(default=None, description="status page and metrics; off unless given")

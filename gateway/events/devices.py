@@ -42,6 +42,10 @@ class DeviceEvents:
                 log.warning("device %s is gone from the config; clearing its comms event", event["device"])
                 self._clear(event, ts=time.time(), reason="rule removed")
 
+    @property
+    def open_events(self) -> list[dict[str, Any]]:
+        return list(self._open.values())
+
     def raise_event(self, device: str, state: str, reason: str, *, ts: float, hold_s: float) -> None:
         """Open (or, from offline to faulty, update) the comms event of ``device``."""
         seen = iso_utc(ts)

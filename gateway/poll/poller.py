@@ -65,6 +65,7 @@ class DevicePoller:
         self.failed_in_row = 0
         self.last_ok: float | None = None
         self.attempted_at = time.monotonic()  # when the last poll began: for the watchdog
+        self.poll_s_total = 0.0  # time spent in polls, answered or not: for the metrics
 
     @property
     def available(self) -> bool | None:
@@ -91,7 +92,7 @@ class DevicePoller:
         return min(self.interval * 2.0**tries_down, max(self.retry_max_s, self.interval))
 
     async def poll_once(self) -> None:
-        self.attempted_at = time.monotonic()
+        self.attempted_at = started = time.monotonic()
         self.polls += 1
         self.driver.probing = self.state in (OFFLINE, FAULTY)
         try:
@@ -99,6 +100,8 @@ class DevicePoller:
         except DriverError as exc:
             self._failed(exc)
             return
+        finally:
+            self.poll_s_total += time.monotonic() - started
         self.failed_in_row = 0
         self.last_ok = time.time()
         if self.state != ONLINE:

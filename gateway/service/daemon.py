@@ -29,6 +29,8 @@ from gateway.service.systemd import notify
 from gateway.service.watchdog import Check, feed_watchdog, poller_check, uplink_check, watchdog_interval_s
 from gateway.uplink import UplinkClient
 from gateway.uplink.connection import CONNECT_TIMEOUT_S
+from gateway.web.server import StatusServer
+from gateway.web.view import GatewayView
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class Daemon:
         self.pollers: list[DevicePoller] = []
         self.streams: list[StreamDriver] = []
         self.buses: dict[str, ModbusBus] = {}
+        self.web: StatusServer | None = None
 
     def stop(self) -> None:
         self._stopping.set()
@@ -79,13 +82,14 @@ class Daemon:
         pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
         polled = [d for d in cfg.devices if registry.is_polled(d)]
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled])
+        commands = CommandHandler(desk, states.events)
         self.uplink = UplinkClient(
             cfg.uplink,
             cfg.gateway,
             outbox,
             version=__version__,
             config_digest=self.config_digest,
-            commands=CommandHandler(desk, states.events),
+            commands=commands,
         )
         self.buses = {b.id: ModbusBus(b) for b in cfg.buses}
         self.pollers = [
@@ -110,6 +114,19 @@ class Daemon:
                 ),
             ]
             commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
+            if cfg.web is not None:
+                view = GatewayView(
+                    config=cfg,
+                    outbox=outbox,
+                    pollers=self.pollers,
+                    alarms=alarms,
+                    device_events=states.events,
+                    pipeline=pipeline,
+                    uplink=self.uplink,
+                    buses=self.buses,
+                )
+                self.web = StatusServer(cfg.web, view, commands)
+                background.append(tasks.create_task(self.web.run(self._stopping), name="web"))
             watchdog_s = watchdog_interval_s()
             if watchdog_s is not None:
                 background.append(

@@ -41,7 +41,7 @@ def health_body(
         },
         "devices": {state: states.get(state, 0) for state in ("online", "offline", "faulty", "unknown")},
         "process": {
-            "rss_mb": round(_rss_mb(), 1),
+            "rss_mb": round(rss_bytes() / (1024 * 1024), 1),
             "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         },
@@ -62,11 +62,11 @@ async def report_health(
         await asyncio.sleep(every_s)
 
 
-def _rss_mb() -> float:
+def rss_bytes() -> int:
     """Resident memory now (ru_maxrss is only the peak)."""
     try:
         with open("/proc/self/statm") as statm:
             pages = int(statm.read().split()[1])
     except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return pages * os.sysconf("SC_PAGE_SIZE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 from gateway.detect.engine import DetectionEngine
 from gateway.events.lifecycle import EventDesk
@@ -27,9 +28,17 @@ class Pipeline:
         self._engine = engine
         self._alarms = alarms
         self.telemetry = TelemetryBatcher(outbox, interval_s=telemetry_commit_s)
+        self.latest: dict[str, ReadingBatch] = {}  # each device's last batch, for the status page
+        self.batches = 0  # for the metrics: batches evaluated and the time detection took
+        self.detect_s_total = 0.0
 
     def accept(self, batch: ReadingBatch) -> None:
-        self._alarms.handle_all(self._engine.evaluate(batch))
+        started = time.perf_counter()
+        transitions = self._engine.evaluate(batch)
+        self.detect_s_total += time.perf_counter() - started
+        self.batches += 1
+        self.latest[batch.device] = batch
+        self._alarms.handle_all(transitions)
         self._alarms.observe(batch)
         self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
 

@@ -84,6 +84,9 @@ class UplinkClient:
         self.connected = asyncio.Event()
         self.progress_at = time.monotonic()  # last connect attempt, PUBACK or wake-up: for the watchdog
         self.idle = False  # connected with nothing to send
+        self.connections = 0  # for the metrics: connections made, PUBACKs and the time they took
+        self.acknowledged = 0
+        self.puback_s_total = 0.0
         if commands is not None:
             self._commands = commands
             self.subscribe(COMMAND_REQUEST_TOPIC, self._answer_command)
@@ -108,6 +111,7 @@ class UplinkClient:
                     if not first:  # what waited through the outage is a backlog
                         self._historical_up_to = self._outbox.last_id()
                     first = False
+                    self.connections += 1
                     self.connected.set()
                     log.info(
                         "uplink: connected %sto %s (MQTT %s, bd_seq %d)",
@@ -208,6 +212,7 @@ class UplinkClient:
         if 0 < message.id <= self._historical_up_to:
             payload = payload[:-1] + _HISTORICAL  # the envelope is a JSON object: ends in "}"
         properties = self._telemetry_properties if message.priority == Priority.TELEMETRY else None
+        started = time.monotonic()
         try:
             await client.publish(
                 self.topic(message.topic),
@@ -219,6 +224,8 @@ class UplinkClient:
             )
         except aiomqtt.MqttError:
             return False
+        self.acknowledged += 1
+        self.puback_s_total += time.monotonic() - started
         return True
 
     async def _answer_command(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:

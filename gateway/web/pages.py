@@ -1,0 +1,153 @@
+"""The status page's HTML: small, phone-first, no external assets; every value escaped.
+
+Each page is a shell (header, navigation) around a ``<main>`` whose content the
+live stream replaces as the gateway changes, so the page stays current
+without a reload.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from gateway.web.view import GatewayView
+
+
+def shell(title: str, view: GatewayView, content: str, *, user: str | None, csrf: str | None) -> str:
+    gateway = view.config.gateway
+    account = (
+        f'<form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" '
+        f'value="{escape(csrf or "")}"><button>log out {escape(user)}</button></form>'
+        if user
+        else '<a href="/login">log in</a>'
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)} · {escape(gateway.id)}</title>"
+        f'<link rel="stylesheet" href="/static/style.css"></head><body><header><b>{escape(gateway.id)}</b>'
+        f'<span class="sub">{escape(gateway.site)} · grid {escape(gateway.grid_cell)}</span>'
+        '<nav><a href="/">gateway</a><a href="/events">events</a><a href="/log">log</a>'
+        f"{account}</nav></header><main>{content}</main>"
+        '<script src="/static/app.js"></script></body></html>'
+    )
+
+
+def overview(view: GatewayView) -> str:
+    info = view.gateway()
+    uplink, outbox, disk = info["uplink"], info["outbox"], info["disk"]
+    state = "online" if uplink["connected"] else "offline"
+    rows = "".join(_device_row(d) for d in view.devices())
+    events = view.open_events()
+    versions = ", ".join(f"{k} {escape(v)}" for k, v in info["versions"].items())
+    return (
+        "<section><h2>Gateway</h2><dl>"
+        f'<dt>uplink</dt><dd class="{state}">{"connected" if uplink["connected"] else "not connected"} '
+        f"to {escape(uplink['broker'])}{' (TLS)' if uplink['tls'] else ''}, "
+        f"MQTT {escape(uplink['protocol'])}</dd>"
+        f"<dt>buffer</dt><dd>{outbox['pending']} message(s) waiting, {_mb(outbox['bytes'])} of "
+        f"{_mb(outbox['max_bytes'])}</dd>"
+        f"<dt>disk free</dt><dd>{_mb(disk['free_bytes'])} of {_mb(disk['total_bytes'])}</dd>"
+        f'<dt>open events</dt><dd><a href="/events">{len(events)}</a></dd>'
+        f"<dt>up</dt><dd>{_duration(info['uptime_s'])}</dd>"
+        f'<dt>versions</dt><dd class="muted">{versions}</dd></dl></section>'
+        f"<section><h2>Devices ({len(view.pollers)})</h2><table><tr><th>device</th><th>state</th>"
+        f'<th class="wide">driver</th><th>last reading</th></tr>{rows}</table></section>'
+    )
+
+
+def device_page(view: GatewayView, device: dict[str, Any]) -> str:
+    values = "".join(
+        f"<tr><td>{escape(v['channel'])}</td><td class=num>{_value(v['value'])}</td>"
+        f"<td>{escape(v['unit'])}</td>"
+        f"<td class=muted>{'' if v['quality'] == 'ok' else escape(v['quality'])}</td></tr>"
+        for v in device["values"]
+    )
+    return (
+        f"<section><h2>{escape(device['id'])} "
+        f'<span class="{escape(device["state"])}">{escape(device["state"])}</span></h2><dl>'
+        f"<dt>driver</dt><dd>{escape(device['driver'])}</dd>"
+        f"<dt>since</dt><dd>{escape(device['since'])} {escape(device['reason'])}</dd>"
+        f"<dt>polls</dt><dd>{device['polls']} ({device['failures']} failed)</dd>"
+        f"<dt>read at</dt><dd>{escape(device['read_at'] or 'not yet')}</dd></dl></section>"
+        "<section><h2>Live values</h2><table><tr><th>channel</th><th class=num>value</th>"
+        f"<th>unit</th><th></th></tr>{values or _NO_READING}</table></section>"
+    )
+
+
+def events_page(view: GatewayView, *, csrf: str | None) -> str:
+    items = []
+    for event in view.open_events():
+        acked = event.get("acknowledged_by")
+        if acked:
+            action = f"acknowledged by {escape(str(acked))}"
+        elif csrf:
+            action = (
+                f'<form class="inline" method="post" action="/events/{escape(event["event_id"])}/ack">'
+                f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button>acknowledge</button></form>'
+            )
+        else:
+            action = '<a href="/login">log in to acknowledge</a>'
+        value = (
+            ""
+            if event.get("value") is None
+            else f" {_value(event['value'])} {escape(event.get('unit') or '')}"
+        )
+        items.append(
+            f'<tr><td class="{escape(event["severity"])}">{escape(event["severity"])}</td>'
+            f"<td>{escape(event['category'])}<br><span class=muted>{escape(event['device'])}"
+            f"{'/' + escape(event['channel']) if event.get('channel') else ''}{value}</span></td>"
+            f'<td class="wide muted">{escape(event["raised_at"])}</td><td>{action}</td></tr>'
+        )
+    rows = "".join(items) or "<tr><td colspan=4 class=muted>no open events</td></tr>"
+    return (
+        f"<section><h2>Open events ({len(items)})</h2><table><tr><th>severity</th><th>what</th>"
+        f'<th class="wide">raised</th><th></th></tr>{rows}</table></section>'
+    )
+
+
+def log_page(view: GatewayView) -> str:
+    lines = "\n".join(
+        f"{escape(line['ts'])} {escape(line['level'])} {escape(line['message'])}" for line in view.log.lines
+    )
+    return f'<section><h2>Recent log</h2><div class="log">{lines or "nothing logged yet"}</div></section>'
+
+
+def login_page(*, error: str = "", next_page: str = "/") -> str:
+    return (
+        "<section><h2>Log in</h2>"
+        f"{f'<p class=error>{escape(error)}</p>' if error else ''}"
+        '<form method="post" action="/login"><p><label>user<br><input name="user" autocomplete="username" '
+        'required></label></p><p><label>password<br><input name="password" type="password" '
+        f'autocomplete="current-password" required></label></p><input type="hidden" name="next" '
+        f'value="{escape(next_page)}"><button>log in</button></form></section>'
+    )
+
+
+_NO_READING = "<tr><td colspan=4 class=muted>no reading yet</td></tr>"
+
+
+def _device_row(device: dict[str, Any]) -> str:
+    return (
+        f'<tr><td><a href="/devices/{escape(device["id"])}">{escape(device["id"])}</a></td>'
+        f'<td class="{escape(device["state"])}">{escape(device["state"])}</td>'
+        f'<td class="wide">{escape(device["driver"])}</td>'
+        f'<td class="muted">{escape(device["read_at"] or "not yet")}</td></tr>'
+    )
+
+
+def _value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+
+
+def _mb(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return (
+        f"{days} d {hours} h" if days else f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
+    )
