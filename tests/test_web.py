@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -15,6 +17,7 @@ from firmware_tools.local_broker import LocalBroker, free_port
 from gateway.config.passwords import hash_password
 from gateway.service.daemon import Daemon
 from tests.helpers import Subscriber, running_gateway
+from tests.png import read_png
 
 PASSWORD = "cabinet-42"
 SECRET = "broker-secret-do-not-show"
@@ -169,7 +172,7 @@ async def test_metrics_for_the_operations_team(site: Site) -> None:
         "gridgate_storage_free_bytes",
         "gridgate_process_resident_bytes",
     ):
-        assert re.search(rf"^{name}(\{{[^}}]*\}})? [0-9.e+]+$", text, re.M), name
+        assert re.search(rf"^{name}(\{{[^}}]*\}})? [0-9.e+-]+$", text, re.M), name
 
 
 def test_a_plain_password_in_the_config_is_refused_with_the_way_to_hash_it() -> None:
@@ -182,3 +185,53 @@ def test_a_plain_password_in_the_config_is_refused_with_the_way_to_hash_it() -> 
     assert caught.value.problems == [
         "web.users: user 'tech': not a password hash: make one with `gridgate web-password`"
     ]
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+HEADER = (29, 53, 87)
+BACKGROUND = (244, 245, 247)
+ONLINE_GREEN = (26, 127, 55)
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 800)], ids=["phone", "laptop"])
+async def test_the_page_in_a_real_browser_fits_phone_and_laptop_widths(
+    site: Site, tmp_path: Path, width: int, height: int
+) -> None:
+    chromium = shutil.which("chromium")
+    assert chromium, "Chromium comes from the distribution (firmware_tools/bootstrap.sh test installs it)"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(50):
+            if 'class="online">online' in await _text(http, f"{site.url}/"):
+                break
+            await asyncio.sleep(0.1)
+    shot = tmp_path / "page.png"
+    browser = await asyncio.create_subprocess_exec(
+        chromium,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--window-size={width},{height}",
+        f"--screenshot={shot}",
+        f"{site.url}/",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await asyncio.wait_for(browser.wait(), timeout=60) == 0
+    pixels = read_png(shot.read_bytes())
+    assert pixels.shape == (height, width, 3)
+    header_row = pixels[5]
+    assert (header_row == HEADER).all(axis=1).mean() > 0.95, "the header spans the width"
+    right_edge = pixels[150:, width - 4]
+    assert (right_edge == BACKGROUND).all(), "nothing runs past the right edge"
+    body = pixels[130:]
+    assert (body.sum(axis=2) < 200).sum() > 500, "text is drawn"
+    assert (body == ONLINE_GREEN).all(axis=2).any(), "the device shows as online, in green"

@@ -69,7 +69,8 @@ def device_page(view: GatewayView, device: dict[str, Any]) -> str:
         f"<dt>driver</dt><dd>{escape(device['driver'])}</dd>"
         f"<dt>since</dt><dd>{escape(device['since'])} {escape(device['reason'])}</dd>"
         f"<dt>polls</dt><dd>{device['polls']} ({device['failures']} failed)</dd>"
-        f"<dt>read at</dt><dd>{escape(device['read_at'] or 'not yet')}</dd></dl></section>"
+        f"<dt>last reading</dt><dd>{_age(device['read_age_s'])} "
+        f"<span class=muted>{escape(device['read_at'] or '')}</span></dd></dl></section>"
         "<section><h2>Live values</h2><table><tr><th>channel</th><th class=num>value</th>"
         f"<th>unit</th><th></th></tr>{values or _NO_READING}</table></section>"
     )
@@ -132,7 +133,7 @@ def _device_row(device: dict[str, Any]) -> str:
         f'<tr><td><a href="/devices/{escape(device["id"])}">{escape(device["id"])}</a></td>'
         f'<td class="{escape(device["state"])}">{escape(device["state"])}</td>'
         f'<td class="wide">{escape(device["driver"])}</td>'
-        f'<td class="muted">{escape(device["read_at"] or "not yet")}</td></tr>'
+        f'<td class="muted">{_age(device["read_age_s"])}</td></tr>'
     )
 
 
@@ -141,7 +142,13 @@ def _value(value: float | None) -> str:
 
 
 def _mb(count: int) -> str:
-    return f"{count / 1e6:,.1f} MB"
+    return f"{count / 1e9:,.1f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "not yet"
+    return f"{seconds:.1f} s ago" if seconds < 60 else f"{_duration(seconds)} ago"
 
 
 def _duration(seconds: float) -> str:

@@ -110,6 +110,7 @@ class GatewayView:
             "failures": poller.failures,
             "last_ok": None if poller.last_ok is None else iso_utc(poller.last_ok),
             "read_at": None if batch is None else iso_utc(float(batch.ts.max())),
+            "read_age_s": None if batch is None else max(time.time() - float(batch.ts.max()), 0.0),
             "values": values,
         }
 
