@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from drivers import registry
 from drivers.modbus.bus import ModbusBus
@@ -29,8 +30,9 @@ from gateway.service.systemd import notify
 from gateway.service.watchdog import Check, feed_watchdog, poller_check, uplink_check, watchdog_interval_s
 from gateway.uplink import UplinkClient
 from gateway.uplink.connection import CONNECT_TIMEOUT_S
-from gateway.web.server import StatusServer
-from gateway.web.view import GatewayView
+
+if TYPE_CHECKING:
+    from gateway.web.server import StatusServer
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class Daemon:
         self.pollers: list[DevicePoller] = []
         self.streams: list[StreamDriver] = []
         self.buses: dict[str, ModbusBus] = {}
-        self.web: StatusServer | None = None
+        self.web: StatusServer | None = None  # when [web] is configured
 
     def stop(self) -> None:
         self._stopping.set()
@@ -115,6 +117,9 @@ class Daemon:
             ]
             commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
             if cfg.web is not None:
+                from gateway.web.server import StatusServer  # aiohttp loads only when the page is on
+                from gateway.web.view import GatewayView
+
                 view = GatewayView(
                     config=cfg,
                     outbox=outbox,
