@@ -44,8 +44,7 @@ async def dust_monitor() -> AsyncIterator[SimulatedModbusDevice]:
     device = SimulatedModbusDevice(DUST_CHANNELS)
     for channel in device.channels:
         device.set(channel, 20.0)
-    device.port = free_port()  # type: ignore[attr-defined]
-    await device.serve_tcp("127.0.0.1", device.port)  # type: ignore[attr-defined]
+    await device.serve_tcp("127.0.0.1", free_port())
     yield device
     await device.stop()
 

@@ -45,7 +45,7 @@ def _unfilter(
         return line
     if kind == 2:
         return (line + up) & 0xFF
-    out = line.copy()
+    out: npt.NDArray[np.int32] = line.copy()
     for i in range(len(out)):  # Sub, Average and Paeth depend on the byte just decoded
         left = out[i - bpp] if i >= bpp else 0
         if kind == 1:

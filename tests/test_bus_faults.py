@@ -141,13 +141,15 @@ def test_a_down_device_is_tried_on_a_growing_interval_up_to_its_limit() -> None:
 
 
 NUMBERS = tuple(
-    ModbusChannel(
-        id=f"{kind}-{word}-{byte}",
-        address=4 * i,
-        type=kind,
-        word_order=word,
-        byte_order=byte,
-        scale=0.5 if kind.startswith("int") else 1.0,
+    ModbusChannel.model_validate(
+        {
+            "id": f"{kind}-{word}-{byte}",
+            "address": 4 * i,
+            "type": kind,
+            "word_order": word,
+            "byte_order": byte,
+            "scale": 0.5 if kind.startswith("int") else 1.0,
+        }
     )
     for i, (kind, word, byte) in enumerate(
         (k, w, b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.conftest import gateway_toml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _valid(**kwargs: str) -> str:
+def _valid(**kwargs: Any) -> str:
     return gateway_toml(broker_port=1883, modbus_port=502, storage=Path("/tmp/x"), prefix="gg/v1", **kwargs)
 
 

@@ -256,9 +256,13 @@ async def test_a_level_change_updates_the_one_event_and_its_severity(
             for value, level, severity, limit in steps:
                 seen = len(subscriber.received)
                 dust_monitor.set("pm10", value)
+
+                def is_update(m: Received, level: str = level) -> bool:
+                    return _event("updated")(m) and bool(m.payload["level"] == level)
+
                 updated = (
                     await subscriber.wait_for(
-                        lambda m, level=level: _event("updated")(m) and m.payload["level"] == level,
+                        is_update,
                         after=seen,
                     )
                 ).payload

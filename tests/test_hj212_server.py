@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ def _frame(n: int, value: float, *, flag: str = "5") -> bytes:
 
 @contextlib.asynccontextmanager
 async def _listening(
-    devices: list[Hj212DeviceConfig], **listener: object
+    devices: list[Hj212DeviceConfig], **listener: Any
 ) -> AsyncIterator[tuple[Hj212Stream, list[ReadingBatch]]]:
     port = free_port()
     stream = Hj212Stream(

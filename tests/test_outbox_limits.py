@@ -70,8 +70,8 @@ def test_an_unreadable_database_is_moved_aside_and_the_reset_reported(tmp_path: 
     assert "not a database" in str(notice["reason"])
     moved = tmp_path / str(notice["moved_to"])
     assert moved.exists() and moved.read_bytes().startswith(b"this is no SQLite")
-    assert int(notice["seq"]) > last, "a new message never reuses an old seq"
-    assert box.enqueue(Priority.EVENT, "events", {"n": 2}) > int(notice["seq"])
+    assert int(str(notice["seq"])) > last, "a new message never reuses an old seq"
+    assert box.enqueue(Priority.EVENT, "events", {"n": 2}) > int(str(notice["seq"]))
     box.close()
 
 

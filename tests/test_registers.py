@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from drivers.modbus.registers import (
     WIDTH,
     ModbusChannel,
     ReadRequest,
+    RegisterType,
     decode,
     decode_channel,
     encode,
@@ -199,7 +201,17 @@ def test_invalid_bit_fields_say_what_to_fix(fields: dict[str, object], message: 
 
 
 _LAYOUTS = st.sampled_from(["big", "little"])
-_KINDS = ["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bits"]
+_KINDS: list[RegisterType] = [
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "float32",
+    "int64",
+    "uint64",
+    "float64",
+    "bits",
+]
 
 
 @st.composite
@@ -209,6 +221,7 @@ def _register_maps(draw: st.DrawFn) -> tuple[list[ModbusChannel], list[int]]:
     for n in range(draw(st.integers(1, 12))):
         kind = draw(st.sampled_from(_KINDS))
         address = draw(st.integers(0, 20))
+        extra: dict[str, Any]
         if kind == "bits":
             bit = draw(st.integers(0, 15))
             extra = {"bit": bit, "bits": draw(st.integers(1, 16 - bit))}

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from gateway.config.models import ThresholdRule
+from gateway.config.rules import ThresholdRule
 from gateway.detect.engine import DetectionEngine
 from gateway.readings import Quality, ReadingBatch
 
 
-def _engine(**rule: float) -> DetectionEngine:
+def _engine(**rule: Any) -> DetectionEngine:
     return DetectionEngine([ThresholdRule(device="d", channel="c", category="env.dust.pm10", **rule)])
 
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import aiomqtt
 import pytest
@@ -38,7 +39,7 @@ async def _publish(port: int, topic: str, payload: bytes) -> None:
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 async def test_after_an_outage_backlog_is_historical_events_first_and_commands_work_again(
-    tmp_path: Path, topic_prefix: str, protocol: str
+    tmp_path: Path, topic_prefix: str, protocol: Literal["5", "3.1.1"]
 ) -> None:
     with persistent_broker(tmp_path / "broker-db") as broker:
         config = Uplink(

@@ -4,7 +4,7 @@ A gap restarts the clock; no data is no proof."""
 
 from __future__ import annotations
 
-from gateway.config.models import ThresholdRule
+from gateway.config.rules import ThresholdRule
 from gateway.events.verify import verify_slots
 from gateway.events.watch import ChannelWatch
 from gateway.readings import ReadingBatch

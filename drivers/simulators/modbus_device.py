@@ -34,6 +34,7 @@ class SimulatedModbusDevice:
         self.silent = False
         self.exception: ExcCodes | None = None
         self.requests = 0
+        self.port = 0  # where serve_tcp listens
         self._server: ModbusTcpServer | None = None
 
     def set(self, channel: str, value: float) -> None:
@@ -71,6 +72,7 @@ class SimulatedModbusDevice:
 
     async def serve_tcp(self, host: str, port: int) -> None:
         """Listen on ``host:port`` until :meth:`stop`; other unit ids get no answer, as on a bus."""
+        self.port = port
         self._server = ModbusTcpServer(self.sim_device(), address=(host, port), ignore_missing_devices=True)
         await self._server.serve_forever(background=True)
 
