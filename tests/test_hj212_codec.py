@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.hj212.codec import Frame, FrameError, crc16, data_answer, encode, parse
+from drivers.hj212.codec import Frame, FrameError, crc16, encode, parse
 from drivers.hj212.framing import FrameSplitter
 from drivers.hj212.reassembly import SplitPackets
+from drivers.hj212.replies import data_answer
 
 FRAMES_FILE = Path(__file__).parent / "data" / "hj212_frames.txt"
 FRAMES = [line.strip().encode() for line in FRAMES_FILE.read_text().splitlines() if line.startswith("##")]

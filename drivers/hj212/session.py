@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.hj212.codec import MAX_SEGMENT, Frame, FrameError, data_answer
+from drivers.hj212 import replies
+from drivers.hj212.codec import MAX_SEGMENT, Frame, FrameError, Tolerance
 from drivers.hj212.framing import FrameSplitter
 from drivers.hj212.mapping import DataloggerMap
 from drivers.hj212.reassembly import SplitPackets
@@ -28,12 +29,16 @@ MAX_UNKNOWN_MNS = 1000  # distinct MNs remembered for the refusal count
 
 @dataclass
 class Hj212Counters:
-    """What the HJ 212 links saw, over all of them: read by operators and the benchmark."""
+    """What the HJ 212 links saw, over all of them: read by operators and the benchmark.
+
+    ``tolerated`` counts the deviations from the standard accepted, by device and kind.
+    """
 
     frames: int = 0
     batches: int = 0
     answers: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    tolerated: Counter[tuple[str, Tolerance]] = field(default_factory=Counter)
     unknown_mns: Counter[str] = field(default_factory=Counter)
     connections: int = 0
     refused_connections: int = 0
@@ -41,6 +46,12 @@ class Hj212Counters:
     def refuse_mn(self, mn: str) -> None:
         if mn in self.unknown_mns or len(self.unknown_mns) < MAX_UNKNOWN_MNS:
             self.unknown_mns[mn] += 1
+
+    def tolerate(self, device: str, tolerance: Tolerance, count: int = 1) -> None:
+        key = (device, tolerance)
+        if key not in self.tolerated:
+            log.warning("hj212 %s: accepting frames with %s (counted)", device, tolerance.value)
+        self.tolerated[key] += count
 
 
 class Session:
@@ -60,14 +71,15 @@ class Session:
         self._mapping = mapping
         self._on_batch = on_batch
         self._counters = counters
-        self._splitter = FrameSplitter(source=peer, max_segment=max_segment)
-        self._split = SplitPackets(source=peer)
+        self._splitter = FrameSplitter(source=peer, max_segment=max_segment, crc_modes=mapping.crc_modes)
+        self._split = SplitPackets(source=peer, clock=clock)
         self._clock = clock
+        self.device: str | None = None
         self.accepted = 0
         self.rejected = 0
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Handle the bytes just received; the answers (CN 9014) they call for."""
+        """Handle the bytes just received; the answers (CN 9014, 9013) they call for."""
         answers: list[bytes] = []
         for item in self._splitter.feed(data):
             if isinstance(item, FrameError):
@@ -80,6 +92,11 @@ class Session:
                 continue
             if answer is not None:
                 answers.append(answer)
+        if self._splitter.tolerated:
+            who = self.device or self.peer
+            for tolerance, count in self._splitter.tolerated.items():
+                self._counters.tolerate(who, tolerance, count)
+            self._splitter.tolerated.clear()
         return answers
 
     def close(self) -> None:
@@ -99,11 +116,13 @@ class Session:
             if error.reason == "unknown_mn":
                 self._counters.refuse_mn(frame.mn or "")
             raise
+        tolerated = list(frame.tolerated)
+        self.device = device.id
         message: Frame | None = frame
         if frame.is_split:
             message = self._split.add(frame)
         if message is not None:
-            batch = self._mapping.to_batch(message, device, self._clock())
+            batch = self._mapping.to_batch(message, device, self._clock(), tolerated)
             if batch is not None:
                 try:
                     self._on_batch(batch)
@@ -111,12 +130,15 @@ class Session:
                     log.error("hj212 %s: %s: batch not accepted: %s", self.peer, device.id, exc)
                     return None
                 self._counters.batches += 1
+        for tolerance in tolerated:
+            self._counters.tolerate(device.id, tolerance)
         self._counters.frames += 1
         self.accepted += 1
-        if frame.wants_answer and (frame.cn or "")[:1] in ("2", "3"):
+        # The one place that decides what is answered, and when: after the batch is handed on.
+        answer = replies.owed(frame)
+        if answer is not None:
             self._counters.answers += 1
-            return data_answer(frame)
-        return None
+        return answer
 
     def _reject(self, error: FrameError) -> None:
         self.rejected += 1

@@ -9,6 +9,9 @@ or fume, climbs past its limit for ``excursion_s`` of every ``period_s``);
 ``corrupt`` (in that window every frame is damaged: bad CRC, wrong length,
 truncated, or garbage between frames).
 
+It speaks a :mod:`dialect <drivers.simulators.hj212_dialect>`: the 2005 edition,
+CRC-16/MODBUS, no CRLF, ...
+
 Run ``python -m drivers.simulators.hj212_datalogger --port 14001 --kind dust``.
 """
 
@@ -24,8 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from drivers.hj212.codec import CN_DATA_ANSWER, CN_MINUTE, CN_REALTIME, Frame, FrameError, encode
+from drivers.hj212.codec import CN_DATA_ANSWER, CN_MINUTE, CN_REALTIME, CrcMode, Frame, FrameError
 from drivers.hj212.framing import FrameSplitter
+from drivers.hj212.replies import answered_qn
+from drivers.simulators.hj212_dialect import DIALECTS, STANDARD, Dialect, combined
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +90,7 @@ class Hj212Datalogger:
     excursion_s: float = 20.0
     time_zone: str = "Asia/Shanghai"
     seed: int | None = None
+    dialect: Dialect = STANDARD
     answers: list[Frame] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
     sent: int = 0
@@ -119,7 +125,7 @@ class Hj212Datalogger:
         for code, value in values.items():
             self._minute.setdefault(code, []).append(value)
         fault = self.scenario == "fault" and self.in_window(t)
-        cp: _Items = [(("DataTime", now.strftime("%Y%m%d%H%M%S")),)]
+        cp: _Items = [(("DataTime", self.dialect.data_time(now.strftime("%Y%m%d%H%M%S"))),)]
         cp += [
             (
                 (f"{code}-Rtd", f"{value:.3f}"),
@@ -133,7 +139,7 @@ class Hj212Datalogger:
     def minute_frame(self, now: datetime) -> bytes:
         """A CN 2051 frame over the real-time values since the previous one."""
         start = now.replace(second=0, microsecond=0)
-        cp: _Items = [(("DataTime", start.strftime("%Y%m%d%H%M%S")),)]
+        cp: _Items = [(("DataTime", self.dialect.data_time(start.strftime("%Y%m%d%H%M%S"))),)]
         cp += [
             (
                 (f"{code}-Avg", f"{sum(v) / len(v):.3f}"),
@@ -189,15 +195,17 @@ class Hj212Datalogger:
                 raise OSError("closed by the gateway")
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
-        splitter = FrameSplitter(source=f"datalogger {self.mn}")
+        modes = {self.mn: CrcMode.MODBUS} if self.dialect.modbus_crc else None
+        splitter = FrameSplitter(source=f"datalogger {self.mn}", crc_modes=modes)
         loop = asyncio.get_running_loop()
         while data := await reader.read(4096):
             for item in splitter.feed(data):
                 if isinstance(item, FrameError):
                     log.warning("datalogger %s: bad answer: %s", self.mn, item)
                     continue
-                if item.cn == CN_DATA_ANSWER and item.qn in self._waiting:
-                    self.latencies_s.append(loop.time() - self._waiting.pop(item.qn))
+                qn = answered_qn(item)
+                if item.cn == CN_DATA_ANSWER and qn in self._waiting:
+                    self.latencies_s.append(loop.time() - self._waiting.pop(qn))
                 self.answers.append(item)
 
     def _frame(self, cn: str, now: datetime, cp: _Items) -> bytes:
@@ -210,13 +218,13 @@ class Hj212Datalogger:
             ("CN", cn),
             ("PW", self.pw),
             ("MN", self.mn),
-            ("Flag", "5"),
+            ("Flag", self.dialect.flag(answer=True)),
         )
         self._waiting[qn] = asyncio.get_running_loop().time()
         if len(self._waiting) > 1000:  # answers that never came: forget the oldest
             self._waiting.pop(next(iter(self._waiting)))
         self.sent += 1
-        return encode(Frame(header, tuple(cp)))
+        return self.dialect.encode(Frame(header, tuple(cp)))
 
     def _damage(self, frame: bytes) -> bytes:
         how = self._rng.randrange(4)
@@ -242,6 +250,13 @@ def main() -> None:
     parser.add_argument("--minute", type=float, default=60.0, help="seconds between 2051 frames")
     parser.add_argument("--period", type=float, default=60.0, help="seconds between excursions")
     parser.add_argument("--start", type=float, default=10.0, help="seconds into each period")
+    parser.add_argument(
+        "--dialect",
+        choices=list(DIALECTS),
+        action="append",
+        default=[],
+        help="deviations to speak (repeatable)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s datalogger: %(message)s")
     logger = Hj212Datalogger(
@@ -253,6 +268,7 @@ def main() -> None:
         minute_s=args.minute,
         period_s=args.period,
         start_s=args.start,
+        dialect=combined(*args.dialect),
     )
     log.info("datalogger %s (%s, %s) → %s:%d", args.mn, args.kind, args.scenario, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):
