@@ -41,6 +41,12 @@ class Hj212Listener(StrictModel):
         default=600.0, gt=0, le=86_400, description="close a link with no good frame this long"
     )
     max_connections: int = Field(default=500, ge=1, le=10_000)
+    max_per_address: int = Field(
+        default=16, ge=1, le=10_000, description="connections one IP address may hold (NAT: raise it)"
+    )
+    first_frame_timeout_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="close a new link that sends no good frame this long"
+    )
     max_segment_bytes: int = Field(
         default=1024, ge=64, le=9999, description="longest data segment accepted (standard: 1024)"
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from drivers.hj212 import replies
 from drivers.hj212.codec import MAX_SEGMENT, Frame, FrameError, Tolerance
+from drivers.hj212.config import Hj212DeviceConfig
 from drivers.hj212.framing import FrameSplitter
 from drivers.hj212.mapping import DataloggerMap
 from drivers.hj212.reassembly import SplitPackets
@@ -31,7 +32,8 @@ MAX_UNKNOWN_MNS = 1000  # distinct MNs remembered for the refusal count
 class Hj212Counters:
     """What the HJ 212 links saw, over all of them: read by operators and the benchmark.
 
-    ``tolerated`` counts the deviations from the standard accepted, by device and kind.
+    ``tolerated`` counts the deviations from the standard accepted, by device and kind;
+    ``refused_connections`` by why (``full``, ``per_address``).
     """
 
     frames: int = 0
@@ -41,7 +43,9 @@ class Hj212Counters:
     tolerated: Counter[tuple[str, Tolerance]] = field(default_factory=Counter)
     unknown_mns: Counter[str] = field(default_factory=Counter)
     connections: int = 0
-    refused_connections: int = 0
+    refused_connections: Counter[str] = field(default_factory=Counter)
+    evicted_connections: int = 0
+    first_frame_timeouts: int = 0
 
     def refuse_mn(self, mn: str) -> None:
         if mn in self.unknown_mns or len(self.unknown_mns) < MAX_UNKNOWN_MNS:
@@ -55,7 +59,11 @@ class Hj212Counters:
 
 
 class Session:
-    """Frames of one link; ``feed`` returns the answers to write back, in order."""
+    """Frames of one link; ``feed`` returns the answers to write back, in order.
+
+    ``on_device`` is told whenever a frame of a datalogger arrives on it, so the stream
+    knows where each is.
+    """
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class Session:
         *,
         max_segment: int = MAX_SEGMENT,
         clock: Callable[[], float] = time.time,
+        on_device: Callable[[Session, Hj212DeviceConfig, Frame], None] | None = None,
     ) -> None:
         self.peer = peer
         self._mapping = mapping
@@ -74,7 +83,8 @@ class Session:
         self._splitter = FrameSplitter(source=peer, max_segment=max_segment, crc_modes=mapping.crc_modes)
         self._split = SplitPackets(source=peer, clock=clock)
         self._clock = clock
-        self.device: str | None = None
+        self._on_device = on_device
+        self.device: Hj212DeviceConfig | None = None
         self.accepted = 0
         self.rejected = 0
 
@@ -93,7 +103,7 @@ class Session:
             if answer is not None:
                 answers.append(answer)
         if self._splitter.tolerated:
-            who = self.device or self.peer
+            who = self.device.id if self.device is not None else self.peer
             for tolerance, count in self._splitter.tolerated.items():
                 self._counters.tolerate(who, tolerance, count)
             self._splitter.tolerated.clear()
@@ -117,7 +127,9 @@ class Session:
                 self._counters.refuse_mn(frame.mn or "")
             raise
         tolerated = list(frame.tolerated)
-        self.device = device.id
+        self.device = device
+        if self._on_device is not None:
+            self._on_device(self, device, frame)
         message: Frame | None = frame
         if frame.is_split:
             message = self._split.add(frame)

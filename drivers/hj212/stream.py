@@ -4,6 +4,14 @@ Each connection has its own framing buffer (bounded by one maximal frame) and
 its own idle timer (reset only by a good frame), so a slow, silent or hostile
 client costs a bounded amount of memory, is cut off in time, and never holds
 up the others: frames are handled as they arrive, in the event loop.
+
+Slots are shared fairly: one address holds at most ``max_per_address``
+connections; a new connection must send a good frame (a configured MN with
+its PW) within ``first_frame_timeout_s``; and when the listener is full, the
+idlest connection that never sent a good frame makes room for the newcomer.
+A datalogger that proved itself is never pushed out by one that has not, and
+when its MN turns up on a new connection the old one (half-open after a 4G
+drop, typically) is closed.
 """
 
 from __future__ import annotations
@@ -11,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import serial
 
+from drivers.hj212.codec import Frame
 from drivers.hj212.config import Hj212DeviceConfig, Hj212Listener
 from drivers.hj212.mapping import DataloggerMap
 from drivers.hj212.session import Hj212Counters, Session
@@ -48,6 +58,8 @@ class Hj212Stream(StreamDriver):
         self.mapping = DataloggerMap(self.devices)
         self.on_batch: Callable[[ReadingBatch], None] | None = None
         self.links: set[_TcpLink] = set()
+        self.by_address: Counter[str] = Counter()
+        self._where: dict[str, tuple[Session, Callable[[], None] | None]] = {}
         self._server: asyncio.Server | None = None
 
     async def open(self) -> None:
@@ -103,9 +115,9 @@ class Hj212Stream(StreamDriver):
                 await asyncio.sleep(self.serial_retry_s)
                 continue
             failing = False
+            fd = port.fileno()
             session = self._session(f"serial:{device.serial}")
             lost: asyncio.Future[str] = loop.create_future()
-            fd = port.fileno()
 
             def readable(session: Session = session, lost: asyncio.Future[str] = lost, fd: int = fd) -> None:
                 try:
@@ -128,13 +140,41 @@ class Hj212Stream(StreamDriver):
             finally:
                 loop.remove_reader(fd)
                 port.close()
+                self._forget(session)
                 session.close()
             await asyncio.sleep(self.serial_retry_s)
 
-    def _session(self, peer: str) -> Session:
+    def _session(self, peer: str, drop: Callable[[], None] | None = None) -> Session:
         assert self.on_batch is not None
         max_segment = self.listener.max_segment_bytes if self.listener else 1024
-        return Session(peer, self.mapping, self.on_batch, self.counters, max_segment=max_segment)
+
+        def on_device(session: Session, device: Hj212DeviceConfig, frame: Frame) -> None:
+            self._seen(session, drop, device, frame)
+
+        return Session(
+            peer,
+            self.mapping,
+            self.on_batch,
+            self.counters,
+            max_segment=max_segment,
+            on_device=on_device,
+        )
+
+    def _seen(
+        self, session: Session, drop: Callable[[], None] | None, device: Hj212DeviceConfig, frame: Frame
+    ) -> None:
+        """A frame of ``device`` came on ``session``: a link it used before is stale now."""
+        old = self._where.get(device.mn)
+        if old is None or old[0] is not session:
+            self._where[device.mn] = (session, drop)
+            if old is not None and old[1] is not None:
+                log.info("hj212 %s: now on %s; closing its old link %s", device.id, session.peer, old[0].peer)
+                old[1]()
+
+    def _forget(self, session: Session) -> None:
+        for mn, (where, _) in list(self._where.items()):
+            if where is session:
+                del self._where[mn]
 
 
 class _TcpLink(asyncio.Protocol):
@@ -145,7 +185,15 @@ class _TcpLink(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._session: Session | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._address = ""
+        self._opened = 0.0
         self._last_good = 0.0
+        self.last_byte = 0.0
+
+    @property
+    def proven(self) -> bool:
+        """Whether a good frame (a configured MN with its PW) ever came on this link."""
+        return self._session is not None and self._session.accepted > 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -154,39 +202,49 @@ class _TcpLink(asyncio.Protocol):
         self._transport = transport
         host, port = transport.get_extra_info("peername")[:2]
         peer = f"{host}:{port}"
-        if len(stream.links) >= listener.max_connections or stream.on_batch is None:
-            stream.counters.refused_connections += 1
-            if stream.counters.refused_connections % 100 == 1:
-                log.warning("hj212 %s: refused, %d connections open", peer, len(stream.links))
-            transport.abort()
+        if stream.on_batch is None:
+            self._refuse(peer, "not_running")
+            return
+        if stream.by_address[host] >= listener.max_per_address:
+            self._refuse(peer, "per_address")
+            return
+        if len(stream.links) >= listener.max_connections and not self._make_room():
+            self._refuse(peer, "full")
             return
         stream.links.add(self)
+        stream.by_address[host] += 1
+        self._address = host
         stream.counters.connections += 1
-        self._session = stream._session(peer)
+        self._session = stream._session(peer, self.close_replaced)
         loop = asyncio.get_running_loop()
-        self._last_good = loop.time()
-        self._timer = loop.call_later(listener.idle_timeout_s, self._check_idle)
+        self._opened = self._last_good = self.last_byte = loop.time()
+        self._timer = loop.call_later(
+            min(listener.first_frame_timeout_s, listener.idle_timeout_s), self._check_idle
+        )
         log.info("hj212 %s: connected", peer)
 
     def data_received(self, data: bytes) -> None:
         session, transport = self._session, self._transport
         if session is None or transport is None:
             return
+        loop = asyncio.get_running_loop()
+        self.last_byte = loop.time()
         accepted = session.accepted
         answers = session.feed(data)
         if session.accepted != accepted:
-            self._last_good = asyncio.get_running_loop().time()
+            self._last_good = self.last_byte
         if answers:
             transport.write(b"".join(answers))
-            if transport.get_write_buffer_size() > MAX_UNSENT:
-                log.warning("hj212 %s: does not read its answers; closing", session.peer)
-                transport.abort()
+        if transport.get_write_buffer_size() > MAX_UNSENT:
+            log.warning("hj212 %s: does not read its answers; closing", session.peer)
+            transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._stream.links.discard(self)
+        self._leave()
         if self._session is not None:
+            self._stream._forget(self._session)
             self._session.close()
             log.info("hj212 %s: disconnected", self._session.peer)
             self._session = None
@@ -195,14 +253,55 @@ class _TcpLink(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+    def close_replaced(self) -> None:
+        """Its datalogger came back on another connection: this one is stale."""
+        self._leave()
+        self.abort()
+
+    def _leave(self) -> None:
+        """Give up this link's slot (once, however often called)."""
+        stream = self._stream
+        if self in stream.links:
+            stream.links.discard(self)
+            stream.by_address[self._address] -= 1
+            if stream.by_address[self._address] <= 0:
+                del stream.by_address[self._address]
+
+    def _make_room(self) -> bool:
+        """Close the idlest link that never sent a good frame; False when every link has."""
+        stream = self._stream
+        unproven = [link for link in stream.links if not link.proven]
+        if not unproven:
+            return False
+        victim = min(unproven, key=lambda link: link.last_byte)
+        victim._leave()
+        victim.abort()
+        stream.counters.evicted_connections += 1
+        return True
+
+    def _refuse(self, peer: str, why: str) -> None:
+        counters = self._stream.counters
+        counters.refused_connections[why] += 1
+        if counters.refused_connections[why] % 100 == 1:
+            log.warning("hj212 %s: refused (%s), %d connections open", peer, why, len(self._stream.links))
+        assert self._transport is not None
+        self._transport.abort()
+
     def _check_idle(self) -> None:
         listener = self._stream.listener
         assert listener is not None and self._transport is not None
         loop = asyncio.get_running_loop()
-        quiet = loop.time() - self._last_good
-        if quiet < listener.idle_timeout_s:
-            self._timer = loop.call_later(listener.idle_timeout_s - quiet, self._check_idle)
+        now = loop.time()
+        if self.proven:
+            deadline, why = self._last_good + listener.idle_timeout_s, "no good frame"
+        else:
+            first = min(listener.first_frame_timeout_s, listener.idle_timeout_s)
+            deadline, why = self._opened + first, "no good frame since connecting"
+        if now < deadline:
+            self._timer = loop.call_later(deadline - now, self._check_idle)
             return
         peer = self._session.peer if self._session else "?"
-        log.info("hj212 %s: no good frame for %.0f s; closing", peer, quiet)
+        if not self.proven:
+            self._stream.counters.first_frame_timeouts += 1
+        log.info("hj212 %s: %s for %.0f s; closing", peer, why, now - max(self._opened, self._last_good))
         self._transport.close()
