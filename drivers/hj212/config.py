@@ -78,6 +78,12 @@ class Hj212DeviceConfig(DeviceConfig):
         default=CrcMode.STANDARD,
         description="standard; modbus also accepts CRC-16/MODBUS; none checks no CRC (counted)",
     )
+    clock_skew_max_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="set the logger's clock (CN 1012) when its QN is off by more; off when not set",
+    )
     channels: tuple[Hj212Channel, ...] = Field(min_length=1)
 
     @field_validator("time_zone")

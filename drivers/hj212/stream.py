@@ -12,30 +12,40 @@ idlest connection that never sent a good frame makes room for the newcomer.
 A datalogger that proved itself is never pushed out by one that has not, and
 when its MN turns up on a new connection the old one (half-open after a 4G
 drop, typically) is closed.
+
+Commands go to a datalogger on the link its last frame came on
+(:meth:`Hj212Stream.control`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import serial
 
+from drivers.hj212 import control as commands
 from drivers.hj212.codec import Frame
 from drivers.hj212.config import Hj212DeviceConfig, Hj212Listener
+from drivers.hj212.control import Command, ControlResult
 from drivers.hj212.mapping import DataloggerMap
+from drivers.hj212.replies import ANSWERS, CN_TIME_CALIBRATION_REQUEST
 from drivers.hj212.session import Hj212Counters, Session
 from drivers.stream import StreamDriver
-from gateway.errors import DeviceUnreachable
+from gateway.errors import DeviceTimeout, DeviceUnreachable
 from gateway.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
 
 MAX_UNSENT = 64 * 1024  # answers a client does not read; past this it is cut off
 SERIAL_READ = 4096
+CLOCK_CORRECTION_EVERY_S = 600.0  # at most one automatic time setting per datalogger this often
 
 
 class Hj212Stream(StreamDriver):
@@ -60,6 +70,8 @@ class Hj212Stream(StreamDriver):
         self.links: set[_TcpLink] = set()
         self.by_address: Counter[str] = Counter()
         self._where: dict[str, tuple[Session, Callable[[], None] | None]] = {}
+        self._corrected: dict[str, float] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
     async def open(self) -> None:
@@ -97,8 +109,38 @@ class Hj212Stream(StreamDriver):
             server.close()
         for link in list(self.links):
             link.abort()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
+
+    async def control(self, device_id: str, command: Command, *, timeout_s: float = 30.0) -> ControlResult:
+        """Send ``command`` to a connected datalogger and wait for its answers.
+
+        Raises DeviceUnreachable when the datalogger has no link (or loses it meanwhile)
+        and DeviceTimeout when the answer that ends the command does not come in time.
+        """
+        device = next((d for d in self.devices if d.id == device_id), None)
+        if device is None:
+            raise DeviceUnreachable(device_id, "no such HJ 212 device")
+        session = self._where.get(device.mn, (None, None))[0]
+        if session is None:
+            raise DeviceUnreachable(device_id, "not connected (no frame from it on any link yet)")
+        qn, result = session.command(command)
+        log.info("hj212 %s: sent CN %s as QN %s", device_id, command.cn, qn)
+        try:
+            return await asyncio.wait_for(result, timeout_s)
+        except TimeoutError:
+            raise DeviceTimeout(
+                device_id, f"no answer to CN {command.cn} (QN {qn}) in {timeout_s:g} s"
+            ) from None
+        except asyncio.CancelledError:
+            if result.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise DeviceUnreachable(device_id, f"link lost before CN {command.cn} was answered") from None
+            raise
+        finally:
+            session.pending.forget(qn)
 
     async def _serve_serial(self, device: Hj212DeviceConfig) -> None:
         """Keep the device's serial port open, reopening it when it goes away."""
@@ -116,7 +158,7 @@ class Hj212Stream(StreamDriver):
                 continue
             failing = False
             fd = port.fileno()
-            session = self._session(f"serial:{device.serial}")
+            session = self._session(f"serial:{device.serial}", functools.partial(_write_all, fd))
             lost: asyncio.Future[str] = loop.create_future()
 
             def readable(session: Session = session, lost: asyncio.Future[str] = lost, fd: int = fd) -> None:
@@ -126,7 +168,7 @@ class Hj212Stream(StreamDriver):
                         raise OSError("end of file")
                     answers = session.feed(data)
                     if answers:
-                        os.write(fd, b"".join(answers))
+                        _write_all(fd, b"".join(answers))
                 except OSError as exc:
                     loop.remove_reader(fd)
                     if not lost.done():
@@ -144,7 +186,9 @@ class Hj212Stream(StreamDriver):
                 session.close()
             await asyncio.sleep(self.serial_retry_s)
 
-    def _session(self, peer: str, drop: Callable[[], None] | None = None) -> Session:
+    def _session(
+        self, peer: str, send: Callable[[bytes], None], drop: Callable[[], None] | None = None
+    ) -> Session:
         assert self.on_batch is not None
         max_segment = self.listener.max_segment_bytes if self.listener else 1024
 
@@ -157,24 +201,67 @@ class Hj212Stream(StreamDriver):
             self.on_batch,
             self.counters,
             max_segment=max_segment,
+            send=send,
             on_device=on_device,
         )
 
     def _seen(
         self, session: Session, drop: Callable[[], None] | None, device: Hj212DeviceConfig, frame: Frame
     ) -> None:
-        """A frame of ``device`` came on ``session``: a link it used before is stale now."""
+        """A frame of ``device`` came on ``session``: commands go there now, and its clock is checked."""
         old = self._where.get(device.mn)
         if old is None or old[0] is not session:
             self._where[device.mn] = (session, drop)
             if old is not None and old[1] is not None:
                 log.info("hj212 %s: now on %s; closing its old link %s", device.id, session.peer, old[0].peer)
                 old[1]()
+        cn = frame.cn or ""
+        if cn == CN_TIME_CALIBRATION_REQUEST:
+            self._set_clock(device, "it asked for the time")
+        elif device.clock_skew_max_s is not None and cn not in ANSWERS and frame.qn is not None:
+            skew = _qn_time(frame.qn, self.mapping, device) - time.time()
+            if abs(skew) > device.clock_skew_max_s:
+                self._set_clock(device, f"its clock is {skew:+.0f} s off")
 
     def _forget(self, session: Session) -> None:
         for mn, (where, _) in list(self._where.items()):
             if where is session:
                 del self._where[mn]
+
+    def _set_clock(self, device: Hj212DeviceConfig, why: str) -> None:
+        loop = asyncio.get_running_loop()
+        last = self._corrected.get(device.mn)
+        if last is not None and loop.time() - last < CLOCK_CORRECTION_EVERY_S:
+            return
+        self._corrected[device.mn] = loop.time()
+        self.counters.clock_corrections += 1
+        task = loop.create_task(self._correct(device, why), name=f"hj212-set-time:{device.id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _correct(self, device: Hj212DeviceConfig, why: str) -> None:
+        moment = datetime.fromtimestamp(time.time(), self.mapping.zone(device))
+        try:
+            result = await self.control(device.id, commands.set_time(moment))
+        except (DeviceTimeout, DeviceUnreachable) as exc:
+            log.warning("hj212 %s: setting its clock (%s) failed: %s", device.id, why, exc)
+            return
+        outcome = "done" if result.ok else f"refused (QnRtn {result.qn_rtn}, ExeRtn {result.exe_rtn})"
+        log.info("hj212 %s: clock set to %s because %s: %s", device.id, moment.isoformat(), why, outcome)
+
+
+def _qn_time(qn: str, mapping: DataloggerMap, device: Hj212DeviceConfig) -> float:
+    """When the datalogger's clock says it sent a frame with this QN (YYYYMMDDhhmmsszzz)."""
+    try:
+        moment = datetime.strptime(qn[:14], "%Y%m%d%H%M%S").replace(tzinfo=mapping.zone(device))
+    except ValueError:
+        return time.time()  # not a time: nothing to correct by
+    return moment.timestamp()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write answers and commands to a datalogger's serial port."""
+    os.write(fd, data)
 
 
 class _TcpLink(asyncio.Protocol):
@@ -215,7 +302,7 @@ class _TcpLink(asyncio.Protocol):
         stream.by_address[host] += 1
         self._address = host
         stream.counters.connections += 1
-        self._session = stream._session(peer, self.close_replaced)
+        self._session = stream._session(peer, transport.write, self.close_replaced)
         loop = asyncio.get_running_loop()
         self._opened = self._last_good = self.last_byte = loop.time()
         self._timer = loop.call_later(

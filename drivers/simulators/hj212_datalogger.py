@@ -9,8 +9,10 @@ or fume, climbs past its limit for ``excursion_s`` of every ``period_s``);
 ``corrupt`` (in that window every frame is damaged: bad CRC, wrong length,
 truncated, or garbage between frames).
 
-It speaks a :mod:`dialect <drivers.simulators.hj212_dialect>`: the 2005 edition,
-CRC-16/MODBUS, no CRLF, ...
+It speaks a :mod:`dialect <drivers.simulators.hj212_dialect>` (the 2005 edition,
+CRC-16/MODBUS, no CRLF, ...), answers the platform's reverse-control commands
+(:mod:`drivers.simulators.hj212_commands`), may run with its clock off by
+``clock_offset_s`` and may ask for the time (CN 1013) when it connects.
 
 Run ``python -m drivers.simulators.hj212_datalogger --port 14001 --kind dust``.
 """
@@ -29,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 from drivers.hj212.codec import CN_DATA_ANSWER, CN_MINUTE, CN_REALTIME, CrcMode, Frame, FrameError
 from drivers.hj212.framing import FrameSplitter
-from drivers.hj212.replies import answered_qn
+from drivers.hj212.replies import ANSWERS, CN_TIME_CALIBRATION_REQUEST, answered_qn
+from drivers.simulators.hj212_commands import LoggerState, respond
 from drivers.simulators.hj212_dialect import DIALECTS, STANDARD, Dialect, combined
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,10 @@ SCENARIOS = ("normal", "exceedance", "fault", "corrupt")
 
 @dataclass
 class Hj212Datalogger:
-    """One simulated datalogger; ``answers`` and ``latencies_s`` fill as 9014s arrive."""
+    """One simulated datalogger; ``answers`` and ``latencies_s`` fill as 9014s arrive.
+
+    ``commands`` are the platform's commands it received (and answered), in order.
+    """
 
     mn: str
     pw: str
@@ -91,8 +97,11 @@ class Hj212Datalogger:
     time_zone: str = "Asia/Shanghai"
     seed: int | None = None
     dialect: Dialect = STANDARD
+    clock_offset_s: float = 0.0
+    asks_time: bool = False
     answers: list[Frame] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
+    commands: list[Frame] = field(default_factory=list)
     sent: int = 0
 
     def __post_init__(self) -> None:
@@ -104,6 +113,9 @@ class Hj212Datalogger:
         self._minute: dict[str, list[float]] = {}
         self._waiting: dict[str, float] = {}
         self._qn_count = 0
+        self.state = LoggerState(
+            self._zone, realtime_s=self.interval_s, minute_s=self.minute_s, clock_offset_s=self.clock_offset_s
+        )
 
     def in_window(self, t: float) -> bool:
         """Whether the scenario's special window is on ``t`` seconds after start."""
@@ -163,8 +175,10 @@ class Hj212Datalogger:
             except OSError:
                 await asyncio.sleep(0.2)
                 continue
-            answers = asyncio.create_task(self._read_answers(reader), name=f"answers:{self.mn}")
+            answers = asyncio.create_task(self._read_answers(reader, writer), name=f"answers:{self.mn}")
             try:
+                if self.asks_time:
+                    writer.write(self._frame(CN_TIME_CALIBRATION_REQUEST, self.state.now(), []))
                 await self._send_until(writer, started, duration_s)
             except OSError as exc:
                 log.warning("datalogger %s: connection lost: %s", self.mn, exc)
@@ -180,21 +194,22 @@ class Hj212Datalogger:
         self, writer: asyncio.StreamWriter, started: float, duration_s: float | None
     ) -> None:
         loop = asyncio.get_running_loop()
-        next_minute = loop.time() + self.minute_s
+        next_minute = loop.time() + self.state.minute_s
         due = loop.time()
         while duration_s is None or loop.time() - started < duration_s:
-            now = datetime.now(self._zone)
-            writer.write(self.realtime_frame(loop.time() - started, now))
+            now = self.state.now()
+            if self.state.realtime_on:
+                writer.write(self.realtime_frame(loop.time() - started, now))
             if loop.time() >= next_minute:
                 writer.write(self.minute_frame(now))
-                next_minute += self.minute_s
+                next_minute += self.state.minute_s
             await writer.drain()
-            due += self.interval_s
+            due += self.state.realtime_s
             await asyncio.sleep(max(0.0, due - loop.time()))
             if writer.is_closing():
                 raise OSError("closed by the gateway")
 
-    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+    async def _read_answers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         modes = {self.mn: CrcMode.MODBUS} if self.dialect.modbus_crc else None
         splitter = FrameSplitter(source=f"datalogger {self.mn}", crc_modes=modes)
         loop = asyncio.get_running_loop()
@@ -202,6 +217,14 @@ class Hj212Datalogger:
             for item in splitter.feed(data):
                 if isinstance(item, FrameError):
                     log.warning("datalogger %s: bad answer: %s", self.mn, item)
+                    continue
+                if item.cn not in ANSWERS:  # a command from the platform
+                    self.commands.append(item)
+                    writer.write(
+                        b"".join(
+                            respond(item, self.state, pw=self.pw, st=self._spec.st, dialect=self.dialect)
+                        )
+                    )
                     continue
                 qn = answered_qn(item)
                 if item.cn == CN_DATA_ANSWER and qn in self._waiting:
@@ -257,6 +280,8 @@ def main() -> None:
         default=[],
         help="deviations to speak (repeatable)",
     )
+    parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds its clock is off")
+    parser.add_argument("--ask-time", action="store_true", help="ask for the time (CN 1013) on connecting")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s datalogger: %(message)s")
     logger = Hj212Datalogger(
@@ -269,6 +294,8 @@ def main() -> None:
         period_s=args.period,
         start_s=args.start,
         dialect=combined(*args.dialect),
+        clock_offset_s=args.clock_offset,
+        asks_time=args.ask_time,
     )
     log.info("datalogger %s (%s, %s) → %s:%d", args.mn, args.kind, args.scenario, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):
