@@ -5,13 +5,11 @@ its own idle timer (reset only by a good frame), so a slow, silent or hostile
 client costs a bounded amount of memory, is cut off in time, and never holds
 up the others: frames are handled as they arrive, in the event loop.
 
-Slots are shared fairly: one address holds at most ``max_per_address``
-connections; a new connection must send a good frame (a configured MN with
-its PW) within ``first_frame_timeout_s``; and when the listener is full, the
-idlest connection that never sent a good frame makes room for the newcomer.
-A datalogger that proved itself is never pushed out by one that has not, and
-when its MN turns up on a new connection the old one (half-open after a 4G
-drop, typically) is closed.
+Slots are shared fairly (:mod:`drivers.hj212.tcp`): one address cannot take
+them all, a connection that sends no good frame soon is closed, and when the
+listener is full such a connection makes room. When a datalogger's MN turns
+up on a new connection, the old one (half-open after a 4G drop, typically) is
+closed.
 
 Commands go to a datalogger on the link its last frame came on
 (:meth:`Hj212Stream.control`).
@@ -37,13 +35,13 @@ from drivers.hj212.control import Command, ControlResult
 from drivers.hj212.mapping import DataloggerMap
 from drivers.hj212.replies import ANSWERS, CN_TIME_CALIBRATION_REQUEST
 from drivers.hj212.session import Hj212Counters, Session
+from drivers.hj212.tcp import Slots, TcpLink
 from drivers.stream import StreamDriver
 from gateway.errors import DeviceTimeout, DeviceUnreachable
 from gateway.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
 
-MAX_UNSENT = 64 * 1024  # answers a client does not read; past this it is cut off
 SERIAL_READ = 4096
 CLOCK_CORRECTION_EVERY_S = 600.0  # at most one automatic time setting per datalogger this often
 
@@ -67,8 +65,7 @@ class Hj212Stream(StreamDriver):
         self.counters = Hj212Counters()
         self.mapping = DataloggerMap(self.devices)
         self.on_batch: Callable[[ReadingBatch], None] | None = None
-        self.links: set[_TcpLink] = set()
-        self.by_address: Counter[str] = Counter()
+        self.slots = Slots(listener, self.counters) if listener is not None else None
         self._where: dict[str, tuple[Session, Callable[[], None] | None]] = {}
         self._corrected: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -81,7 +78,7 @@ class Hj212Stream(StreamDriver):
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: _TcpLink(self), host, port, start_serving=False, reuse_address=True
+                self._link, host, port, start_serving=False, reuse_address=True
             )
         except OSError as exc:
             raise DeviceUnreachable(self.name, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
@@ -114,6 +111,20 @@ class Hj212Stream(StreamDriver):
         await asyncio.gather(*self._background, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
+
+    @property
+    def links(self) -> set[TcpLink]:
+        """The TCP connections open now."""
+        return self.slots.links if self.slots is not None else set()
+
+    @property
+    def by_address(self) -> Counter[str]:
+        """How many of them each address holds."""
+        return self.slots.by_address if self.slots is not None else Counter()
+
+    def _link(self) -> TcpLink:
+        assert self.slots is not None
+        return TcpLink(self.slots, self._session if self.on_batch is not None else None, self._forget)
 
     async def control(self, device_id: str, command: Command, *, timeout_s: float = 30.0) -> ControlResult:
         """Send ``command`` to a connected datalogger and wait for its answers.
@@ -262,133 +273,3 @@ def _qn_time(qn: str, mapping: DataloggerMap, device: Hj212DeviceConfig) -> floa
 def _write_all(fd: int, data: bytes) -> None:
     """Write answers and commands to a datalogger's serial port."""
     os.write(fd, data)
-
-
-class _TcpLink(asyncio.Protocol):
-    """One datalogger's TCP connection."""
-
-    def __init__(self, stream: Hj212Stream) -> None:
-        self._stream = stream
-        self._transport: asyncio.Transport | None = None
-        self._session: Session | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._address = ""
-        self._opened = 0.0
-        self._last_good = 0.0
-        self.last_byte = 0.0
-
-    @property
-    def proven(self) -> bool:
-        """Whether a good frame (a configured MN with its PW) ever came on this link."""
-        return self._session is not None and self._session.accepted > 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        stream, listener = self._stream, self._stream.listener
-        assert listener is not None
-        self._transport = transport
-        host, port = transport.get_extra_info("peername")[:2]
-        peer = f"{host}:{port}"
-        if stream.on_batch is None:
-            self._refuse(peer, "not_running")
-            return
-        if stream.by_address[host] >= listener.max_per_address:
-            self._refuse(peer, "per_address")
-            return
-        if len(stream.links) >= listener.max_connections and not self._make_room():
-            self._refuse(peer, "full")
-            return
-        stream.links.add(self)
-        stream.by_address[host] += 1
-        self._address = host
-        stream.counters.connections += 1
-        self._session = stream._session(peer, transport.write, self.close_replaced)
-        loop = asyncio.get_running_loop()
-        self._opened = self._last_good = self.last_byte = loop.time()
-        self._timer = loop.call_later(
-            min(listener.first_frame_timeout_s, listener.idle_timeout_s), self._check_idle
-        )
-        log.info("hj212 %s: connected", peer)
-
-    def data_received(self, data: bytes) -> None:
-        session, transport = self._session, self._transport
-        if session is None or transport is None:
-            return
-        loop = asyncio.get_running_loop()
-        self.last_byte = loop.time()
-        accepted = session.accepted
-        answers = session.feed(data)
-        if session.accepted != accepted:
-            self._last_good = self.last_byte
-        if answers:
-            transport.write(b"".join(answers))
-        if transport.get_write_buffer_size() > MAX_UNSENT:
-            log.warning("hj212 %s: does not read its answers; closing", session.peer)
-            transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._leave()
-        if self._session is not None:
-            self._stream._forget(self._session)
-            self._session.close()
-            log.info("hj212 %s: disconnected", self._session.peer)
-            self._session = None
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
-    def close_replaced(self) -> None:
-        """Its datalogger came back on another connection: this one is stale."""
-        self._leave()
-        self.abort()
-
-    def _leave(self) -> None:
-        """Give up this link's slot (once, however often called)."""
-        stream = self._stream
-        if self in stream.links:
-            stream.links.discard(self)
-            stream.by_address[self._address] -= 1
-            if stream.by_address[self._address] <= 0:
-                del stream.by_address[self._address]
-
-    def _make_room(self) -> bool:
-        """Close the idlest link that never sent a good frame; False when every link has."""
-        stream = self._stream
-        unproven = [link for link in stream.links if not link.proven]
-        if not unproven:
-            return False
-        victim = min(unproven, key=lambda link: link.last_byte)
-        victim._leave()
-        victim.abort()
-        stream.counters.evicted_connections += 1
-        return True
-
-    def _refuse(self, peer: str, why: str) -> None:
-        counters = self._stream.counters
-        counters.refused_connections[why] += 1
-        if counters.refused_connections[why] % 100 == 1:
-            log.warning("hj212 %s: refused (%s), %d connections open", peer, why, len(self._stream.links))
-        assert self._transport is not None
-        self._transport.abort()
-
-    def _check_idle(self) -> None:
-        listener = self._stream.listener
-        assert listener is not None and self._transport is not None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self.proven:
-            deadline, why = self._last_good + listener.idle_timeout_s, "no good frame"
-        else:
-            first = min(listener.first_frame_timeout_s, listener.idle_timeout_s)
-            deadline, why = self._opened + first, "no good frame since connecting"
-        if now < deadline:
-            self._timer = loop.call_later(deadline - now, self._check_idle)
-            return
-        peer = self._session.peer if self._session else "?"
-        if not self.proven:
-            self._stream.counters.first_frame_timeouts += 1
-        log.info("hj212 %s: %s for %.0f s; closing", peer, why, now - max(self._opened, self._last_good))
-        self._transport.close()
