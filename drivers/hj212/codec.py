@@ -188,7 +188,7 @@ def parse(
     ``crc_modes`` says, by MN, which datalogger may send another CRC than the standard's.
     """
     segment, sent = split(raw, source=source, max_segment=max_segment)
-    case = (Tolerance.CRC_LOWER_CASE,) if sent != sent.upper() else ()
+    case = () if sent.isupper() or sent.isdigit() else (Tolerance.CRC_LOWER_CASE,)
     value = int(sent, 16)
     expected = crc16(segment)
     if value == expected:
@@ -275,7 +275,7 @@ def parse_segment(segment: bytes, *, source: str = "hj212") -> Frame:
         stamp = cp_text[at + 9 : at + 26]
         if len(stamp) == 17 and stamp.isdigit() and cp_text[at + 26 : at + 27] in ("", ";", ","):
             tolerated.append(Tolerance.DATATIME_MILLIS)
-    return Frame(header, cp, tuple(dict.fromkeys(tolerated)))
+    return Frame(header, cp, tuple(dict.fromkeys(tolerated)) if tolerated else ())
 
 
 def _items(cp_text: str, tolerated: list[Tolerance]) -> list[str]:

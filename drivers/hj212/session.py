@@ -179,10 +179,11 @@ class Session:
 
     def _learn(self, device: Hj212DeviceConfig, frame: Frame) -> None:
         """Remember how this datalogger speaks, so commands to it go out in its own form."""
-        self.device = device
-        if (frame.cn or "") not in replies.ANSWERS:
-            self._st = frame.get("ST") or self._st
-            self._edition = frame.edition
+        if device is not self.device:  # its first frame here: the form it speaks does not change
+            self.device = device
+            if (frame.cn or "") not in replies.ANSWERS:
+                self._st = frame.get("ST") or self._st
+                self._edition = frame.edition
         if self._on_device is not None:
             self._on_device(self, device, frame)
 
