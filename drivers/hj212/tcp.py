@@ -21,6 +21,10 @@ from drivers.hj212.session import Hj212Counters, Session
 log = logging.getLogger(__name__)
 
 MAX_UNSENT = 64 * 1024  # answers a client does not read; past this it is cut off
+_HINTS = {
+    "per_address": "; if dataloggers share this address (NAT), raise [hj212] max_per_address",
+    "full": "; every one has sent good frames: raise [hj212] max_connections",
+}
 # How a link gets its session: its peer, how to write to it, how to drop it when it goes stale.
 OpenSession = Callable[[str, Callable[[bytes], None], Callable[[], None]], Session]
 
@@ -147,7 +151,10 @@ class TcpLink(asyncio.Protocol):
         counters = self._slots.counters
         counters.refused_connections[why] += 1
         if counters.refused_connections[why] % 100 == 1:
-            log.warning("hj212 %s: refused (%s), %d connections open", peer, why, len(self._slots.links))
+            hint = _HINTS.get(why, "")
+            log.warning(
+                "hj212 %s: refused (%s), %d connections open%s", peer, why, len(self._slots.links), hint
+            )
         assert self._transport is not None
         self._transport.abort()
 

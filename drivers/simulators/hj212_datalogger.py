@@ -184,7 +184,7 @@ class Hj212Datalogger:
                 log.warning("datalogger %s: connection lost: %s", self.mn, exc)
             finally:
                 answers.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, OSError):  # reset by the gateway
                     await answers
                 writer.close()
                 with contextlib.suppress(OSError):
