@@ -63,7 +63,7 @@ class Slots:
         if not unproven:
             return False
         victim = min(unproven, key=lambda link: link.last_byte)
-        victim.close_replaced()
+        victim.drop()
         self.counters.evicted_connections += 1
         return True
 
@@ -101,7 +101,7 @@ class TcpLink(asyncio.Protocol):
             self._refuse(peer, refusal or "not_running")
             return
         self._address = host
-        self._session = self._open_session(peer, transport.write, self.close_replaced)
+        self._session = self._open_session(peer, transport.write, self.drop)
         loop = asyncio.get_running_loop()
         self._opened = self._last_good = self.last_byte = loop.time()
         self._timer = loop.call_later(
@@ -139,8 +139,8 @@ class TcpLink(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def close_replaced(self) -> None:
-        """Its datalogger came back on another connection: this one is stale."""
+    def drop(self) -> None:
+        """Free its slot and close it now: its datalogger is back on another link, or room is needed."""
         self._leave()
         self.abort()
 
