@@ -50,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     hj212_tools = hj212.add_subparsers(dest="tool", required=True)
     decode = hj212_tools.add_parser("decode", help="decode frames, one per line, into JSON lines")
     decode.add_argument("file", nargs="?", default="-", help="file of frames (default: stdin)")
+    decode.add_argument(
+        "--crc",
+        choices=("standard", "modbus", "none"),
+        default="standard",
+        help="CRC to accept, as a device's `crc` setting (default: standard)",
+    )
     _add_command_center_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
@@ -61,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "profiles":
         return _profiles(args.config)
     if args.command == "hj212":
-        return _hj212_decode(args.file)
+        return _hj212_decode(args.file, args.crc)
     if args.command in ("monitor", "ack", "verify"):
         from firmware_tools.cc_cli import run_command_center
 
@@ -157,19 +163,21 @@ def _profiles(config: str | None) -> int:
     return EXIT_CONFIG if problems else 0
 
 
-def _hj212_decode(path: str) -> int:
+def _hj212_decode(path: str, crc_mode: str) -> int:
     """Exit 0 when every frame verified, 1 when some were rejected, 2 when the file is missing."""
+    from drivers.hj212.codec import CrcMode
     from drivers.hj212.describe import decode_lines
 
+    crc = CrcMode(crc_mode)
     if path == "-":
-        return 1 if decode_lines(sys.stdin.buffer, sys.stdout) else 0
+        return 1 if decode_lines(sys.stdin.buffer, sys.stdout, crc=crc) else 0
     try:
         lines = open(path, "rb")  # noqa: SIM115 - closed below, after the read errors are told apart
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
     with lines:
-        return 1 if decode_lines(lines, sys.stdout) else 0
+        return 1 if decode_lines(lines, sys.stdout, crc=crc) else 0
 
 
 def _run(path: str, level: str | None) -> int:

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.hj212.codec import Frame, FrameError, crc16, data_answer, encode, parse
+from drivers.hj212.codec import Frame, FrameError, crc16, encode, parse
 from drivers.hj212.framing import FrameSplitter
 from drivers.hj212.reassembly import SplitPackets
+from drivers.hj212.replies import data_answer
 
 FRAMES_FILE = Path(__file__).parent / "data" / "hj212_frames.txt"
 FRAMES = [line.strip().encode() for line in FRAMES_FILE.read_text().splitlines() if line.startswith("##")]
@@ -230,3 +231,19 @@ def test_unfinished_split_messages_are_bounded() -> None:
         )
         assert packets.add(Frame(header, ())) is None
     assert packets.dropped == 3
+
+
+def test_a_split_message_whose_parts_stop_coming_is_dropped_in_time() -> None:
+    now = [0.0]
+    packets = SplitPackets(max_age_s=60, clock=lambda: now[0])
+
+    def first(qn: str) -> Frame:
+        header = (("QN", qn), ("CN", "2011"), ("MN", "M1"), ("Flag", "7"), ("PNUM", "2"), ("PNO", "1"))
+        return Frame(header, ())
+
+    assert packets.add(first("20240101000000001")) is None
+    now[0] = 61.0
+    assert packets.add(first("20240101000000002")) is None  # the first message is too old by now
+    assert packets.dropped == 1
+    second = Frame((*first("20240101000000001").header[:-1], ("PNO", "2")), ())
+    assert packets.add(second) is None  # its first part is gone: it waits anew, bounded the same way

@@ -100,6 +100,16 @@ BROKEN = [
         ["hj212.port: must be ≤ 65535"],
     ),
     (
+        "unknown CRC mode, no time for a first frame",
+        lambda t: t.replace('pw = "654321"', 'pw = "654321"\ncrc = "crc16"').replace(
+            "idle_timeout_s = 120", "idle_timeout_s = 120\nfirst_frame_timeout_s = 0"
+        ),
+        [
+            "devices[1].crc: must be 'standard', 'modbus' or 'none'",
+            "hj212.first_frame_timeout_s: must be > 0",
+        ],
+    ),
+    (
         "rule on a statistics channel",
         lambda t: t.replace('channel = "pm10"', 'channel = "pm10.hour_avg"'),
         ["rules[0].channel: no channel 'pm10.hour_avg' on device 'dust-02' (channels: pm10, tsp)"],

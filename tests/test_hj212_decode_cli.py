@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from drivers.hj212.codec import crc16_modbus
 from tests.test_hj212_codec import APPENDIX_A, FRAMES, FRAMES_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,3 +51,13 @@ def test_rejected_frames_from_stdin_say_why() -> None:
     assert decoded[1]["crc_expected"] == "2080" and decoded[1]["cp"] == [{"RtdInterval": "31"}]
     assert decoded[2]["error"] == "length field says 99, data segment has 101"
     assert [d["line"] for d in decoded] == [1, 2, 3, 4]
+
+
+def test_it_says_which_tolerances_a_frame_needed_and_what_to_configure() -> None:
+    modbus = APPENDIX_A[:-4] + b"%04X" % crc16_modbus(APPENDIX_A[6:-4])
+    lower = APPENDIX_A[:-4] + APPENDIX_A[-4:].lower()
+    code, decoded = _decode(stdin=b"\n".join([lower, modbus]))
+    assert code == 1 and decoded[0]["ok"] and decoded[0]["tolerated"] == ["crc_lower_case"]
+    assert decoded[1]["reason"] == "crc" and 'set crc = "modbus"' in str(decoded[1]["error"])
+    code, decoded = _decode("--crc", "modbus", stdin=modbus)
+    assert code == 0 and decoded[0]["tolerated"] == ["crc_modbus"]

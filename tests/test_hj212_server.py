@@ -124,16 +124,81 @@ async def test_a_silent_connection_is_closed_after_the_idle_timeout() -> None:
         assert not stream.links
 
 
-async def test_connections_past_the_limit_are_refused() -> None:
-    async with _listening([_device(1)], max_connections=2) as (stream, _):
+async def test_when_full_a_newcomer_is_refused_only_if_every_link_has_proved_itself() -> None:
+    async with _listening([_device(1), _device(2)], max_connections=2) as (stream, _):
         port = stream.listener.port  # type: ignore[union-attr]
         kept = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        for n, (reader, writer) in enumerate(kept, start=1):
+            writer.write(_frame(n, 1.0))
+            await _answer(reader)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         with contextlib.suppress(ConnectionResetError):
             assert await asyncio.wait_for(reader.read(), 10) == b""
-        assert stream.counters.refused_connections == 1 and len(stream.links) == 2
+        assert stream.counters.refused_connections == {"full": 1} and len(stream.links) == 2
         for _, w in [*kept, (reader, writer)]:
             w.close()
+
+
+async def test_when_full_the_idlest_link_without_a_good_frame_makes_room() -> None:
+    async with _listening([_device(1)], max_connections=3) as (stream, batches):
+        port = stream.listener.port  # type: ignore[union-attr]
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        idle[0][1].write(b"#")  # the first one sent a byte since, so the second is the idlest
+        await idle[0][1].drain()
+        await asyncio.sleep(0.05)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_frame(1, 3.0))
+        assert (await _answer(reader)).cn == "9014" and batches[0].values[0] == 3.0
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(idle[1][0].read(), 10) == b""
+        assert stream.counters.evicted_connections == 1 and len(stream.links) == 3
+        for _, w in [*idle, (reader, writer)]:
+            w.close()
+
+
+async def test_one_address_holds_at_most_max_per_address_links() -> None:
+    async with _listening([_device(1)], max_per_address=2) as (stream, _):
+        port = stream.listener.port  # type: ignore[union-attr]
+        same = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(same[2][0].read(), 10) == b""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        writer.write(_frame(1, 4.0))
+        assert (await _answer(reader)).cn == "9014"
+        assert stream.counters.refused_connections == {"per_address": 1}
+        assert stream.by_address == {"127.0.0.1": 2, "127.0.0.2": 1}
+        for _, w in [*same, (reader, writer)]:
+            w.close()
+
+
+async def test_a_link_that_sends_no_good_frame_in_time_is_closed_though_it_trickles_bytes() -> None:
+    async with _listening([_device(1)], first_frame_timeout_s=0.5) as (stream, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", stream.listener.port)  # type: ignore[union-attr]
+        closed = asyncio.create_task(reader.read(), name="slow-link-read")
+        for byte in _frame(1, 1.0)[:8]:  # slowloris: a frame's first bytes, one at a time
+            if closed.done():
+                break
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(closed, 10) == b""
+        assert stream.counters.first_frame_timeouts == 1
+        writer.close()
+
+
+async def test_a_datalogger_back_on_a_new_connection_replaces_its_old_one() -> None:
+    async with _listening([_device(1)]) as (stream, _):
+        port = stream.listener.port  # type: ignore[union-attr]
+        old_r, old_w = await asyncio.open_connection("127.0.0.1", port)
+        old_w.write(_frame(1, 1.0))
+        await _answer(old_r)
+        new_r, new_w = await asyncio.open_connection("127.0.0.1", port)
+        new_w.write(_frame(1, 2.0))
+        await _answer(new_r)
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(old_r.read(), 10) == b""
+        assert len(stream.links) == 1
+        old_w.close()
+        new_w.close()
 
 
 async def test_a_datalogger_on_a_serial_port() -> None:

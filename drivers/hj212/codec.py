@@ -1,9 +1,13 @@
 """HJ 212 frames: ``##`` + 4-digit length + data segment + CRC + CRLF, both ways.
 
-The codec is strict about what it accepts: the length must match the data
-segment, the CRC (the standard's own algorithm, not CRC-16/MODBUS, printed in
-either letter case) must match, and the segment must have its ``CP=&&...&&``.
-Finding frames in a byte stream is :mod:`drivers.hj212.framing`'s job.
+The codec is strict where a deviation could let damaged data in: the length
+must match the data segment, the segment must have its ``CP=&&...&&``, and the
+CRC must be the standard's own algorithm, not CRC-16/MODBUS, unless the
+sending datalogger is configured otherwise (:class:`CrcMode`, by MN). What
+cannot corrupt a value is accepted and named in :attr:`Frame.tolerated`, so
+it can be counted: a lower-case CRC, empty fields from doubled separators, no
+``;`` before ``CP``, DataTime with milliseconds. Finding frames in a byte
+stream is :mod:`drivers.hj212.framing`'s job.
 
 Frames of the 2005 edition parse too: their header keys are the same, only
 shorter and sometimes without QN or Flag.
@@ -11,7 +15,9 @@ shorter and sometimes without QN or Flag.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 
 from gateway.errors import DeviceProtocolError
 
@@ -31,6 +37,27 @@ CN_HOUR = "2061"
 CN_DAY = "2031"
 CN_DATA_ANSWER = "9014"
 ST_SYSTEM = "91"
+
+
+class CrcMode(str, Enum):
+    """Which CRC a datalogger's frames must carry; a CRC right by the standard is always accepted."""
+
+    STANDARD = "standard"
+    MODBUS = "modbus"  # firmware that computes CRC-16/MODBUS (init 0xFFFF, crc ^= byte) instead
+    NONE = "none"  # not checked at all: only for a logger whose CRC is known broken; counted
+
+
+class Tolerance(str, Enum):
+    """A deviation from the standard that was accepted, named for counting."""
+
+    CRC_MODBUS = "crc_modbus"
+    CRC_UNCHECKED = "crc_unchecked"
+    CRC_LOWER_CASE = "crc_lower_case"
+    NO_CRLF = "no_crlf"
+    EMPTY_FIELD = "empty_field"
+    NO_SEPARATOR_BEFORE_CP = "no_separator_before_cp"
+    DATATIME_MILLIS = "datatime_millis"
+    CODE_2005 = "code_2005"
 
 
 class FrameError(DeviceProtocolError):
@@ -62,6 +89,15 @@ def crc16(data: bytes) -> int:
     return crc
 
 
+def crc16_modbus(data: bytes) -> int:
+    """CRC-16/MODBUS of ``data`` (``crc ^= byte``, not ``(crc >> 8) ^ byte``): what some firmware sends."""
+    crc = 0xFFFF
+    table = _CRC_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One data segment, split into its header fields and CP items.
@@ -72,6 +108,7 @@ class Frame:
 
     header: tuple[tuple[str, str], ...]
     cp: tuple[tuple[tuple[str, str], ...], ...]
+    tolerated: tuple[Tolerance, ...] = field(default=(), compare=False)
 
     def get(self, key: str) -> str | None:
         """A header field (``QN``, ``ST``, ``CN``, ``PW``, ``MN``, ``Flag``, ``PNUM``, ``PNO``)."""
@@ -101,6 +138,11 @@ class Frame:
         """The Flag field as a number; 0 when the frame has none (2005 frames may not)."""
         text = self.get("Flag")
         return int(text) if text is not None else 0
+
+    @property
+    def edition(self) -> int:
+        """2017 when the Flag's version bits say so, else 2005 (whose Flag has none, or no Flag)."""
+        return 2017 if self.flag >> 2 == VERSION_2017 else 2005
 
     @property
     def wants_answer(self) -> bool:
@@ -134,22 +176,55 @@ def encode_segment(segment: str) -> bytes:
     return b"%s%04d%s%04X%s" % (HEADER, len(data), data, crc16(data), TRAILER)
 
 
-def data_answer(frame: Frame) -> bytes:
-    """The CN 9014 data answer to ``frame`` (same QN, PW and MN; answers need no answer)."""
-    header = [("QN", frame.qn or ""), ("ST", ST_SYSTEM), ("CN", CN_DATA_ANSWER)]
-    header += [("PW", frame.pw or ""), ("MN", frame.mn or ""), ("Flag", str(VERSION_2017 << 2))]
-    if frame.qn is None:
-        header = header[1:]
-    return encode(Frame(tuple(header), ()))
+def parse(
+    raw: bytes,
+    *,
+    source: str = "hj212",
+    max_segment: int = MAX_SEGMENT,
+    crc_modes: Mapping[str, CrcMode] | None = None,
+) -> Frame:
+    """Verify one complete frame (trailing CRLF optional) and split its data segment.
+
+    ``crc_modes`` says, by MN, which datalogger may send another CRC than the standard's.
+    """
+    segment, sent = split(raw, source=source, max_segment=max_segment)
+    case = () if sent.isupper() or sent.isdigit() else (Tolerance.CRC_LOWER_CASE,)
+    value = int(sent, 16)
+    expected = crc16(segment)
+    if value == expected:
+        frame = parse_segment(segment, source=source)
+        return _with(frame, case) if case else frame
+    modbus = value == crc16_modbus(segment)
+    why = f"CRC is {sent.decode()}, the data segment gives {expected:04X}"
+    if modbus:
+        why += ' (it is CRC-16/MODBUS: set crc = "modbus" for this datalogger)'
+    try:
+        frame = parse_segment(segment, source=source)
+    except FrameError:
+        raise FrameError(source, "crc", why) from None
+    mode = crc_modes.get(frame.mn or "", CrcMode.STANDARD) if crc_modes else CrcMode.STANDARD
+    if modbus and mode is not CrcMode.STANDARD:
+        return _with(frame, (Tolerance.CRC_MODBUS, *case))
+    if mode is CrcMode.NONE:
+        return _with(frame, (Tolerance.CRC_UNCHECKED, *case))
+    raise FrameError(source, "crc", why)
 
 
-def parse(raw: bytes, *, source: str = "hj212", max_segment: int = MAX_SEGMENT) -> Frame:
-    """Verify one complete frame (trailing CRLF optional) and split its data segment."""
-    return parse_segment(verify(raw, source=source, max_segment=max_segment), source=source)
+def _with(frame: Frame, tolerated: tuple[Tolerance, ...]) -> Frame:
+    return Frame(frame.header, frame.cp, (*tolerated, *frame.tolerated))
 
 
 def verify(raw: bytes, *, source: str = "hj212", max_segment: int = MAX_SEGMENT) -> bytes:
-    """The data segment of ``raw`` once its header, length and CRC check out."""
+    """The data segment of ``raw`` once its header, length and (standard) CRC check out."""
+    segment, sent = split(raw, source=source, max_segment=max_segment)
+    expected = crc16(segment)
+    if int(sent, 16) != expected:
+        raise FrameError(source, "crc", f"CRC is {sent.decode()}, the data segment gives {expected:04X}")
+    return segment
+
+
+def split(raw: bytes, *, source: str = "hj212", max_segment: int = MAX_SEGMENT) -> tuple[bytes, bytes]:
+    """The data segment of ``raw`` and the CRC it was sent with, once header and length check out."""
     if raw.endswith(TRAILER):
         raw = raw[: -len(TRAILER)]
     if not raw.startswith(HEADER):
@@ -167,10 +242,7 @@ def verify(raw: bytes, *, source: str = "hj212", max_segment: int = MAX_SEGMENT)
     segment, crc_field = body[:length], body[length:]
     if len(crc_field) != 4 or not all(c in _HEX for c in crc_field):
         raise FrameError(source, "crc", f"CRC must be 4 hex digits, got {crc_field!r}")
-    expected = crc16(segment)
-    if int(crc_field, 16) != expected:
-        raise FrameError(source, "crc", f"CRC is {crc_field.decode()}, the data segment gives {expected:04X}")
-    return segment
+    return segment, crc_field
 
 
 def parse_segment(segment: bytes, *, source: str = "hj212") -> Frame:
@@ -185,22 +257,43 @@ def parse_segment(segment: bytes, *, source: str = "hj212") -> Frame:
     cp_text = text[start + 5 : -2]
     if len(cp_text) > MAX_CP:
         raise FrameError(source, "syntax", f"CP of {len(cp_text)} characters (at most {MAX_CP})")
-    if start and text[start - 1] != ";":
-        raise FrameError(source, "syntax", "no ';' before CP=&&")
-    header = tuple(_pairs(text[:start], ";", source, "header"))
     if "&&" in cp_text:
         raise FrameError(source, "syntax", "'&&' inside CP")
-    cp = tuple(tuple(_pairs(item, ",", source, "CP")) for item in cp_text.split(";") if item)
+    tolerated: list[Tolerance] = []
+    head_text = text[:start]
+    if head_text.endswith(";"):
+        head_text = head_text[:-1]
+    elif head_text:
+        tolerated.append(Tolerance.NO_SEPARATOR_BEFORE_CP)
+    header = tuple(_pairs(head_text, ";", source, "header", tolerated))
+    cp = tuple(tuple(_pairs(item, ",", source, "CP", tolerated)) for item in _items(cp_text, tolerated))
     flag = next((value for key, value in header if key == "Flag"), None)
     if flag is not None and not flag.isdigit():
         raise FrameError(source, "syntax", f"Flag must be a number, got {flag!r}")
-    return Frame(header, cp)
+    at = cp_text.find("DataTime=")
+    if at >= 0:
+        stamp = cp_text[at + 9 : at + 26]
+        if len(stamp) == 17 and stamp.isdigit() and cp_text[at + 26 : at + 27] in ("", ";", ","):
+            tolerated.append(Tolerance.DATATIME_MILLIS)
+    return Frame(header, cp, tuple(dict.fromkeys(tolerated)) if tolerated else ())
 
 
-def _pairs(text: str, separator: str, source: str, where: str) -> list[tuple[str, str]]:
+def _items(cp_text: str, tolerated: list[Tolerance]) -> list[str]:
+    items = cp_text.split(";")
+    kept = [item for item in items if item]
+    if cp_text and len(kept) != len(items):
+        tolerated.append(Tolerance.EMPTY_FIELD)
+    return kept
+
+
+def _pairs(
+    text: str, separator: str, source: str, where: str, tolerated: list[Tolerance]
+) -> list[tuple[str, str]]:
     pairs = []
     for part in text.split(separator):
         if not part:
+            if text:
+                tolerated.append(Tolerance.EMPTY_FIELD)
             continue
         key, eq, value = part.partition("=")
         if not eq or not key:

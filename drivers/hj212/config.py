@@ -13,6 +13,7 @@ channels = [
     { id = "pm10", code = "a34002", unit = "µg/m³" },
     { id = "tsp", code = "a34001", unit = "µg/m³", scale = 0.001 },   # device sends ng/m³
 ]
+crc = "modbus"                    # only for firmware known to send CRC-16/MODBUS
 ```
 """
 
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from drivers.base import ChannelConfig, DeviceConfig, StrictModel
+from drivers.hj212.codec import CrcMode
 
 # Header values may hold anything but the separators of the data segment.
 _TOKEN = r"^[^;,=&\s]{1,32}$"
@@ -39,6 +41,12 @@ class Hj212Listener(StrictModel):
         default=600.0, gt=0, le=86_400, description="close a link with no good frame this long"
     )
     max_connections: int = Field(default=500, ge=1, le=10_000)
+    max_per_address: int = Field(
+        default=16, ge=1, le=10_000, description="connections one IP address may hold (NAT: raise it)"
+    )
+    first_frame_timeout_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="close a new link that sends no good frame this long"
+    )
     max_segment_bytes: int = Field(
         default=1024, ge=64, le=9999, description="longest data segment accepted (standard: 1024)"
     )
@@ -50,6 +58,11 @@ class Hj212Channel(ChannelConfig):
     code: str = Field(pattern=r"^[A-Za-z0-9_]{1,16}$", description="pollutant code: a34002, LA")
     unit: str = Field(min_length=1, description="never guessed: devices send ng/m³, µg/m³ or mg/m³")
     scale: float = Field(default=1.0, description="published value = sent value × scale")
+    code_2005: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_]{1,16}$",
+        description="the code a 2005-edition logger sends for it, when not the usual one (01 for a34013)",
+    )
 
 
 class Hj212DeviceConfig(DeviceConfig):
@@ -61,6 +74,16 @@ class Hj212DeviceConfig(DeviceConfig):
     time_zone: str = Field(default="Asia/Shanghai", description="zone of DataTime in its frames")
     serial: str | None = Field(default=None, min_length=1, description="serial port: /dev/ttyUSB1")
     baudrate: int = Field(default=9600, ge=300, le=921_600)
+    crc: CrcMode = Field(
+        default=CrcMode.STANDARD,
+        description="standard; modbus also accepts CRC-16/MODBUS; none checks no CRC (counted)",
+    )
+    clock_skew_max_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="set the logger's clock (CN 1012) when its QN is off by more; off when not set",
+    )
     channels: tuple[Hj212Channel, ...] = Field(min_length=1)
 
     @field_validator("time_zone")

@@ -3,12 +3,16 @@
 Partial frames wait for their rest, several frames in one read all come out,
 garbage between frames is skipped (and reported), and a frame is complete once
 its length and CRC are in: the CRLF is not waited for, so a stream that ends
-without one loses nothing. What it keeps is bounded by one maximal frame.
+without one loses nothing (a frame that the next one follows without its CRLF
+is counted in ``tolerated``). What it keeps is bounded by one maximal frame.
 """
 
 from __future__ import annotations
 
-from drivers.hj212.codec import HEADER, MAX_SEGMENT, TRAILER, Frame, FrameError, parse
+from collections import Counter
+from collections.abc import Mapping
+
+from drivers.hj212.codec import HEADER, MAX_SEGMENT, TRAILER, CrcMode, Frame, FrameError, Tolerance, parse
 
 _WHITESPACE = b"\r\n\t "
 
@@ -16,10 +20,19 @@ _WHITESPACE = b"\r\n\t "
 class FrameSplitter:
     """``feed(bytes)`` returns, in order, every frame completed and every rejection."""
 
-    def __init__(self, *, source: str = "hj212", max_segment: int = MAX_SEGMENT) -> None:
+    def __init__(
+        self,
+        *,
+        source: str = "hj212",
+        max_segment: int = MAX_SEGMENT,
+        crc_modes: Mapping[str, CrcMode] | None = None,
+    ) -> None:
         self.source = source
         self.max_segment = max_segment
+        self.crc_modes = crc_modes
+        self.tolerated: Counter[Tolerance] = Counter()
         self._buffer = bytearray()
+        self._after_frame = False  # the last thing taken was a frame: its CRLF should come next
 
     @property
     def buffered(self) -> int:
@@ -32,6 +45,14 @@ class FrameSplitter:
         buf += data
         out: list[Frame | FrameError] = []
         while buf:
+            if self._after_frame:
+                if buf[:1] == b"\r" and len(buf) < 2:
+                    break
+                self._after_frame = False
+                if buf[:2] == TRAILER:
+                    del buf[:2]
+                    continue
+                self.tolerated[Tolerance.NO_CRLF] += 1
             start = buf.find(HEADER)
             if start < 0:
                 keep = 1 if buf.endswith(b"#") else 0  # may be the first half of the next '##'
@@ -68,7 +89,9 @@ class FrameSplitter:
     def _take(self, end: int) -> Frame | FrameError:
         buf = self._buffer
         try:
-            frame = parse(bytes(buf[:end]), source=self.source, max_segment=self.max_segment)
+            frame = parse(
+                bytes(buf[:end]), source=self.source, max_segment=self.max_segment, crc_modes=self.crc_modes
+            )
         except FrameError as error:
             actual_end = buf.find(TRAILER, end, 6 + self.max_segment + 4 + 2)
             next_frame = buf.find(HEADER, 2)
@@ -80,11 +103,12 @@ class FrameSplitter:
             del buf[: actual_end + 2]
             return self._why_rejected(whole)
         del buf[:end]
+        self._after_frame = True
         return frame
 
     def _why_rejected(self, raw: bytes) -> FrameError:
         try:
-            parse(raw, source=self.source, max_segment=self.max_segment)
+            parse(raw, source=self.source, max_segment=self.max_segment, crc_modes=self.crc_modes)
         except FrameError as error:
             return error
         return self._reject("length", "the length field does not match the data segment")

@@ -5,6 +5,10 @@ are published apart, under names that say what they are, so a minute average
 never reaches a rule written for instant values: CN 2051 ``-Avg`` of channel
 ``pm10`` becomes ``pm10.minute_avg``; 2061 gives ``.hour_*``, 2031 ``.day_*``,
 each with ``_avg``, ``_min``, ``_max`` and ``_cou`` as sent.
+
+A logger of the 2005 edition sends the older pollutant codes (``01`` for
+smoke dust where 2017 says ``a34013``): a channel takes its old code when the
+new one is missing, from the channel's ``code_2005`` or the table below.
 """
 
 from __future__ import annotations
@@ -17,7 +21,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from drivers.hj212.codec import CN_DAY, CN_HOUR, CN_MINUTE, CN_REALTIME, Frame, FrameError
+from drivers.hj212.codec import (
+    CN_DAY,
+    CN_HOUR,
+    CN_MINUTE,
+    CN_REALTIME,
+    CrcMode,
+    Frame,
+    FrameError,
+    Tolerance,
+)
 from drivers.hj212.config import Hj212DeviceConfig
 from gateway.readings import Quality, ReadingBatch
 
@@ -34,6 +47,27 @@ FLAG_QUALITY = {
 # An unknown flag (2005's P power failure, a vendor's own) cannot vouch for its value.
 UNKNOWN_FLAG = Quality.DEVICE_FAULT
 
+# 2017 code → the 2005 code it replaced (HJ 212-2017 Appendix B's "original code" column; verify
+# against a logger's manual: a channel's own ``code_2005`` wins).
+CODES_2005 = {
+    "a34013": "01",  # smoke dust
+    "a21026": "02",  # SO2
+    "a21002": "03",  # NOx
+    "a21005": "04",  # CO
+    "a19001": "S01",  # O2
+    "a01011": "S02",  # flue gas velocity
+    "a01012": "S03",  # flue gas temperature
+    "a01014": "S05",  # flue gas humidity
+    "a01013": "S08",  # flue gas pressure
+    "a00000": "B02",  # flue gas flow
+    "w00000": "B01",  # waste water flow
+    "w01001": "001",  # pH
+    "w01018": "011",  # COD
+    "w21003": "060",  # ammonia nitrogen
+    "w21001": "065",  # total nitrogen
+    "w21011": "101",  # total phosphorus
+}
+
 _PERIODS = {CN_MINUTE: "minute", CN_HOUR: "hour", CN_DAY: "day"}
 _Suffixes = tuple[tuple[str, str], ...]  # (suffix in the frame, in the channel name)
 _REALTIME: _Suffixes = (("Rtd", ""),)
@@ -44,13 +78,26 @@ _STATISTICS: _Suffixes = (("Avg", "avg"), ("Min", "min"), ("Max", "max"), ("Cou"
 class _Datalogger:
     config: Hj212DeviceConfig
     zone: ZoneInfo
+    old_codes: tuple[str | None, ...]  # per channel, the 2005 code to look for when the new is missing
 
 
 class DataloggerMap:
     """Every configured datalogger by MN; turns their data frames into batches."""
 
     def __init__(self, devices: Sequence[Hj212DeviceConfig]) -> None:
-        self._by_mn = {d.mn: _Datalogger(d, ZoneInfo(d.time_zone)) for d in devices}
+        self._by_mn = {
+            d.mn: _Datalogger(
+                d,
+                ZoneInfo(d.time_zone),
+                tuple(ch.code_2005 or CODES_2005.get(ch.code) for ch in d.channels),
+            )
+            for d in devices
+        }
+        self.crc_modes = {d.mn: d.crc for d in devices if d.crc is not CrcMode.STANDARD}
+
+    def zone(self, device: Hj212DeviceConfig) -> ZoneInfo:
+        """The time zone of the device's clock (its QN and DataTime)."""
+        return self._by_mn[device.mn].zone
 
     def authenticate(self, frame: Frame, source: str) -> Hj212DeviceConfig:
         """The device that sent ``frame``; FrameError when its MN is unknown or its PW wrong."""
@@ -61,8 +108,17 @@ class DataloggerMap:
             raise FrameError(source, "bad_pw", f"wrong PW for MN {frame.mn!r} ({logger.config.id})")
         return logger.config
 
-    def to_batch(self, frame: Frame, device: Hj212DeviceConfig, received: float) -> ReadingBatch | None:
-        """The readings in a data frame of ``device``; None for frames that carry none."""
+    def to_batch(
+        self,
+        frame: Frame,
+        device: Hj212DeviceConfig,
+        received: float,
+        tolerated: list[Tolerance] | None = None,
+    ) -> ReadingBatch | None:
+        """The readings in a data frame of ``device``; None for frames that carry none.
+
+        Deviations accepted on the way (2005 codes) are appended to ``tolerated``.
+        """
         cn = frame.cn
         suffixes: _Suffixes
         if cn == CN_REALTIME:
@@ -76,10 +132,17 @@ class DataloggerMap:
         channels: list[str] = []
         values: list[float] = []
         quality: list[int] = []
-        for channel in device.channels:
-            flag = fields.get(f"{channel.code}-Flag")
+        old_codes = self._by_mn[device.mn].old_codes
+        for channel, old_code in zip(device.channels, old_codes, strict=True):
+            code = channel.code
+            first = suffixes[0][0]
+            if old_code is not None and f"{code}-{first}" not in fields and f"{old_code}-{first}" in fields:
+                code = old_code
+                if tolerated is not None:
+                    tolerated.append(Tolerance.CODE_2005)
+            flag = fields.get(f"{code}-Flag")
             for suffix, name in suffixes:
-                text = fields.get(f"{channel.code}-{suffix}")
+                text = fields.get(f"{code}-{suffix}")
                 if text is None:
                     continue
                 value, good = _number(text)
@@ -113,7 +176,7 @@ class DataloggerMap:
             )
         except ValueError as exc:
             raise FrameError(device.id, "datatime", f"DataTime {text!r}: {exc}") from exc
-        zone = self._by_mn[device.mn].zone
+        zone = self.zone(device)
         millis = int(text[14:]) / 1000 if len(text) == 17 else 0.0
         return moment.replace(tzinfo=zone).timestamp() + millis
 

@@ -4,28 +4,46 @@ Each connection has its own framing buffer (bounded by one maximal frame) and
 its own idle timer (reset only by a good frame), so a slow, silent or hostile
 client costs a bounded amount of memory, is cut off in time, and never holds
 up the others: frames are handled as they arrive, in the event loop.
+
+Slots are shared fairly (:mod:`drivers.hj212.tcp`): one address cannot take
+them all, a connection that sends no good frame soon is closed, and when the
+listener is full such a connection makes room. When a datalogger's MN turns
+up on a new connection, the old one (half-open after a 4G drop, typically) is
+closed.
+
+Commands go to a datalogger on the link its last frame came on
+(:meth:`Hj212Stream.control`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import serial
 
+from drivers.hj212 import control as commands
+from drivers.hj212.codec import Frame
 from drivers.hj212.config import Hj212DeviceConfig, Hj212Listener
+from drivers.hj212.control import Command, ControlResult
 from drivers.hj212.mapping import DataloggerMap
+from drivers.hj212.replies import ANSWERS, CN_TIME_CALIBRATION_REQUEST
 from drivers.hj212.session import Hj212Counters, Session
+from drivers.hj212.tcp import Slots, TcpLink
 from drivers.stream import StreamDriver
-from gateway.errors import DeviceUnreachable
+from gateway.errors import DeviceTimeout, DeviceUnreachable
 from gateway.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
 
-MAX_UNSENT = 64 * 1024  # answers a client does not read; past this it is cut off
 SERIAL_READ = 4096
+CLOCK_CORRECTION_EVERY_S = 600.0  # at most one automatic time setting per datalogger this often
 
 
 class Hj212Stream(StreamDriver):
@@ -47,7 +65,10 @@ class Hj212Stream(StreamDriver):
         self.counters = Hj212Counters()
         self.mapping = DataloggerMap(self.devices)
         self.on_batch: Callable[[ReadingBatch], None] | None = None
-        self.links: set[_TcpLink] = set()
+        self.slots = Slots(listener, self.counters) if listener is not None else None
+        self._where: dict[str, tuple[Session, Callable[[], None] | None]] = {}
+        self._corrected: dict[str, float] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
     async def open(self) -> None:
@@ -57,7 +78,7 @@ class Hj212Stream(StreamDriver):
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: _TcpLink(self), host, port, start_serving=False, reuse_address=True
+                self._link, host, port, start_serving=False, reuse_address=True
             )
         except OSError as exc:
             raise DeviceUnreachable(self.name, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
@@ -85,8 +106,52 @@ class Hj212Stream(StreamDriver):
             server.close()
         for link in list(self.links):
             link.abort()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
+
+    @property
+    def links(self) -> set[TcpLink]:
+        """The TCP connections open now."""
+        return self.slots.links if self.slots is not None else set()
+
+    @property
+    def by_address(self) -> Counter[str]:
+        """How many of them each address holds."""
+        return self.slots.by_address if self.slots is not None else Counter()
+
+    def _link(self) -> TcpLink:
+        assert self.slots is not None
+        return TcpLink(self.slots, self._session if self.on_batch is not None else None, self._forget)
+
+    async def control(self, device_id: str, command: Command, *, timeout_s: float = 30.0) -> ControlResult:
+        """Send ``command`` to a connected datalogger and wait for its answers.
+
+        Raises DeviceUnreachable when the datalogger has no link (or loses it meanwhile)
+        and DeviceTimeout when the answer that ends the command does not come in time.
+        """
+        device = next((d for d in self.devices if d.id == device_id), None)
+        if device is None:
+            raise DeviceUnreachable(device_id, "no such HJ 212 device")
+        session = self._where.get(device.mn, (None, None))[0]
+        if session is None:
+            raise DeviceUnreachable(device_id, "not connected (no frame from it on any link yet)")
+        qn, result = session.command(command)
+        log.info("hj212 %s: sent CN %s as QN %s", device_id, command.cn, qn)
+        try:
+            return await asyncio.wait_for(result, timeout_s)
+        except TimeoutError:
+            raise DeviceTimeout(
+                device_id, f"no answer to CN {command.cn} (QN {qn}) in {timeout_s:g} s"
+            ) from None
+        except asyncio.CancelledError:
+            if result.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise DeviceUnreachable(device_id, f"link lost before CN {command.cn} was answered") from None
+            raise
+        finally:
+            session.pending.forget(qn)
 
     async def _serve_serial(self, device: Hj212DeviceConfig) -> None:
         """Keep the device's serial port open, reopening it when it goes away."""
@@ -103,9 +168,9 @@ class Hj212Stream(StreamDriver):
                 await asyncio.sleep(self.serial_retry_s)
                 continue
             failing = False
-            session = self._session(f"serial:{device.serial}")
-            lost: asyncio.Future[str] = loop.create_future()
             fd = port.fileno()
+            session = self._session(f"serial:{device.serial}", functools.partial(_write_all, fd))
+            lost: asyncio.Future[str] = loop.create_future()
 
             def readable(session: Session = session, lost: asyncio.Future[str] = lost, fd: int = fd) -> None:
                 try:
@@ -114,7 +179,7 @@ class Hj212Stream(StreamDriver):
                         raise OSError("end of file")
                     answers = session.feed(data)
                     if answers:
-                        os.write(fd, b"".join(answers))
+                        _write_all(fd, b"".join(answers))
                 except OSError as exc:
                     loop.remove_reader(fd)
                     if not lost.done():
@@ -128,81 +193,83 @@ class Hj212Stream(StreamDriver):
             finally:
                 loop.remove_reader(fd)
                 port.close()
+                self._forget(session)
                 session.close()
             await asyncio.sleep(self.serial_retry_s)
 
-    def _session(self, peer: str) -> Session:
+    def _session(
+        self, peer: str, send: Callable[[bytes], None], drop: Callable[[], None] | None = None
+    ) -> Session:
         assert self.on_batch is not None
         max_segment = self.listener.max_segment_bytes if self.listener else 1024
-        return Session(peer, self.mapping, self.on_batch, self.counters, max_segment=max_segment)
 
+        def on_device(session: Session, device: Hj212DeviceConfig, frame: Frame) -> None:
+            self._seen(session, drop, device, frame)
 
-class _TcpLink(asyncio.Protocol):
-    """One datalogger's TCP connection."""
+        return Session(
+            peer,
+            self.mapping,
+            self.on_batch,
+            self.counters,
+            max_segment=max_segment,
+            send=send,
+            on_device=on_device,
+        )
 
-    def __init__(self, stream: Hj212Stream) -> None:
-        self._stream = stream
-        self._transport: asyncio.Transport | None = None
-        self._session: Session | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._last_good = 0.0
+    def _seen(
+        self, session: Session, drop: Callable[[], None] | None, device: Hj212DeviceConfig, frame: Frame
+    ) -> None:
+        """A frame of ``device`` came on ``session``: commands go there now, and its clock is checked."""
+        old = self._where.get(device.mn)
+        if old is None or old[0] is not session:
+            self._where[device.mn] = (session, drop)
+            if old is not None and old[1] is not None:
+                log.info("hj212 %s: now on %s; closing its old link %s", device.id, session.peer, old[0].peer)
+                old[1]()
+        cn = frame.cn or ""
+        if cn == CN_TIME_CALIBRATION_REQUEST:
+            self._set_clock(device, "it asked for the time")
+        elif device.clock_skew_max_s is not None and cn not in ANSWERS and frame.qn is not None:
+            skew = _qn_time(frame.qn, self.mapping, device) - time.time()
+            if abs(skew) > device.clock_skew_max_s:
+                self._set_clock(device, f"its clock is {skew:+.0f} s off")
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        stream, listener = self._stream, self._stream.listener
-        assert listener is not None
-        self._transport = transport
-        host, port = transport.get_extra_info("peername")[:2]
-        peer = f"{host}:{port}"
-        if len(stream.links) >= listener.max_connections or stream.on_batch is None:
-            stream.counters.refused_connections += 1
-            if stream.counters.refused_connections % 100 == 1:
-                log.warning("hj212 %s: refused, %d connections open", peer, len(stream.links))
-            transport.abort()
-            return
-        stream.links.add(self)
-        stream.counters.connections += 1
-        self._session = stream._session(peer)
+    def _forget(self, session: Session) -> None:
+        for mn, (where, _) in list(self._where.items()):
+            if where is session:
+                del self._where[mn]
+
+    def _set_clock(self, device: Hj212DeviceConfig, why: str) -> None:
         loop = asyncio.get_running_loop()
-        self._last_good = loop.time()
-        self._timer = loop.call_later(listener.idle_timeout_s, self._check_idle)
-        log.info("hj212 %s: connected", peer)
-
-    def data_received(self, data: bytes) -> None:
-        session, transport = self._session, self._transport
-        if session is None or transport is None:
+        last = self._corrected.get(device.mn)
+        if last is not None and loop.time() - last < CLOCK_CORRECTION_EVERY_S:
             return
-        accepted = session.accepted
-        answers = session.feed(data)
-        if session.accepted != accepted:
-            self._last_good = asyncio.get_running_loop().time()
-        if answers:
-            transport.write(b"".join(answers))
-            if transport.get_write_buffer_size() > MAX_UNSENT:
-                log.warning("hj212 %s: does not read its answers; closing", session.peer)
-                transport.abort()
+        self._corrected[device.mn] = loop.time()
+        self.counters.clock_corrections += 1
+        task = loop.create_task(self._correct(device, why), name=f"hj212-set-time:{device.id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._stream.links.discard(self)
-        if self._session is not None:
-            self._session.close()
-            log.info("hj212 %s: disconnected", self._session.peer)
-            self._session = None
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
-    def _check_idle(self) -> None:
-        listener = self._stream.listener
-        assert listener is not None and self._transport is not None
-        loop = asyncio.get_running_loop()
-        quiet = loop.time() - self._last_good
-        if quiet < listener.idle_timeout_s:
-            self._timer = loop.call_later(listener.idle_timeout_s - quiet, self._check_idle)
+    async def _correct(self, device: Hj212DeviceConfig, why: str) -> None:
+        moment = datetime.fromtimestamp(time.time(), self.mapping.zone(device))
+        try:
+            result = await self.control(device.id, commands.set_time(moment))
+        except (DeviceTimeout, DeviceUnreachable) as exc:
+            log.warning("hj212 %s: setting its clock (%s) failed: %s", device.id, why, exc)
             return
-        peer = self._session.peer if self._session else "?"
-        log.info("hj212 %s: no good frame for %.0f s; closing", peer, quiet)
-        self._transport.close()
+        outcome = "done" if result.ok else f"refused (QnRtn {result.qn_rtn}, ExeRtn {result.exe_rtn})"
+        log.info("hj212 %s: clock set to %s because %s: %s", device.id, moment.isoformat(), why, outcome)
+
+
+def _qn_time(qn: str, mapping: DataloggerMap, device: Hj212DeviceConfig) -> float:
+    """When the datalogger's clock says it sent a frame with this QN (YYYYMMDDhhmmsszzz)."""
+    try:
+        moment = datetime.strptime(qn[:14], "%Y%m%d%H%M%S").replace(tzinfo=mapping.zone(device))
+    except ValueError:
+        return time.time()  # not a time: nothing to correct by
+    return moment.timestamp()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write answers and commands to a datalogger's serial port."""
+    os.write(fd, data)

@@ -9,6 +9,11 @@ or fume, climbs past its limit for ``excursion_s`` of every ``period_s``);
 ``corrupt`` (in that window every frame is damaged: bad CRC, wrong length,
 truncated, or garbage between frames).
 
+It speaks a :mod:`dialect <drivers.simulators.hj212_dialect>` (the 2005 edition,
+CRC-16/MODBUS, no CRLF, ...), answers the platform's reverse-control commands
+(:mod:`drivers.simulators.hj212_commands`), may run with its clock off by
+``clock_offset_s`` and may ask for the time (CN 1013) when it connects.
+
 Run ``python -m drivers.simulators.hj212_datalogger --port 14001 --kind dust``.
 """
 
@@ -24,8 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from drivers.hj212.codec import CN_DATA_ANSWER, CN_MINUTE, CN_REALTIME, Frame, FrameError, encode
+from drivers.hj212.codec import CN_DATA_ANSWER, CN_MINUTE, CN_REALTIME, CrcMode, Frame, FrameError
 from drivers.hj212.framing import FrameSplitter
+from drivers.hj212.replies import ANSWERS, CN_TIME_CALIBRATION_REQUEST, answered_qn
+from drivers.simulators.hj212_commands import LoggerState, respond
+from drivers.simulators.hj212_dialect import DIALECTS, STANDARD, Dialect, combined
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,10 @@ SCENARIOS = ("normal", "exceedance", "fault", "corrupt")
 
 @dataclass
 class Hj212Datalogger:
-    """One simulated datalogger; ``answers`` and ``latencies_s`` fill as 9014s arrive."""
+    """One simulated datalogger; ``answers`` and ``latencies_s`` fill as 9014s arrive.
+
+    ``commands`` are the platform's commands it received (and answered), in order.
+    """
 
     mn: str
     pw: str
@@ -85,8 +96,12 @@ class Hj212Datalogger:
     excursion_s: float = 20.0
     time_zone: str = "Asia/Shanghai"
     seed: int | None = None
+    dialect: Dialect = STANDARD
+    clock_offset_s: float = 0.0
+    asks_time: bool = False
     answers: list[Frame] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
+    commands: list[Frame] = field(default_factory=list)
     sent: int = 0
 
     def __post_init__(self) -> None:
@@ -98,6 +113,9 @@ class Hj212Datalogger:
         self._minute: dict[str, list[float]] = {}
         self._waiting: dict[str, float] = {}
         self._qn_count = 0
+        self.state = LoggerState(
+            self._zone, realtime_s=self.interval_s, minute_s=self.minute_s, clock_offset_s=self.clock_offset_s
+        )
 
     def in_window(self, t: float) -> bool:
         """Whether the scenario's special window is on ``t`` seconds after start."""
@@ -119,7 +137,7 @@ class Hj212Datalogger:
         for code, value in values.items():
             self._minute.setdefault(code, []).append(value)
         fault = self.scenario == "fault" and self.in_window(t)
-        cp: _Items = [(("DataTime", now.strftime("%Y%m%d%H%M%S")),)]
+        cp: _Items = [(("DataTime", self.dialect.data_time(now.strftime("%Y%m%d%H%M%S"))),)]
         cp += [
             (
                 (f"{code}-Rtd", f"{value:.3f}"),
@@ -133,7 +151,7 @@ class Hj212Datalogger:
     def minute_frame(self, now: datetime) -> bytes:
         """A CN 2051 frame over the real-time values since the previous one."""
         start = now.replace(second=0, microsecond=0)
-        cp: _Items = [(("DataTime", start.strftime("%Y%m%d%H%M%S")),)]
+        cp: _Items = [(("DataTime", self.dialect.data_time(start.strftime("%Y%m%d%H%M%S"))),)]
         cp += [
             (
                 (f"{code}-Avg", f"{sum(v) / len(v):.3f}"),
@@ -157,14 +175,16 @@ class Hj212Datalogger:
             except OSError:
                 await asyncio.sleep(0.2)
                 continue
-            answers = asyncio.create_task(self._read_answers(reader), name=f"answers:{self.mn}")
+            answers = asyncio.create_task(self._read_answers(reader, writer), name=f"answers:{self.mn}")
             try:
+                if self.asks_time:
+                    writer.write(self._frame(CN_TIME_CALIBRATION_REQUEST, self.state.now(), []))
                 await self._send_until(writer, started, duration_s)
             except OSError as exc:
                 log.warning("datalogger %s: connection lost: %s", self.mn, exc)
             finally:
                 answers.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, OSError):  # reset by the gateway
                     await answers
                 writer.close()
                 with contextlib.suppress(OSError):
@@ -174,30 +194,41 @@ class Hj212Datalogger:
         self, writer: asyncio.StreamWriter, started: float, duration_s: float | None
     ) -> None:
         loop = asyncio.get_running_loop()
-        next_minute = loop.time() + self.minute_s
+        next_minute = loop.time() + self.state.minute_s
         due = loop.time()
         while duration_s is None or loop.time() - started < duration_s:
-            now = datetime.now(self._zone)
-            writer.write(self.realtime_frame(loop.time() - started, now))
+            now = self.state.now()
+            if self.state.realtime_on:
+                writer.write(self.realtime_frame(loop.time() - started, now))
             if loop.time() >= next_minute:
                 writer.write(self.minute_frame(now))
-                next_minute += self.minute_s
+                next_minute += self.state.minute_s
             await writer.drain()
-            due += self.interval_s
+            due += self.state.realtime_s
             await asyncio.sleep(max(0.0, due - loop.time()))
             if writer.is_closing():
                 raise OSError("closed by the gateway")
 
-    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
-        splitter = FrameSplitter(source=f"datalogger {self.mn}")
+    async def _read_answers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        modes = {self.mn: CrcMode.MODBUS} if self.dialect.modbus_crc else None
+        splitter = FrameSplitter(source=f"datalogger {self.mn}", crc_modes=modes)
         loop = asyncio.get_running_loop()
         while data := await reader.read(4096):
             for item in splitter.feed(data):
                 if isinstance(item, FrameError):
                     log.warning("datalogger %s: bad answer: %s", self.mn, item)
                     continue
-                if item.cn == CN_DATA_ANSWER and item.qn in self._waiting:
-                    self.latencies_s.append(loop.time() - self._waiting.pop(item.qn))
+                if item.cn not in ANSWERS:  # a command from the platform
+                    self.commands.append(item)
+                    writer.write(
+                        b"".join(
+                            respond(item, self.state, pw=self.pw, st=self._spec.st, dialect=self.dialect)
+                        )
+                    )
+                    continue
+                qn = answered_qn(item)
+                if item.cn == CN_DATA_ANSWER and qn in self._waiting:
+                    self.latencies_s.append(loop.time() - self._waiting.pop(qn))
                 self.answers.append(item)
 
     def _frame(self, cn: str, now: datetime, cp: _Items) -> bytes:
@@ -210,13 +241,13 @@ class Hj212Datalogger:
             ("CN", cn),
             ("PW", self.pw),
             ("MN", self.mn),
-            ("Flag", "5"),
+            ("Flag", self.dialect.flag(answer=True)),
         )
         self._waiting[qn] = asyncio.get_running_loop().time()
         if len(self._waiting) > 1000:  # answers that never came: forget the oldest
             self._waiting.pop(next(iter(self._waiting)))
         self.sent += 1
-        return encode(Frame(header, tuple(cp)))
+        return self.dialect.encode(Frame(header, tuple(cp)))
 
     def _damage(self, frame: bytes) -> bytes:
         how = self._rng.randrange(4)
@@ -242,6 +273,15 @@ def main() -> None:
     parser.add_argument("--minute", type=float, default=60.0, help="seconds between 2051 frames")
     parser.add_argument("--period", type=float, default=60.0, help="seconds between excursions")
     parser.add_argument("--start", type=float, default=10.0, help="seconds into each period")
+    parser.add_argument(
+        "--dialect",
+        choices=list(DIALECTS),
+        action="append",
+        default=[],
+        help="deviations to speak (repeatable)",
+    )
+    parser.add_argument("--clock-offset", type=float, default=0.0, help="seconds its clock is off")
+    parser.add_argument("--ask-time", action="store_true", help="ask for the time (CN 1013) on connecting")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s datalogger: %(message)s")
     logger = Hj212Datalogger(
@@ -253,6 +293,9 @@ def main() -> None:
         minute_s=args.minute,
         period_s=args.period,
         start_s=args.start,
+        dialect=combined(*args.dialect),
+        clock_offset_s=args.clock_offset,
+        asks_time=args.ask_time,
     )
     log.info("datalogger %s (%s, %s) → %s:%d", args.mn, args.kind, args.scenario, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):

@@ -196,6 +196,7 @@ _MESSAGES = {
     "greater_than": "must be > {gt}",
     "string_pattern_mismatch": "must match {pattern}",
     "literal_error": "must be {expected}",
+    "enum": "must be {expected}",
     "too_short": "must have at least {min_length} item(s)",
     "string_too_short": "must not be empty",
 }
