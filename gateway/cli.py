@@ -70,18 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    def broker_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--broker", default="127.0.0.1:1883", help="host:port of the MQTT broker")
-        sub.add_argument("--prefix", default="gridgate/v1", help="topic prefix of the gateways")
+    from firmware_tools.broker_target import add_broker_options
 
-    monitor = commands.add_parser("monitor", help="live view of gateways, devices and open events")
-    broker_options(monitor)
+    monitor = commands.add_parser(
+        "monitor", help="live view of gateways, devices and open events; exit 3 if the broker is unreachable"
+    )
+    add_broker_options(monitor)
     monitor.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
-    for name, what in (("ack", "acknowledge an event"), ("verify", "ask whether a problem stayed fixed")):
-        sub = commands.add_parser(name, help=f"{what} and print the gateway's answer")
-        broker_options(sub)
+    for name, what in (
+        ("ack", "acknowledge an event; exit 0 if taken, 4 if refused"),
+        ("verify", "ask whether a problem stayed fixed; exit 0 verified, 1 not verified, 4 refused"),
+    ):
+        sub = commands.add_parser(name, help=f"{what}; 3: no broker or no answer")
+        add_broker_options(sub)
         sub.add_argument("event_id", nargs="?", help="the event id")
-        sub.add_argument("--gateway", help="gateway id (default: the one online gateway)")
+        sub.add_argument("--gateway", help="gateway id (default: the config's, or the one online gateway)")
         sub.add_argument("--protocol", choices=["5", "3.1.1"], default="5")
         if name == "ack":
             sub.add_argument("--operator", required=True, help="who acknowledges")
