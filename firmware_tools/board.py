@@ -49,7 +49,7 @@ class Board:
             if payload.get("state") == "cleared":
                 self.events.pop(str(payload.get("event_id")), None)
             else:
-                self.events[str(payload.get("event_id"))] = payload
+                self.events[str(payload.get("event_id"))] = {"gateway": levels[-2], **payload}
         elif len(levels) >= 3 and levels[-2] == "telemetry":
             self.devices[(levels[-3], levels[-1])] = payload
         elif len(levels) >= 4 and levels[-1] == "status" and levels[-3] == "devices":
@@ -69,51 +69,53 @@ class Board:
     def render(self, *, color: bool = True, width: int = 80, height: int = 0) -> str:
         """The board, every line at most ``width`` wide; at most ``height`` lines when it is set."""
         several = len({k[0] for k in self.devices.keys() | self.status.keys()} | self.gateways.keys()) > 1
-        gateways = [self._gateway(g, s) for g, s in sorted(self.gateways.items())]
+        gateways = [line for g, s in sorted(self.gateways.items()) for line in self._gateway(g, s)]
         devices = [self._device(k, several) for k in sorted(self.devices.keys() | self.status.keys())]
         events = [
             line for e in sorted(self.events.values(), key=_severity_rank) for line in _event(e, several)
         ]
-        recent = [[(describe(t, p, color=False), "")] for t, p in self.recent]
+        recent = [[("  " + describe(t, p, color=False), "")] for t, p in self.recent]
         sections = [
-            (f"GATEWAYS ({len(gateways)})", gateways, 1),
-            (f"OPEN EVENTS ({len(self.events)})", events, 2),
-            (f"DEVICES ({len(devices)})", devices, 1),
-            ("RECENT EVENT MESSAGES", recent, 1),
+            (f"GATEWAYS ({len(self.gateways)})", gateways, 2, "gateway(s)"),
+            (f"OPEN EVENTS ({len(self.events)})", events, 2, "event(s)"),
+            (f"DEVICES ({len(devices)})", devices, 1, "device(s)"),
+            ("RECENT EVENT MESSAGES", recent, 1, "message(s)"),
         ]
         room = (height or 10_000) - len(sections)
-        shown = _fit_sections([(lines, step) for _, lines, step in sections], room)
+        shown = _fit_sections([(lines, step) for _, lines, step, _ in sections], room)
         out: list[str] = []
-        for (title, lines, _), keep in zip(sections, shown, strict=True):
+        for (title, lines, step, noun), keep in zip(sections, shown, strict=True):
             out.append(_draw([(title, BOLD)], width, color))
             out += [_draw(line, width, color) for line in lines[:keep]]
             if keep < len(lines):
-                out.append(_draw([(f"  … {len(lines) - keep} more line(s)", DIM)], width, color))
+                out.append(_draw([(f"  … {(len(lines) - keep) // step} more {noun}", DIM)], width, color))
         return "\n".join(out)
 
-    def _gateway(self, gateway: str, state: dict[str, Any]) -> Line:
+    def _gateway(self, gateway: str, state: dict[str, Any]) -> list[Line]:
         up = state.get("state") == "online"
-        line: Line = [
+        first: Line = [
             (f"  {gateway:<18} ", ""),
             (f"{str(state.get('state')).upper():<8}", GREEN if up else RED),
         ]
         if state.get("reason"):
-            line.append((f"({state['reason']}) ", RED))
-        line.append((f"grid {state.get('grid_cell', '?')}", ""))
+            first.append((f"({state['reason']}) ", RED))
+        first.append((f"grid {state.get('grid_cell', '?')}  {state.get('site', '')}", ""))
+        second: Line = [(f"  {'':<18} ", "")]
         health = self.health.get(gateway)
         if health:
             devices, outbox = health.get("devices", {}), health.get("outbox", {})
             down = devices.get("offline", 0) + devices.get("faulty", 0)
             rss = health.get("process", {}).get("rss_mb", "?")
-            line.append(
+            second.append(
                 (
-                    f"  devices {devices.get('online', 0)} up {down} down  queue {outbox.get('pending', 0)}"
+                    f"devices {devices.get('online', 0)} up {down} down  queue {outbox.get('pending', 0)}"
                     f"  RSS {rss} MB",
                     DIM,
                 )
             )
-        line.append((f"  {state.get('site', '')}", DIM))
-        return line
+        else:
+            second.append(("no health message yet", DIM))
+        return [first, second]
 
     def _device(self, key: tuple[str, str], several: bool) -> Line:
         telemetry, status = self.devices.get(key, {}), self.status.get(key)
@@ -162,6 +164,9 @@ def _event(event: dict[str, Any], several: bool) -> list[Line]:
     return [first, second]
 
 
+_FLOORS = (2, 4, 4, 2)  # lines each section keeps before any other gives up its last ones
+
+
 def _fit_sections(sections: Sequence[tuple[Sequence[Line], int]], room: int) -> list[int]:
     """Lines of each section that fit in ``room`` (with a ``… more`` line); later ones give way first."""
     keep = [len(lines) for lines, _ in sections]
@@ -169,9 +174,11 @@ def _fit_sections(sections: Sequence[tuple[Sequence[Line], int]], room: int) -> 
     def used() -> int:
         return sum(keep) + sum(k < len(lines) for k, (lines, _) in zip(keep, sections, strict=True))
 
-    for i in reversed(range(len(sections))):
-        while used() > room and keep[i] > 0:
-            keep[i] = max(0, keep[i] - sections[i][1])
+    for floors in (_FLOORS, (0,) * len(sections)):
+        for i in reversed(range(len(sections))):
+            step = sections[i][1]
+            while used() > room and keep[i] - step >= floors[i]:
+                keep[i] -= step
     return keep
 
 
