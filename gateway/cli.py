@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     decode = hj212_tools.add_parser("decode", help="decode frames, one per line, into JSON lines")
     decode.add_argument("file", nargs="?", default="-", help="file of frames (default: stdin)")
     _add_command_center_parsers(commands)
+    _add_commissioning_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config, explain=args.explain)
@@ -62,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _profiles(args.config)
     if args.command == "hj212":
         return _hj212_decode(args.file)
+    if args.command == "scan":
+        from firmware_tools.scan_cli import run_scan
+
+        return run_scan(args)
     if args.command in ("monitor", "ack", "verify"):
         from firmware_tools.cc_cli import run_command_center
 
@@ -91,6 +96,12 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
         else:
             sub.add_argument("--device", help="verify a device and category instead of an event")
             sub.add_argument("--category")
+
+
+def _add_commissioning_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from firmware_tools.scan_cli import add_scan_parser
+
+    add_scan_parser(commands)
 
 
 def _check(path: str, *, explain: bool = False) -> int:
