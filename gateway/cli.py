@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _profiles(args.config)
     if args.command == "hj212":
         return _hj212_decode(args.file)
+    if args.command in ("probe", "read"):
+        from firmware_tools.probe_cli import run_probe
+
+        return run_probe(args)
     if args.command == "scan":
         from firmware_tools.scan_cli import run_scan
 
@@ -99,9 +103,11 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
 
 
 def _add_commissioning_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from firmware_tools.probe_cli import add_probe_parsers
     from firmware_tools.scan_cli import add_scan_parser
 
     add_scan_parser(commands)
+    add_probe_parsers(commands)
 
 
 def _check(path: str, *, explain: bool = False) -> int:

@@ -16,7 +16,8 @@ port and a unit answers only when they match, as a device that hears a wrong
 baud rate or parity gets only garbage and stays silent. That is what a bus
 scan has to find its way through. (A Linux pty keeps the odd-parity flag but
 drops "parity on", so on a pty even parity cannot be told from none: a unit
-set to ``E`` also hears ``N``. Odd parity and baud rates are told apart.)
+set to ``E`` also hears ``N``. Odd parity and baud rates are told apart. And
+glibc may refuse to set a parity on a pty reopened at the baud rate it had.)
 """
 
 from __future__ import annotations
