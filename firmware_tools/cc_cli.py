@@ -1,4 +1,4 @@
-"""``gridgate monitor|ack|verify``: the command center's side, from a terminal.
+"""``gridgate monitor|ack|verify|alarm-test``: the command center's side, from a terminal.
 
 Exit status, for scripts and for a technician's checklist:
 
@@ -8,6 +8,8 @@ Exit status, for scripts and for a technician's checklist:
 - 2: the command line or the site config is wrong,
 - 3: the broker cannot be reached, or no gateway answered,
 - 4: the gateway refused the request (unknown event, malformed request).
+
+``alarm-test`` exits 0 when the alarm arrived (and cleared, if asked), 1 when not.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import asyncio
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
+from firmware_tools.alarm_test import alarm_test, record
 from firmware_tools.broker_target import BrokerTarget, TargetError, broker_target, explain_failure
 from firmware_tools.command_client import CommandFailed, ask
 from firmware_tools.monitor import BrokerUnavailable, monitor
@@ -41,6 +45,8 @@ def run_command_center(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.command == "monitor":
         return _monitor(target, args.duration)
+    if args.command == "alarm-test":
+        return _alarm_test(target, args)
     request = _request(args)
     if request is None:
         return EXIT_USAGE
@@ -70,6 +76,32 @@ def _monitor(target: BrokerTarget, duration_s: float) -> int:
         print(f"gridgate monitor: {exc}", file=sys.stderr)
         return EXIT_NO_ANSWER
     return EXIT_OK
+
+
+def _alarm_test(target: BrokerTarget, args: argparse.Namespace) -> int:
+    gateway = args.gateway or target.gateway
+    if gateway is None:
+        print("gridgate alarm-test: name the gateway with --gateway, or give --config", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = asyncio.run(
+            alarm_test(
+                target,
+                gateway=gateway,
+                device=args.device,
+                category=args.category,
+                timeout_s=args.timeout_s,
+                clear_timeout_s=args.clear_timeout_s,
+                ack_as=args.ack_as,
+            )
+        )
+    except aiomqtt.MqttError as exc:
+        print(f"gridgate alarm-test: {explain_failure(exc, target)}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    result.technician = args.technician
+    record(result, Path(args.record))
+    print(f"recorded in {args.record}")
+    return EXIT_OK if result.result == "pass" else 1
 
 
 def _request(args: argparse.Namespace) -> dict[str, Any] | None:

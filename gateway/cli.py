@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from firmware_tools.scan_cli import run_scan
 
         return run_scan(args)
-    if args.command in ("monitor", "ack", "verify"):
+    if args.command in ("monitor", "ack", "verify", "alarm-test"):
         from firmware_tools.cc_cli import run_command_center
 
         return run_command_center(args)
@@ -100,6 +100,18 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
         else:
             sub.add_argument("--device", help="verify a device and category instead of an event")
             sub.add_argument("--category")
+    test = commands.add_parser(
+        "alarm-test", help="trigger a real condition and confirm its alarm reached the broker; exit 0 passed"
+    )
+    add_broker_options(test)
+    test.add_argument("device", help="the device whose alarm is tested")
+    test.add_argument("--category", help="only an event of this category counts (default: any)")
+    test.add_argument("--gateway", help="gateway id (default: the site config's)")
+    test.add_argument("--timeout-s", type=float, default=120.0, help="how long to wait for the alarm")
+    test.add_argument("--clear-timeout-s", type=float, default=0, help="then wait this long for its clear")
+    test.add_argument("--ack-as", metavar="NAME", help="acknowledge the test alarm as NAME")
+    test.add_argument("--technician", help="who ran the test, for the report")
+    test.add_argument("--record", default="alarm-tests.json", help="results file for the report (appended)")
 
 
 def _add_commissioning_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
