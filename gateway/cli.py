@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _profiles(args.config)
     if args.command == "hj212":
         return _hj212_decode(args.file)
+    if args.command == "report":
+        from firmware_tools.report_cli import run_report
+
+        return run_report(args)
     if args.command in ("probe", "read"):
         from firmware_tools.probe_cli import run_probe
 
@@ -116,10 +120,12 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
 
 def _add_commissioning_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from firmware_tools.probe_cli import add_probe_parsers
+    from firmware_tools.report_cli import add_report_parser
     from firmware_tools.scan_cli import add_scan_parser
 
     add_scan_parser(commands)
     add_probe_parsers(commands)
+    add_report_parser(commands)
 
 
 def _check(path: str, *, explain: bool = False) -> int:
