@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.modbus.decoding import channel_rounding
 from drivers.modbus.registers import ModbusChannel
+from drivers.simulators.field_devices import make_device
+from drivers.simulators.modbus_device import SimulatedModbusDevice
+from drivers.simulators.rtu_server import RtuLineServer
+from firmware_tools.local_broker import LocalBroker
 from gateway.readings import Rounding
+from tests.helpers import Subscriber, running_gateway
 
 
 def _float32(value: float) -> float:
@@ -56,3 +63,41 @@ def test_a_float32_register_keeps_seven_significant_digits(number: float) -> Non
     values = np.array([_float32(number)])
     Rounding([None], [7]).apply(values)
     assert values.tolist()[0] == float(f"{_float32(number):.7g}")
+
+
+async def test_published_telemetry_events_and_debug_log_carry_the_short_numbers(
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Through the whole gateway: a float32 PM10 and an int16 × 0.1 tilt, as the issue saw them."""
+    cover, _ = make_device("manhole-cover", 11)
+    cover.set("tilt_x", 0.6)
+    line = RtuLineServer([cover])
+    path = await line.serve_pty()
+    extra = f"""
+[[buses]]
+id = "rs485-1"
+device = "{path}"
+[[devices]]
+id = "manhole-017"
+driver = "modbus"
+bus = "rs485-1"
+unit_id = 11
+profile = "manhole-cover"
+poll_interval_s = 0.2
+"""
+    dust_monitor.set("pm10", 233.5259246826172)
+    caplog.set_level(logging.DEBUG, logger="gateway.poll")
+    try:
+        async with running_gateway(make_config(broker.port, dust_monitor.port, extra=extra)):
+            raised = await subscriber.wait_for(lambda m: m.payload.get("state") == "raised")
+            cover_reading = await subscriber.wait_for(lambda m: m.topic.endswith("/telemetry/manhole-017"))
+    finally:
+        await line.stop()
+    assert raised.payload["value"] == 233.5259 and raised.payload["peak"] == 233.5259
+    assert cover_reading.payload["readings"]["tilt_x"] == 0.6
+    assert any("tilt_x=0.6 " in r.getMessage() for r in caplog.records)
+    assert not any("0000000" in r.getMessage() for r in caplog.records)
