@@ -157,7 +157,7 @@ class Probe:
                 notes.append(f"stuck? the same for {same} reads")
         if not math.isfinite(value):
             return ChannelCheck(ch.id, None, ch.unit, "missing", tuple(notes))
-        check = "no_range" if ch.plausible is None else "ok" if _believable(raw, ch) else "out_of_range"
+        check = plausibility(ch, raw)
         if WIDTH[ch.type] > 1 and ch.type != "bits":
             other: WordOrder = "little" if ch.word_order == "big" else "big"
             swapped = _engineering(words, ch, other)
@@ -168,6 +168,13 @@ class Probe:
     def _counters(self) -> dict[str, float]:
         counters = self._bus.unit_counters(self.target.unit) if self._bus is not None else Counters()
         return counters.as_dict()
+
+
+def plausibility(ch: ModbusChannel, value: float) -> str:
+    """``ok`` or ``out_of_range`` against the channel's plausible range; ``no_range`` without one."""
+    if ch.plausible is None:
+        return "no_range"
+    return "ok" if _believable(value, ch) else "out_of_range"
 
 
 def _engineering(words: Sequence[int], ch: ModbusChannel, word_order: WordOrder) -> float:

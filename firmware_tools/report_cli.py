@@ -14,7 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import aiomqtt
+
 from firmware_tools.alarm_test import load_results
+from firmware_tools.broker_target import TargetError, add_broker_options, broker_target, explain_failure
 from firmware_tools.report_data import gather
 from firmware_tools.report_html import render_html
 from firmware_tools.report_pdf import render_pdf
@@ -23,7 +26,7 @@ from gateway.errors import ConfigError
 
 def add_report_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report = commands.add_parser("report", help="commissioning report (HTML and PDF) to hand over")
-    report.add_argument("--config", required=True, help="the site config")
+    add_broker_options(report)  # --config: the site config, and the broker for --from-broker
     report.add_argument("--technician", required=True, help="who commissioned the site")
     report.add_argument("--alarm-tests", default="alarm-tests.json", help="results of gridgate alarm-test")
     report.add_argument("--html", help="HTML file to write (default commissioning-GATEWAY.html)")
@@ -32,10 +35,28 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:  # type: ig
         "--photo", action="append", default=[], metavar="LABEL=FILE", help="a photo for a slot (repeatable)"
     )
     report.add_argument("--no-read", action="store_true", help="leave out live readings (devices not read)")
+    report.add_argument(
+        "--from-broker",
+        action="store_true",
+        help="take readings and counters from the broker (the gateway runs and holds the ports)",
+    )
+    report.add_argument(
+        "--listen-s", type=float, default=30.0, help="with --from-broker: wait this long at most"
+    )
 
 
 def run_report(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    if not args.config:
+        print("gridgate report: give --config site.toml", file=sys.stderr)
+        return 2
+    broker = None
+    if args.from_broker:
+        try:
+            broker = broker_target(args)
+        except TargetError as exc:
+            print(f"gridgate report: {exc}", file=sys.stderr)
+            return 2
     photos: dict[str, Path] = {}
     for given in args.photo:
         label, _, file = given.partition("=")
@@ -56,11 +77,17 @@ def run_report(args: argparse.Namespace) -> int:
                 alarm_tests=tests,
                 photos=photos,
                 read_devices=not args.no_read,
+                broker=broker,
+                listen_s=args.listen_s,
             )
         )
     except ConfigError as exc:
         print(f"gridgate report: {exc.source}: {'; '.join(exc.problems)}", file=sys.stderr)
         return 2
+    except aiomqtt.MqttError as exc:
+        assert broker is not None
+        print(f"gridgate report: {explain_failure(exc, broker)}", file=sys.stderr)
+        return 3
     gathered = time.monotonic()
     name = f"commissioning-{report.config.gateway.id}"
     html_path = Path(args.html or f"{name}.html")

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from drivers.modbus.access import register_access
 from firmware_tools.alarm_test import AlarmTestResult
+from firmware_tools.broker_target import BrokerTarget
 from firmware_tools.probe import Probe, ProbeTarget, Sample
+from firmware_tools.report_broker import broker_samples
 from gateway import __version__
 from gateway.config import GatewayConfig, load_config
 from gateway.timestamps import iso_utc
@@ -46,9 +48,20 @@ async def gather(
     alarm_tests: list[AlarmTestResult],
     photos: dict[str, Path] | None = None,
     read_devices: bool = True,
+    broker: BrokerTarget | None = None,
+    listen_s: float = 30.0,
 ) -> Commissioning:
-    """Load the config and read each Modbus device once (unless ``read_devices`` is false)."""
+    """Load the config and read each Modbus device once: over the wire, or from ``broker``'s telemetry.
+
+    Without ``read_devices`` no device is read.
+    """
     config, digest = load_config(config_path)
+    from_broker: dict[str, Sample] = {}
+    if read_devices and broker is not None:
+        modbus = {
+            d.id: a.channels for d in config.devices if (a := register_access(d, config.buses)) is not None
+        }
+        from_broker = await broker_samples(broker, config.gateway.id, modbus, listen_s)
     devices = []
     for device in config.devices:
         access = register_access(device, config.buses)
@@ -59,7 +72,10 @@ async def gather(
             )
             continue
         entry = DeviceEntry(device.id, device.driver, profile, f"{access.bus.where()} unit {access.unit}")
-        if read_devices:
+        if device.id in from_broker:
+            entry.sample = from_broker[device.id]
+            entry.note = entry.sample.error or ""
+        elif read_devices:
             target = ProbeTarget(
                 device.id,
                 access.bus,

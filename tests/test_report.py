@@ -10,7 +10,12 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
+from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.alarm_test import AlarmTestResult, record
+from firmware_tools.local_broker import LocalBroker
+from gateway.config import parse_config
+from tests.conftest import gateway_toml
+from tests.helpers import running_gateway
 from tests.test_scan import _cabinet, _gridgate
 
 SITE = """
@@ -151,3 +156,39 @@ def test_the_pdf_renders_to_pages(tmp_path: Path) -> None:
         ["pdftoppm", "-png", "-r", "40", str(tmp_path / "r.pdf"), str(tmp_path / "page")], check=True
     )
     assert list(tmp_path.glob("page*.png"))
+
+
+async def test_with_the_gateway_running_the_readings_come_from_the_broker(
+    broker: LocalBroker, dust_monitor: SimulatedModbusDevice, topic_prefix: str, tmp_path: Path
+) -> None:
+    text = gateway_toml(
+        broker_port=broker.port,
+        modbus_port=dust_monitor.port,
+        storage=tmp_path / "state",
+        prefix=topic_prefix,
+    )
+    site = tmp_path / "site.toml"
+    site.write_text(text)
+    dust_monitor.set("pm10", 87.25)
+    html = tmp_path / "r.html"
+    async with running_gateway(parse_config(text)):
+        status, out, err = await _gridgate(
+            "report",
+            "--config",
+            str(site),
+            "--technician",
+            "Li Ming",
+            "--from-broker",
+            "--listen-s",
+            "10",
+            "--html",
+            str(html),
+            "--pdf",
+            str(tmp_path / "r.pdf"),
+            "--alarm-tests",
+            str(tmp_path / "none.json"),
+        )
+    assert status == 0, err
+    assert "not read" not in out and "no alarm tests" in out
+    page = html.read_text()
+    assert "<td>pm10</td><td>87.25 µg/m³</td>" in page
