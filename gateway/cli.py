@@ -1,6 +1,8 @@
-"""``gridgate``: run the daemon, check a config, decode HJ 212 frames; monitor, ack and verify.
+"""``gridgate``: run the daemon, check a config, decode HJ 212 frames; commission a site.
 
-The last three act as a command center would, for technicians on site.
+``scan``, ``probe`` and ``read`` talk to the field devices; ``monitor``,
+``ack``, ``verify`` and ``alarm-test`` act as a command center would;
+``report`` writes the commissioning report a technician hands over.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ location = {{ lat = 30.319, lon = 120.142, address = "Hushu S Rd 88" }}
 host = "cc.example.net"
 port = 8883
 [uplink.tls]
-ca_file = "/etc/gridgate/ca.pem"
+ca_file = "{ca}"
 [[buses]]
 id = "rs485-1"
 device = "{path}"
@@ -61,7 +61,8 @@ async def test_report_in_html_and_pdf_has_what_the_handover_needs(tmp_path: Path
     path = await server.serve_pty()
     server.devices[11].set("tilt_x", 0.6)
     site = tmp_path / "site.toml"
-    site.write_text(SITE.format(path=path))
+    (tmp_path / "ca.pem").write_text("CA\n")
+    site.write_text(SITE.format(path=path, ca=tmp_path / "ca.pem"))
     tests = tmp_path / "alarm-tests.json"
     record(
         AlarmTestResult(
@@ -149,7 +150,7 @@ def test_the_pdf_renders_to_pages(tmp_path: Path) -> None:
     from firmware_tools.report_pdf import render_pdf
     from gateway.config import parse_config
 
-    config = parse_config(SITE.format(path="/dev/ttyUSB0"))
+    config = parse_config(SITE.format(path="/dev/ttyUSB0", ca="/etc/gridgate/ca.pem"), check_files=False)
     report = Commissioning("site.toml", config, "0123456789abcdef", "Li Ming", "2026-12-02T07:00:00Z", [], [])
     render_pdf(report, tmp_path / "r.pdf")
     subprocess.run(
