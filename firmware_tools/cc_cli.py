@@ -1,4 +1,16 @@
-"""``gridgate monitor|ack|verify``: the command center's side, from a terminal."""
+"""``gridgate monitor|ack|verify|alarm-test``: the command center's side, from a terminal.
+
+Exit status, for scripts and for a technician's checklist:
+
+- 0: done — the board ran, the ack was taken, or verify answered *verified*,
+- 1: verify answered *not verified* (the condition is present, not cleared
+  long enough, or there is no data),
+- 2: the command line or the site config is wrong,
+- 3: the broker cannot be reached, or no gateway answered,
+- 4: the gateway refused the request (unknown event, malformed request).
+
+``alarm-test`` exits 0 when the alarm arrived (and cleared, if asked), 1 when not.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +19,89 @@ import asyncio
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
-from firmware_tools.command_client import CommandFailed, send_command
-from firmware_tools.monitor import monitor
+from firmware_tools.alarm_test import alarm_test, record
+from firmware_tools.broker_target import BrokerTarget, TargetError, broker_target, explain_failure
+from firmware_tools.command_client import CommandFailed, ask
+from firmware_tools.monitor import BrokerUnavailable, monitor
 
-EXIT_REFUSED = 1
+EXIT_OK = 0
+EXIT_NOT_VERIFIED = 1
+EXIT_USAGE = 2
 EXIT_NO_ANSWER = 3
+EXIT_REFUSED = 4
 
 
 def run_command_center(args: argparse.Namespace) -> int:
     """Run ``monitor``, ``ack`` or ``verify`` as parsed by gateway.cli; return the exit status."""
-    host, _, port = args.broker.rpartition(":")
-    if not host or not port.isdigit():
-        print(f"--broker: expected host:port, got {args.broker!r}", file=sys.stderr)
-        return 2
+    try:
+        target = broker_target(args)
+    except TargetError as exc:
+        print(f"gridgate {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "monitor":
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(
-                monitor(
-                    host,
-                    int(port),
-                    args.prefix,
-                    duration_s=args.duration,
-                    color=sys.stdout.isatty(),
-                )
-            )
-        return 0
+        return _monitor(target, args.duration)
+    if args.command == "alarm-test":
+        return _alarm_test(target, args)
     request = _request(args)
     if request is None:
-        return 2
+        return EXIT_USAGE
     try:
         answer = asyncio.run(
-            send_command(
-                host,
-                int(port),
-                request,
-                prefix=args.prefix,
-                gateway=args.gateway,
-                protocol=args.protocol,
-            )
+            ask(target, request, gateway=args.gateway or target.gateway, protocol=args.protocol)
         )
-    except (CommandFailed, aiomqtt.MqttError) as exc:
+    except CommandFailed as exc:
         print(f"gridgate {args.command}: {exc}", file=sys.stderr)
         return EXIT_NO_ANSWER
+    except aiomqtt.MqttError as exc:
+        print(f"gridgate {args.command}: {explain_failure(exc, target)}", file=sys.stderr)
+        return EXIT_NO_ANSWER
     print(json.dumps(answer, ensure_ascii=False, indent=2))
-    return 0 if answer.get("ok") else EXIT_REFUSED
+    if not answer.get("ok"):
+        return EXIT_REFUSED
+    if args.command == "verify" and not answer.get("result", {}).get("verified"):
+        return EXIT_NOT_VERIFIED
+    return EXIT_OK
+
+
+def _monitor(target: BrokerTarget, duration_s: float) -> int:
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(monitor(target, duration_s=duration_s, color=sys.stdout.isatty()))
+    except BrokerUnavailable as exc:
+        print(f"gridgate monitor: {exc}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    return EXIT_OK
+
+
+def _alarm_test(target: BrokerTarget, args: argparse.Namespace) -> int:
+    gateway = args.gateway or target.gateway
+    if gateway is None:
+        print("gridgate alarm-test: name the gateway with --gateway, or give --config", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = asyncio.run(
+            alarm_test(
+                target,
+                gateway=gateway,
+                device=args.device,
+                category=args.category,
+                timeout_s=args.timeout_s,
+                clear_timeout_s=args.clear_timeout_s,
+                ack_as=args.ack_as,
+            )
+        )
+    except aiomqtt.MqttError as exc:
+        print(f"gridgate alarm-test: {explain_failure(exc, target)}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    result.technician = args.technician
+    record(result, Path(args.record))
+    print(f"recorded in {args.record}")
+    return EXIT_OK if result.result == "pass" else 1
 
 
 def _request(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -16,6 +16,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from firmware_tools.broker_target import BrokerTarget
+
 STATE_WAIT_S = 1.0
 
 
@@ -54,16 +56,31 @@ async def send_command(
     protocol: str = "5",
     timeout_s: float = 10.0,
 ) -> dict[str, Any]:
+    """:func:`ask` a broker on ``host:port`` without TLS or credentials."""
+    target = BrokerTarget(host, port, prefix=prefix)
+    return await ask(target, request, gateway=gateway, protocol=protocol, timeout_s=timeout_s)
+
+
+async def ask(
+    target: BrokerTarget,
+    request: dict[str, Any],
+    *,
+    gateway: str | None = None,
+    protocol: str = "5",
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
     """Publish ``request`` to the gateway's command topic; return its response payload.
 
-    Without ``gateway`` the one gateway online under ``prefix`` is asked; several
-    online is an error that names them.
+    Without ``gateway`` the one gateway online under the prefix is asked; several
+    online is an error that names them. A broker that cannot be reached raises
+    ``aiomqtt.MqttError``.
     """
+    prefix = target.prefix
     version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
     client_id = uuid.uuid4().hex[:12]
     reply_topic = f"{prefix}/_replies/{client_id}"
     correlation = uuid.uuid4().hex
-    async with aiomqtt.Client(host, port, protocol=version, timeout=timeout_s) as client:
+    async with target.client(protocol=version, timeout=timeout_s) as client:
         if gateway is None:
             gateways = await online_gateways(client, prefix)
             if len(gateways) != 1:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from firmware_tools.broker_target import BrokerTarget
 from firmware_tools.live_view import watch
 from firmware_tools.local_broker import LocalBroker, wait_for_port
 from firmware_tools.monitor import monitor
@@ -149,7 +150,7 @@ def main() -> int:
 async def _view(duration: float, kind: str) -> None:
     color = sys.stdout.isatty()
     if kind == "board":
-        await monitor("127.0.0.1", BROKER_PORT, "gridgate/v1", duration_s=duration, color=color)
+        await monitor(BrokerTarget("127.0.0.1", BROKER_PORT), duration_s=duration, color=color)
         return
     view = asyncio.ensure_future(watch("127.0.0.1", BROKER_PORT, "gridgate/v1/#", color=color))
     if duration > 0:

@@ -48,7 +48,9 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
         where = f"{payload.get('device')}/{payload.get('channel') or payload.get('condition')}"
         if payload.get("state") == "raised":
             value = payload.get("value")
-            reading = "" if value is None else f" = {value:.1f} {unit} (limit {payload.get('limit')})"
+            reading = (
+                "" if value is None else f" = {_shown(value)} {unit} (limit {_shown(payload.get('limit'))})"
+            )
             return (
                 f"{head} {red}{bold}{str(payload.get('class', 'alarm')).upper()} RAISED{reset}"
                 f"  {payload.get('category')} {where}{reading}"
@@ -73,7 +75,8 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
 
 
 def _shown(value: object) -> str:
-    return f"{value:.1f}" if isinstance(value, (int, float)) else "—"
+    """A value as published (the gateway rounds to the channel's resolution), in at most 6 digits."""
+    return f"{value:.6g}" if isinstance(value, (int, float)) else "—"
 
 
 async def watch(host: str, port: int, topic_filter: str, *, color: bool = True) -> None:

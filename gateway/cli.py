@@ -1,6 +1,8 @@
-"""``gridgate``: run the daemon, check a config, decode HJ 212 frames; monitor, ack and verify.
+"""``gridgate``: run the daemon, check a config, decode HJ 212 frames; commission a site.
 
-The last three act as a command center would, for technicians on site.
+``scan``, ``probe`` and ``read`` talk to the field devices; ``monitor``,
+``ack``, ``verify`` and ``alarm-test`` act as a command center would;
+``report`` writes the commissioning report a technician hands over.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="CRC to accept, as a device's `crc` setting (default: standard)",
     )
     _add_command_center_parsers(commands)
+    _add_commissioning_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config, explain=args.explain)
@@ -68,7 +71,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _profiles(args.config)
     if args.command == "hj212":
         return _hj212_decode(args.file, args.crc)
-    if args.command in ("monitor", "ack", "verify"):
+    if args.command == "report":
+        from firmware_tools.report_cli import run_report
+
+        return run_report(args)
+    if args.command in ("probe", "read"):
+        from firmware_tools.probe_cli import run_probe
+
+        return run_probe(args)
+    if args.command == "scan":
+        from firmware_tools.scan_cli import run_scan
+
+        return run_scan(args)
+    if args.command in ("monitor", "ack", "verify", "alarm-test"):
         from firmware_tools.cc_cli import run_command_center
 
         return run_command_center(args)
@@ -76,24 +91,49 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    def broker_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--broker", default="127.0.0.1:1883", help="host:port of the MQTT broker")
-        sub.add_argument("--prefix", default="gridgate/v1", help="topic prefix of the gateways")
+    from firmware_tools.broker_target import add_broker_options
 
-    monitor = commands.add_parser("monitor", help="live view of gateways, devices and open events")
-    broker_options(monitor)
+    monitor = commands.add_parser(
+        "monitor", help="live view of gateways, devices and open events; exit 3 if the broker is unreachable"
+    )
+    add_broker_options(monitor)
     monitor.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
-    for name, what in (("ack", "acknowledge an event"), ("verify", "ask whether a problem stayed fixed")):
-        sub = commands.add_parser(name, help=f"{what} and print the gateway's answer")
-        broker_options(sub)
+    for name, what in (
+        ("ack", "acknowledge an event; exit 0 if taken, 4 if refused"),
+        ("verify", "ask whether a problem stayed fixed; exit 0 verified, 1 not verified, 4 refused"),
+    ):
+        sub = commands.add_parser(name, help=f"{what}; 3: no broker or no answer")
+        add_broker_options(sub)
         sub.add_argument("event_id", nargs="?", help="the event id")
-        sub.add_argument("--gateway", help="gateway id (default: the one online gateway)")
+        sub.add_argument("--gateway", help="gateway id (default: the config's, or the one online gateway)")
         sub.add_argument("--protocol", choices=["5", "3.1.1"], default="5")
         if name == "ack":
             sub.add_argument("--operator", required=True, help="who acknowledges")
         else:
             sub.add_argument("--device", help="verify a device and category instead of an event")
             sub.add_argument("--category")
+    test = commands.add_parser(
+        "alarm-test", help="trigger a real condition and confirm its alarm reached the broker; exit 0 passed"
+    )
+    add_broker_options(test)
+    test.add_argument("device", help="the device whose alarm is tested")
+    test.add_argument("--category", help="only an event of this category counts (default: any)")
+    test.add_argument("--gateway", help="gateway id (default: the site config's)")
+    test.add_argument("--timeout-s", type=float, default=120.0, help="how long to wait for the alarm")
+    test.add_argument("--clear-timeout-s", type=float, default=0, help="then wait this long for its clear")
+    test.add_argument("--ack-as", metavar="NAME", help="acknowledge the test alarm as NAME")
+    test.add_argument("--technician", help="who ran the test, for the report")
+    test.add_argument("--record", default="alarm-tests.json", help="results file for the report (appended)")
+
+
+def _add_commissioning_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from firmware_tools.probe_cli import add_probe_parsers
+    from firmware_tools.report_cli import add_report_parser
+    from firmware_tools.scan_cli import add_scan_parser
+
+    add_scan_parser(commands)
+    add_probe_parsers(commands)
+    add_report_parser(commands)
 
 
 def _check(path: str, *, explain: bool = False) -> int:

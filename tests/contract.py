@@ -26,6 +26,7 @@ TOPIC_SCHEMAS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/telemetry/[a-z0-9][a-z0-9_.-]*$"), "telemetry.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/notices$"), "notice.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/health$"), "health.json"),
+    (re.compile(r"/[a-z0-9][a-z0-9_.-]*/open_events$"), "open-events.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/commands/response$"), "command-response.json"),
     (re.compile(r"/_replies/[^/]+$"), "command-response.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/commands/request$"), None),

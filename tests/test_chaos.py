@@ -124,12 +124,15 @@ async def test_kill_9_under_load_loses_no_accepted_event(
                 first.send_signal(signal.SIGKILL)
                 first.wait()
         accepted = {s for s, (prio, _) in committed(state).items() if prio == 0}
-        accepted |= set(cc.seqs("/events"))
+        accepted |= set(cc.seqs("/events") + cc.seqs("/open_events"))
         last_before = max(p["seq"] for _, p in cc.received)
         dust_monitor.set("pm10", 20.0)
         with daemon(config, log):
             await cc.wait_until(lambda: len(_births(cc)) >= 2, timeout=60)
-            await cc.wait_until(lambda: accepted <= set(cc.seqs("/events")), timeout=60)
+            # Event priority: the events, and the retained list of open ones that goes with each.
+            await cc.wait_until(
+                lambda: accepted <= set(cc.seqs("/events") + cc.seqs("/open_events")), timeout=60
+            )
     by_seq: dict[int, dict[str, object]] = {}
     for _, payload in cc.received:  # a re-delivery is the same message, seq included
         assert by_seq.setdefault(payload["seq"], _strip(payload)) == _strip(payload)
@@ -200,7 +203,8 @@ async def test_buffer_limit_reached_in_an_outage_sheds_telemetry_keeps_events_re
                     await asyncio.sleep(0.1)
                 accepted_events = {s for s, (prio, p) in committed(state).items() if prio == 0}
             broker.start()
-            await cc.wait_until(lambda: accepted_events <= set(cc.seqs("/events") + cc.seqs("/notices")))
+            events = ("/events", "/open_events", "/notices")
+            await cc.wait_until(lambda: accepted_events <= {s for topic in events for s in cc.seqs(topic)})
     gaps = [p for t, p in cc.received if t.endswith("/notices") and p["notice"] == "gap"]
     assert gaps and all(g["kind"] == "telemetry" and g["reason"] == "buffer full" for g in gaps)
     assert sum(g["dropped"] for g in gaps) > 0

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from drivers.simulators.modbus_device import SimulatedModbusDevice
-from firmware_tools.local_broker import LocalBroker
-from firmware_tools.monitor import Board, follow
+from firmware_tools.board import Board
+from firmware_tools.broker_target import BrokerTarget
+from firmware_tools.local_broker import LocalBroker, free_port
+from firmware_tools.monitor import follow
 from tests.helpers import Subscriber, running_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +41,8 @@ async def test_monitor_board_and_ack_verify_commands(
 ) -> None:
     where = ("--broker", f"127.0.0.1:{broker.port}", "--prefix", topic_prefix)
     board = Board()
-    following = asyncio.create_task(follow("127.0.0.1", broker.port, topic_prefix, board), name="follow")
+    target = BrokerTarget("127.0.0.1", broker.port, prefix=topic_prefix)
+    following = asyncio.create_task(follow(target, board), name="follow")
     try:
         async with running_gateway(make_config(broker.port, dust_monitor.port)):
             # Events are not retained: the monitor shows those raised while it runs.
@@ -49,17 +52,19 @@ async def test_monitor_board_and_ack_verify_commands(
             raised = (await subscriber.wait_for(lambda m: m.payload.get("state") == "raised")).payload
             await asyncio.sleep(0.3)
             text = board.render(color=False)
-            assert "gw-test-01" in text and "ONLINE" in text and "gw-test-01/dust-01" in text
-            assert f"NOT ACKNOWLEDGED  id {raised['event_id']}" in text and "[IMPORTANT" in text
+            assert "gw-test-01" in text and "ONLINE" in text and "dust-01" in text
+            assert "NOT ACKNOWLEDGED" in text and f"id {raised['event_id']}" in text and "IMPORTANT" in text
+            assert "peak 187.5 µg/m³ limit 150" in text
+            assert all(len(line) <= 80 for line in text.splitlines())
 
             status, out, err = await _gridgate("ack", raised["event_id"], "--operator", "op-9", *where)
             assert status == 0, err
             assert json.loads(out)["result"]["acknowledged_by"] == "op-9"
             status, out, err = await _gridgate("verify", raised["event_id"], *where, "--protocol", "3.1.1")
-            assert status == 0, err
+            assert status == 1, err  # answered, and the answer is "not verified"
             assert json.loads(out)["result"]["condition"] == "present"
             status, out, err = await _gridgate("ack", "no-such-event", "--operator", "op-9", *where)
-            assert status == 1 and json.loads(out)["error"]["code"] == "unknown_event"
+            assert status == 4 and json.loads(out)["error"]["code"] == "unknown_event"
 
             status, out, err = await monitoring
             assert status == 0, err
@@ -89,3 +94,13 @@ async def test_monitor_board_and_ack_verify_commands(
         topic_prefix,
     )
     assert status == 3 and "online under" in err  # the gateway is gone: nobody to ask
+
+
+async def test_monitor_exits_3_with_a_clear_message_when_the_broker_is_dead() -> None:
+    port = free_port()
+    status, out, err = await _gridgate("monitor", "--broker", f"127.0.0.1:{port}", "--duration", "5")
+    assert status == 3
+    assert f"cannot reach the broker at mqtt://127.0.0.1:{port}" in err
+    assert "GATEWAYS" not in out
+    status, _, err = await _gridgate("verify", "x", "--broker", f"127.0.0.1:{port}")
+    assert status == 3 and "cannot reach the broker" in err

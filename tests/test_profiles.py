@@ -112,14 +112,21 @@ def test_a_profile_without_channels_or_with_unknown_keys_is_refused(tmp_path: Pa
     with pytest.raises(ConfigError) as caught:
         profile_channel_dicts("empty", [tmp_path])
     assert caught.value.problems == [
-        "channel: unknown key; a profile has description and channels",
+        "channel: unknown key; a profile has description, identify and channels",
         "channels: needs at least one [[channels]] table",
     ]
 
 
 def test_channel_dicts_are_plain_and_unvalidated() -> None:
     tables = profile_channel_dicts("oil-fume-monitor", default_profile_dirs())
-    assert tables[0] == {"id": "fume", "unit": "mg/m³", "address": 0, "type": "int32", "scale": 0.01}
+    assert tables[0] == {
+        "id": "fume",
+        "unit": "mg/m³",
+        "address": 0,
+        "type": "int32",
+        "scale": 0.01,
+        "plausible": [0.0, 100.0],
+    }
 
 
 def test_overrides_update_drop_and_add_channels_by_id() -> None:

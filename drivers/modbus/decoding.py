@@ -13,6 +13,13 @@ import struct
 from collections.abc import Sequence
 
 from drivers.modbus.registers import STRUCT_FORMAT, WIDTH, ModbusChannel, ReadRequest, decode_channel
+from gateway.readings import Rounding
+
+
+def channel_rounding(channels: Sequence[ModbusChannel]) -> Rounding:
+    """Rounds a device's batch to the resolution of each of its channels."""
+    resolutions = [ch.resolution for ch in channels]
+    return Rounding([d for d, _ in resolutions], [s for _, s in resolutions])
 
 
 class RequestDecoder:

@@ -8,7 +8,7 @@ import time
 from drivers.base import PolledDriver
 from drivers.modbus.bus import Counters, ModbusBus
 from drivers.modbus.config import ModbusConfig
-from drivers.modbus.decoding import RequestDecoder
+from drivers.modbus.decoding import RequestDecoder, channel_rounding
 from drivers.modbus.frames import FUNCTION
 from drivers.modbus.registers import ReadRequest, plan_requests
 from gateway.errors import DriverError
@@ -25,6 +25,7 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
         self.bus = bus
         self.plan = plan_requests(config.channels, max_gap=config.max_gap, max_count=config.max_registers)
         self._decoders: dict[ReadRequest, RequestDecoder] = {}
+        self._rounding = channel_rounding(config.channels)
 
     @property
     def counters(self) -> Counters:
@@ -41,7 +42,9 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
             if decoder is None:
                 decoder = self._decoders[request] = RequestDecoder(cfg.channels, request)
             decoder.fill(registers, values)
-        return ReadingBatch.at(cfg.id, self.channel_ids, values, ts)
+        batch = ReadingBatch.at(cfg.id, self.channel_ids, values, ts)
+        self._rounding.apply(batch.values)
+        return batch
 
     async def _read(self, function: int, start: int, count: int) -> list[int]:
         cfg = self.config

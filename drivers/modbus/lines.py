@@ -80,8 +80,15 @@ class SerialLine(_Received):
 
     async def open(self) -> None:
         try:
-            port = serial.Serial(self.device, timeout=0, write_timeout=0, **self._settings)
+            # Exclusive: a scan or probe must not talk over a running gateway's polls, nor it over theirs.
+            port = serial.Serial(self.device, timeout=0, write_timeout=0, exclusive=True, **self._settings)
         except (serial.SerialException, ValueError) as exc:
+            if "exclusively lock" in str(exc):
+                raise DeviceUnreachable(
+                    self.bus,
+                    f"serial port {self.device} is in use by another program (a running gateway? "
+                    "stop it first: systemctl stop gridgate)",
+                ) from exc
             raise DeviceUnreachable(self.bus, f"cannot open serial port {self.device}: {exc}") from exc
         port.reset_input_buffer()
         asyncio.get_running_loop().add_reader(port.fileno(), self._readable)

@@ -5,6 +5,11 @@ and ``[[channels]]`` tables with the keys of :class:`ModbusChannel`. A site's
 own ``profiles/`` directory is searched before the profiles shipped in
 ``configs/profiles``, so a site can add a device model or replace a shipped one.
 
+A profile may say how to recognise the model (``[identify]``: ``table``,
+``address`` and the register ``values`` found there, e.g. a vendor and model
+code); ``gridgate scan`` reads them, and otherwise judges by whether the
+channels' values are ``plausible``.
+
 A device using a profile may adjust it with a list of channel overrides, matched
 by ``id`` (see :func:`resolve_channels`)::
 
@@ -27,14 +32,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from drivers.base import NAME_RE
-from drivers.modbus.registers import ModbusChannel
+from drivers.base import NAME_RE, StrictModel
+from drivers.modbus.registers import ModbusChannel, Table
 from gateway._compat import tomllib
 from gateway.errors import ConfigError
 
 SHIPPED_PROFILES = Path(__file__).resolve().parents[2] / "configs" / "profiles"
+
+
+class Identification(StrictModel):
+    """Registers that hold the same values in every unit of the model (vendor, model code)."""
+
+    table: Table = "holding"
+    address: int = Field(ge=0, le=65_535)
+    values: tuple[int, ...] = Field(min_length=1, max_length=32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,7 @@ class Profile:
     name: str
     description: str
     channels: tuple[ModbusChannel, ...]
+    identify: Identification | None = None
 
 
 def default_profile_dirs(config_dir: Path | None = None) -> list[Path]:
@@ -68,6 +82,13 @@ def load_profile(name: str, search: Sequence[Path]) -> Profile:
     description, tables = _read(path)
     channels: list[ModbusChannel] = []
     problems: list[str] = []
+    identify = None
+    table = tomllib.loads(path.read_text(encoding="utf-8")).get("identify")
+    if table is not None:
+        try:
+            identify = Identification.model_validate(table)
+        except ValidationError as exc:
+            problems.extend(_describe("identify", exc))
     for i, table in enumerate(tables):
         try:
             channels.append(ModbusChannel.model_validate(table))
@@ -76,7 +97,7 @@ def load_profile(name: str, search: Sequence[Path]) -> Profile:
     problems.extend(_duplicate_ids(tables))
     if problems:
         raise ConfigError(str(path), problems)
-    return Profile(name, description, tuple(channels))
+    return Profile(name, description, tuple(channels), identify)
 
 
 def resolve_channels(
@@ -127,9 +148,9 @@ def _read(path: Path) -> tuple[str, list[dict[str, Any]]]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
     problems = [
-        f"{key}: unknown key; a profile has description and channels"
+        f"{key}: unknown key; a profile has description, identify and channels"
         for key in document
-        if key not in ("description", "channels")
+        if key not in ("description", "identify", "channels")
     ]
     description = document.get("description", "")
     if not isinstance(description, str):

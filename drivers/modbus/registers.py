@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -53,6 +54,9 @@ STRUCT_FORMAT: dict[str, str] = {
     "bits": ">H",
 }
 _FLOATS = frozenset({"float32", "float64"})
+# What a float register resolves: float32 holds about 7 significant decimal digits.
+SIGNIFICANT_DIGITS: dict[str, int] = {"float32": 7, "float64": 15}
+_MAX_SCALE_DECIMALS = 9
 
 
 class ModbusChannel(ChannelConfig):
@@ -73,6 +77,31 @@ class ModbusChannel(ChannelConfig):
     bits: int = Field(default=1, ge=1, le=16, description="width of a bits field")
     scale: float = 1.0
     offset: float = 0.0
+    decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=9,
+        description="round values to this many decimals; default from scale (float registers: 7 digits)",
+    )
+    plausible: tuple[float, float] | None = Field(
+        default=None, description="[low, high] a working sensor reads within; probe and scan check it"
+    )
+
+    @property
+    def resolution(self) -> tuple[int | None, int | None]:
+        """(decimals, significant digits) the channel's values are rounded to; one of them is None.
+
+        An integer register × 0.1 resolves tenths; a float register resolves its
+        significant digits, whatever the scale.
+        """
+        if self.decimals is not None:
+            return self.decimals, None
+        if self.type in SIGNIFICANT_DIGITS:
+            return None, SIGNIFICANT_DIGITS[self.type]
+        places = max(_decimal_places(self.scale), _decimal_places(self.offset))
+        if places > _MAX_SCALE_DECIMALS:  # a scale like 1/3: no decimal resolution
+            return None, SIGNIFICANT_DIGITS["float64"]
+        return places, None
 
     @model_validator(mode="after")
     def _bit_field_fits(self) -> ModbusChannel:
@@ -89,6 +118,11 @@ class ModbusChannel(ChannelConfig):
                 f"channel {self.id!r}: 'bit' and 'bits' apply only to type 'bits', not {self.type!r}"
             )
         return self
+
+
+def _decimal_places(number: float) -> int:
+    exponent = Decimal(repr(number)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _swap_bytes(words: Sequence[int]) -> list[int]:

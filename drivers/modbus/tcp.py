@@ -12,7 +12,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ModbusPDU
 
 from drivers.base import DeviceConfig, PolledDriver
-from drivers.modbus.decoding import RequestDecoder
+from drivers.modbus.decoding import RequestDecoder, channel_rounding
 from drivers.modbus.registers import ModbusChannel, ReadRequest, plan_requests
 from gateway.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from gateway.readings import ReadingBatch
@@ -41,6 +41,7 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         super().__init__(config)
         plan = plan_requests(config.channels, max_gap=config.max_gap)
         self._plan = [(request, RequestDecoder(config.channels, request)) for request in plan]
+        self._rounding = channel_rounding(config.channels)
         self._client: AsyncModbusTcpClient | None = None
 
     async def read(self) -> ReadingBatch:
@@ -50,7 +51,9 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         for request, decoder in self._plan:
             registers = await self._read_registers(client, request)
             decoder.fill(registers, values)
-        return ReadingBatch.at(self.config.id, self.channel_ids, values, ts)
+        batch = ReadingBatch.at(self.config.id, self.channel_ids, values, ts)
+        self._rounding.apply(batch.values)
+        return batch
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -9,6 +9,15 @@ the line can too, per unit: ``garbage`` (noise instead of an answer), ``crc``
 
 With ``baudrate`` set, each exchange takes the time its bytes would take on a
 real line at that speed, so bus occupancy can be measured on a pty.
+
+On a pty each unit can also have its own line settings (``settings``: unit →
+baud rate and parity): the server reads what the other end has set on the
+port and a unit answers only when they match, as a device that hears a wrong
+baud rate or parity gets only garbage and stays silent. That is what a bus
+scan has to find its way through. (A Linux pty keeps the odd-parity flag but
+drops "parity on", so on a pty even parity cannot be told from none: a unit
+set to ``E`` also hears ``N``. Odd parity and baud rates are told apart. And
+glibc may refuse to set a parity on a pty reopened at the baud rate it had.)
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ from drivers.modbus.frames import RTU_REQUEST_BYTES, crc16, with_crc
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 
 LineFault = Literal["garbage", "crc", "wrong_unit"]
+_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate for rate in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+}
 
 
 def open_pty_pair() -> tuple[int, int, str]:
@@ -43,6 +55,7 @@ class RtuLineServer:
     def __init__(self, devices: Iterable[SimulatedModbusDevice], *, baudrate: int | None = None) -> None:
         self.devices = {d.unit_id: d for d in devices}
         self.faults: dict[int, LineFault] = {}
+        self.settings: dict[int, tuple[int, str]] = {}  # unit: (baud rate, parity) it listens at
         self.baudrate = baudrate
         self.frames_in = 0
         self._buffer = bytearray()
@@ -130,7 +143,7 @@ class RtuLineServer:
     async def _answer(self, frame: bytes) -> bytes | None:
         unit, function, start, count = struct.unpack(">BBHH", frame[:6])
         device = self.devices.get(unit)
-        if device is None or getattr(device, "silent", False):
+        if device is None or getattr(device, "silent", False) or not self._hears(unit):
             return None
         device.requests += 1
         if device.response_delay_s:
@@ -149,6 +162,21 @@ class RtuLineServer:
         if self.baudrate:
             await asyncio.sleep((RTU_REQUEST_BYTES + len(answer)) * 10 / self.baudrate)
         return answer
+
+    def line_settings(self) -> tuple[int, str] | None:
+        """The baud rate and parity the other end of the pty has set; None off a pty."""
+        if self._fds is None:
+            return None
+        attributes = termios.tcgetattr(self._fds[1])
+        cflag, speed = attributes[2], attributes[4]
+        parity = "O" if cflag & termios.PARODD else ("E" if cflag & termios.PARENB else "N")
+        return _SPEEDS.get(speed, 0), parity
+
+    def _hears(self, unit: int) -> bool:
+        wanted, line = self.settings.get(unit), self.line_settings()
+        if wanted is None or line is None:
+            return True
+        return line[0] == wanted[0] and (line[1] == "O") == (wanted[1] == "O")
 
     def _spoil(self, unit: int, answer: bytes) -> bytes:
         fault = self.faults.get(unit)

@@ -23,13 +23,14 @@ from typing import Any
 from gateway.config.models import GatewayIdentity
 from gateway.detect.engine import Transition
 from gateway.detect.layout import Subject
-from gateway.outbox import Outbox, Priority
+from gateway.events.open_list import ALARM_KEYS, publish_with_list
+from gateway.outbox import Outbox
 from gateway.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
 EVENTS_TOPIC = "events"
-_KV_PREFIX = "alarm/"
+_KV_PREFIX = ALARM_KEYS
 
 Slot = tuple[int, str]
 """An event slot: (detection subject index, facet)."""
@@ -208,7 +209,7 @@ class AlarmBook:
 
 def publish_open(outbox: Outbox, key: str, event: Mapping[str, Any]) -> None:
     """Publish a raised or changed event, stored under ``key`` in the same transaction."""
-    outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, event, kv={key: json.dumps(event)})
+    publish_with_list(outbox, EVENTS_TOPIC, event, {key: json.dumps(event)})
 
 
 def publish_clear(
@@ -223,7 +224,7 @@ def publish_clear(
         "cleared_at": iso_utc(ts),
         "reason": reason,
     }
-    outbox.enqueue(Priority.EVENT, EVENTS_TOPIC, cleared, kv={key: None})
+    publish_with_list(outbox, EVENTS_TOPIC, cleared, {key: None})
 
 
 def _severity(subject: Subject, transition: Transition) -> str:

@@ -18,12 +18,13 @@ from typing import Any
 
 from gateway.config.models import GatewayIdentity
 from gateway.events.alarms import publish_clear, publish_open
+from gateway.events.open_list import DEVICE_KEYS
 from gateway.outbox import Outbox
 from gateway.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
-_KV_PREFIX = "device/"
+_KV_PREFIX = DEVICE_KEYS
 
 
 class DeviceEvents:

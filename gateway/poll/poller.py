@@ -106,6 +106,9 @@ class DevicePoller:
         self.last_ok = time.time()
         if self.state != ONLINE:
             self._change(ONLINE, "answering")
+        if log.isEnabledFor(logging.DEBUG):  # `run --log-level DEBUG` shows every reading
+            values = " ".join(f"{c}={v}" for c, v in zip(batch.channels, batch.values.tolist(), strict=True))
+            log.debug("device %s: %s", self.device, values)
         self._on_batch(batch)
 
     def _failed(self, exc: DriverError) -> None:

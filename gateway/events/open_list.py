@@ -1,0 +1,73 @@
+"""The retained list of a gateway's open events, so a command center that connects late sees them.
+
+Events are not retained (each is one step of a lifecycle), so a subscriber
+that joins while an alarm is open would otherwise see nothing of it until its
+next step. With every event message the gateway also publishes, in the same
+transaction, the retained ``open_events`` message: a short entry for each
+event still open, built from the events the outbox keeps for restarts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.outbox import Outbox, Priority
+
+OPEN_EVENTS_TOPIC = "open_events"
+ALARM_KEYS = "alarm/"
+DEVICE_KEYS = "device/"
+_KEY_PREFIXES = (ALARM_KEYS, DEVICE_KEYS)
+_SUMMARY_FIELDS = (
+    "event_id",
+    "state",
+    "class",
+    "severity",
+    "category",
+    "device",
+    "channel",
+    "unit",
+    "facet",
+    "level",
+    "condition",
+    "value",
+    "peak",
+    "limit",
+    "raised_at",
+    "last_seen",
+    "count",
+    "code",
+    "acknowledged_by",
+    "acknowledged_at",
+    "escalation",
+)
+
+
+def summary(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry of one open event in the list: what a board needs, not its evidence."""
+    return {key: event[key] for key in _SUMMARY_FIELDS if key in event}
+
+
+def open_events_body(outbox: Outbox, change: Mapping[str, str | None], ts: str) -> dict[str, Any]:
+    """The list as it will be once ``change`` (key → stored event, None: closed) is committed."""
+    stored: dict[str, str] = {}
+    for prefix in _KEY_PREFIXES:
+        stored.update(outbox.kv_items(prefix))
+    for key, text in change.items():
+        if text is None:
+            stored.pop(key, None)
+        else:
+            stored[key] = text
+    events = sorted((json.loads(text) for text in stored.values()), key=lambda e: str(e.get("raised_at")))
+    return {"ts": ts, "count": len(events), "events": [summary(e) for e in events]}
+
+
+def publish_with_list(
+    outbox: Outbox, topic: str, event: Mapping[str, Any], kv: Mapping[str, str | None]
+) -> None:
+    """Commit an event message, its stored state and the new retained list in one transaction."""
+    listing = open_events_body(outbox, kv, str(event["ts"]))
+    outbox.enqueue_many(
+        [(Priority.EVENT, topic, event, False), (Priority.EVENT, OPEN_EVENTS_TOPIC, listing, True)], kv=kv
+    )
