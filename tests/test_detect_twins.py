@@ -12,10 +12,13 @@ import json
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.detect import adaptive
 from gateway.detect import codes as c
+from gateway.detect.adaptive import AdaptiveTwin, adaptive_step
 from gateway.detect.channel import channel_step
 from gateway.detect.cross import cross_step
 from gateway.detect.multivariate import MAX_DIMS, hotelling_step
@@ -241,3 +244,55 @@ def test_hotelling_kernel_agrees_with_its_twin(dims, learn, limit, samples) -> N
         )
         assert [tuple(row) for row in ev[:got].tolist()] == expected
     assert count[0] == twin.count
+
+
+# Time constants, warm-up, hold, clear and re-baselining short enough to be crossed in a stream.
+timing = st.tuples(
+    st.sampled_from([60.0, 3_600.0]),
+    st.sampled_from([5.0, 60.0]),
+    st.sampled_from([0.0, 100.0]),
+    st.sampled_from([0.0, 10.0]),
+    st.sampled_from([0.0, 60.0]),
+    st.sampled_from([30.0, 900.0]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    dims=st.integers(2, 4),
+    timing=timing,
+    limit=st.sampled_from([1.5, 4.0]),
+    rows=st.lists(
+        st.tuples(
+            st.lists(st.one_of(st.floats(-10, 10), st.floats(50, 60), st.just(NAN)), min_size=4, max_size=4),
+            step,
+        ),
+        max_size=300,
+    ),
+)
+def test_adaptive_kernel_agrees_with_its_twin(dims, timing, limit, rows) -> None:  # type: ignore[no-untyped-def]
+    base, fast, warm, hold, clear, rebase = timing
+    row = [float(dims), base, fast, warm, limit, hold, clear, rebase]
+    twin = AdaptiveTwin(params=list(row))
+    channels = np.zeros((1, MAX_DIMS), np.int32)
+    channels[0, :dims] = np.arange(dims)
+    state = np.array([adaptive.initial_state()])
+    latest = np.full(dims, NAN)
+    t = 1_700_000_000.0
+    for x, dt in rows:
+        t += max(dt, 0.001)  # one row per timestamp: the kernel judges when the timestamp changes
+        expected = [(dims - 1, 0, *change) for change in twin.step(x[:dims], t)]
+        ev = np.zeros((1, 4), np.int64)
+        got = adaptive_step(
+            np.arange(dims, dtype=np.intp),
+            np.array(x[:dims]),
+            np.full(dims, t),
+            latest,
+            np.zeros(1, np.int32),
+            channels,
+            np.array([row]),
+            state,
+            ev,
+        )
+        assert [tuple(r) for r in ev[:got].tolist()] == expected
+    assert state[0].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)

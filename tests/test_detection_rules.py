@@ -168,7 +168,9 @@ def test_cross_channel_rules_on_one_device() -> None:
 
 def test_hotelling_finds_a_broken_relation_between_normal_looking_channels() -> None:
     rng = np.random.default_rng(3)
-    detector = MultivariateRule(device="d", channels=("flow", "current"), learn_samples=200, limit=40)
+    detector = MultivariateRule(
+        device="d", channels=("flow", "current"), method="hotelling", learn_samples=200, limit=40
+    )
     engine = DetectionEngine([], [], [detector])
     said: list[str] = []
     for i in range(400):

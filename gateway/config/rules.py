@@ -65,10 +65,14 @@ class HealthCheck(StrictModel):
     severity: Severity = "normal"
 
 
+AnomalyMethod = Literal["spike"]
+
+
 class AnomalyCheck(StrictModel):
-    """Anomaly detectors, below alarms in severity; defaults keep false positives rare."""
+    """Anomaly detectors, below alarms in severity; ``method`` picks which run."""
 
     enabled: bool = True
+    method: tuple[AnomalyMethod, ...] = Field(default=("spike",), description="spike: EWMA z-score")
     ewma_alpha: float = Field(default=0.01, gt=0, lt=1)
     z_limit: float | None = Field(default=5.0, gt=0, description="tuned on NAB: few false positives")
     cusum_k: float = Field(default=0.5, ge=0)
@@ -146,15 +150,29 @@ class CrossRule(StrictModel):
 
 
 class MultivariateRule(StrictModel):
-    """A Hotelling T² anomaly detector over channels of one device, on a learned baseline."""
+    """An anomaly detector over channels of one device.
+
+    ``adaptive`` (the default): each channel standardised by its own baseline,
+    their correlation tracked with forgetting and shrinkage, the recent mean of
+    T²/p against ``score_limit``; usable after ``warmup_s``. ``hotelling``: T²
+    against ``limit`` on a baseline frozen after ``learn_samples``.
+    """
 
     device: str
     channels: tuple[str, ...] = Field(min_length=2, max_length=8)
+    method: Literal["adaptive", "hotelling"] = "adaptive"
     learn_samples: int = Field(default=2_000, ge=10)
-    limit: float = Field(default=40.0, gt=0, description="T² above this is an anomaly")
+    limit: float = Field(default=40.0, gt=0, description="hotelling: T² above this is an anomaly")
     ridge: float = Field(
         default=1e-4, ge=0, description="added to the covariance diagonal, relative to its mean"
     )
+    baseline_s: float = Field(default=3_600.0, gt=0, description="adaptive: baseline time constant")
+    fast_s: float = Field(default=60.0, gt=0, description="adaptive: time constant of the recent score")
+    warmup_s: float = Field(default=900.0, ge=0, description="adaptive: learning time before judging")
+    score_limit: float = Field(default=4.0, gt=1, description="adaptive: recent T²/p above this")
+    hold_s: float = Field(default=10.0, ge=0, le=86_400)
+    clear_s: float = Field(default=60.0, ge=0, le=86_400)
+    rebaseline_s: float = Field(default=900.0, gt=0, description="adaptive: held this long is normal")
     category: str = Field(default="anomaly.multivariate", pattern=CATEGORY_PATTERN)
 
 

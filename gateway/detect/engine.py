@@ -4,6 +4,11 @@ Consumers see :class:`Transition` objects only: a facet of a subject (a rule
 on a channel, a cross-channel rule, a multivariate detector) was raised or
 cleared, with the class of event (alarm, sensor fault, anomaly), the level,
 and a condition code saying why.
+
+Subjects are numbered: the ``[[rules]]`` first, then the cross-channel rules
+and the Hotelling detectors, then the subjects of each registered detector
+kind (:mod:`gateway.detect.kinds`) in turn. The kinds are a list the engine
+loops over; the first three are the older built-in kernels.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from gateway.config.rules import CrossRule, MultivariateRule, ThresholdRule
 from gateway.detect import codes as c
 from gateway.detect.channel import channel_step
 from gateway.detect.cross import cross_step
+from gateway.detect.kind import DetectorKind
+from gateway.detect.kinds import kinds_for
 from gateway.detect.layout import (
     Subject,
     channel_params,
@@ -75,12 +82,18 @@ class DetectionEngine:
     ) -> None:
         self.rules = tuple(rules)
         self.cross_rules = tuple(cross_rules)
-        self.multivariate = tuple(multivariate)
-        self.subjects: tuple[Subject, ...] = (
+        self.multivariate = tuple(r for r in multivariate if r.method == "hotelling")
+        self.kinds: list[DetectorKind] = kinds_for(self.rules, multivariate)
+        subjects: list[Subject] = [
             *(rule_subject(r) for r in self.rules),
             *(cross_subject(r) for r in self.cross_rules),
             *(multivariate_subject(r) for r in self.multivariate),
-        )
+        ]
+        self._kind_first: list[int] = []
+        for kind in self.kinds:
+            self._kind_first.append(len(subjects))
+            subjects += kind.subjects
+        self.subjects: tuple[Subject, ...] = tuple(subjects)
         self._zone = ZoneInfo(timezone_name)
         self._offset_hour = math.nan
         self._offset_s = 0.0
@@ -186,7 +199,16 @@ class DetectionEngine:
             i8,
             ev,
         )
+        for kind in self.kinds:
+            kind.warm_up()
         return time.perf_counter() - started
+
+    def kind_of(self, subject: int) -> tuple[DetectorKind, int] | None:
+        """The registered kind a subject belongs to and its index there (None: a built-in one)."""
+        for kind, first in zip(reversed(self.kinds), reversed(self._kind_first), strict=True):
+            if subject >= first:
+                return kind, subject - first
+        return None
 
     def silent_channels(self, now: float) -> list[Transition]:
         """Missing-data faults for channels with no reading at all for their ``missing_s``.
@@ -231,9 +253,30 @@ class DetectionEngine:
             for k, slot, facet, old, new in ev[:n].tolist():
                 self._append(transitions, slot, facet, old, new, float(slot_values[k]), float(ts[k]))
         if route.latest_at.size:
-            self.latest[route.latest_at] = values[route.latest_columns]
-            transitions += self._device_rules(batch.device, float(batch.ts.max()))
+            if batch.ts.size and batch.ts[0] != batch.ts[-1]:
+                transitions += self._device_rows(batch, values, route)
+            else:
+                self.latest[route.latest_at] = values[route.latest_columns]
+                transitions += self._device_rules(batch.device, float(batch.ts.max()))
+        for kind, first in zip(self.kinds, self._kind_first, strict=True):
+            for k, i, old, new in kind.evaluate(batch.device, batch.channels, values, batch.ts):
+                value = float(values[k]) if kind.reports_value else math.nan
+                self._append(transitions, first + i, 0, old, new, value, float(batch.ts[k]))
         return transitions
+
+    def _device_rows(
+        self, batch: ReadingBatch, values: npt.NDArray[np.float64], route: _Route
+    ) -> list[Transition]:
+        """A batch of history (a backlog): cross rules and Hotelling judge each timestamp in order."""
+        out: list[Transition] = []
+        ts = batch.ts[route.latest_columns]
+        ends = np.flatnonzero(np.append(ts[1:] != ts[:-1], True))
+        start = 0
+        for end in ends.tolist():
+            self.latest[route.latest_at[start : end + 1]] = values[route.latest_columns[start : end + 1]]
+            out += self._device_rules(batch.device, float(ts[end]))
+            start = end + 1
+        return out
 
     def _device_rules(self, device: str, t: float) -> list[Transition]:
         out: list[Transition] = []
@@ -298,13 +341,14 @@ class DetectionEngine:
         self, subject: int, facet: int, code: int, *, raised: bool, value: float, ts: float
     ) -> Transition:
         event_class, direction, level, condition, limit = self.describe(subject, facet, code)
+        owner = self.kind_of(subject)
         return Transition(
             subject,
             raised,
             direction,
             value,
             ts,
-            c.FACET_NAMES[facet],
+            owner[0].facet if owner is not None else c.FACET_NAMES[facet],
             event_class,
             level,
             condition,
@@ -314,6 +358,9 @@ class DetectionEngine:
 
     def describe(self, subject: int, facet: int, code: int) -> tuple[str, str, str | None, str, float | None]:
         """Event class, direction, level, condition and limit of a facet's state ``code``."""
+        owner = self.kind_of(subject)
+        if owner is not None:
+            return tuple(owner[0].describe(owner[1], code))  # type: ignore[return-value]
         p = self.params[self.param_row[subject]] if subject < len(self.rules) else None
         if facet == c.F_LEVEL and p is not None:
             high = code > 0
@@ -344,6 +391,9 @@ class DetectionEngine:
 
     def facet_names(self, subject: int) -> tuple[str, ...]:
         """The facets a subject can raise."""
+        owner = self.kind_of(subject)
+        if owner is not None:
+            return (owner[0].facet,)
         if subject < len(self.rules):
             facets: tuple[int, ...] = CHANNEL_FACETS
         elif subject < len(self.rules) + len(self.cross_rules):
@@ -358,15 +408,17 @@ class DetectionEngine:
             (
                 subject,
                 facet,
-                self.code_of(
-                    facet,
-                    event.get("direction") or "",
-                    event.get("level", "alarm"),
-                    event.get("condition", ""),
-                ),
+                self._code_of(subject, facet, event),
             )
             for subject, facet, event in open_events
         )
+
+    def _code_of(self, subject: int, facet: str, event: Mapping[str, Any]) -> int:
+        direction, condition = event.get("direction") or "", event.get("condition", "")
+        owner = self.kind_of(subject)
+        if owner is not None:
+            return owner[0].code_of(direction, condition)
+        return self.code_of(facet, direction, event.get("level", "alarm"), condition)
 
     def restore(self, open_alarms: Iterable[tuple[int, str, int]]) -> None:
         """Make facet states match the open alarms ``(subject, facet name, code)`` after a restart.
@@ -385,6 +437,7 @@ class DetectionEngine:
             self.state[:, column] = 0.0
         self.cross_active[:] = 0
         self.mv_active[:] = 0
+        kind_codes = [[0] * len(kind.subjects) for kind in self.kinds]
         columns = {
             c.F_LEVEL: c.S_LEVEL,
             c.F_WINDOW: c.S_WINDOW,
@@ -394,6 +447,10 @@ class DetectionEngine:
             c.F_ANOMALY: c.S_ANOMALY,
         }
         for subject, facet_name, code in open_alarms:
+            owner = self.kind_of(subject)
+            if owner is not None:
+                kind_codes[self.kinds.index(owner[0])][owner[1]] = code
+                continue
             facet = c.FACET_NAMES.index(facet_name)
             if facet in columns and subject < len(self.rules):
                 self.state[subject, columns[facet]] = code
@@ -403,6 +460,8 @@ class DetectionEngine:
                 self.cross_active[subject - len(self.rules)] = 1
             elif facet == c.F_MULTIVARIATE:
                 self.mv_active[subject - len(self.rules) - len(self.cross_rules)] = 1
+        for kind, codes in zip(self.kinds, kind_codes, strict=True):
+            kind.set_open(codes)
 
     def code_of(self, facet_name: str, direction: str, level: str | None, condition: str) -> int:
         """The facet state code an event stands for (the inverse of :meth:`describe`)."""

@@ -133,7 +133,8 @@ def channel_params(rule: ThresholdRule) -> list[float]:
     on = anomaly is not None and anomaly.enabled
     p[c.P_ANOMALY_ON] = 1.0 if on else 0.0
     p[c.P_EWMA_ALPHA] = anomaly.ewma_alpha if anomaly else 0.01
-    p[c.P_Z_LIMIT] = _num(anomaly.z_limit) if anomaly else math.nan
+    spike = anomaly is not None and "spike" in anomaly.method
+    p[c.P_Z_LIMIT] = _num(anomaly.z_limit) if anomaly and spike else math.nan
     p[c.P_CUSUM_K] = anomaly.cusum_k if anomaly else 0.5
     p[c.P_CUSUM_H] = _num(anomaly.cusum_h) if anomaly else math.nan
     p[c.P_HAMPEL_K] = _num(anomaly.hampel_k) if anomaly else math.nan

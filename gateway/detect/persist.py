@@ -30,7 +30,10 @@ def snapshot(engine: DetectionEngine) -> dict[str, Any]:
     n_rules, n_cross = len(engine.rules), len(engine.cross_rules)
     for i, subject in enumerate(engine.subjects):
         name = f"{subject.key}#{subject.fingerprint}"
-        if i < n_rules:
+        owner = engine.kind_of(i)
+        if owner is not None:
+            subjects[name] = owner[0].snapshot(owner[1])
+        elif i < n_rules:
             subjects[name] = {
                 "state": engine.state[i].tolist(),
                 "history": engine.history[i].tolist(),
@@ -60,7 +63,10 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
         entry = subjects.get(f"{subject.key}#{subject.fingerprint}")
         if entry is None:
             continue
-        if i < n_rules:
+        owner = engine.kind_of(i)
+        if owner is not None:
+            owner[0].load(owner[1], entry)
+        elif i < n_rules:
             engine.state[i] = entry["state"]
             engine.history[i] = entry["history"]
         elif i < n_rules + n_cross:

@@ -1,0 +1,70 @@
+"""What a detector kind gives the engine, and the one list of kinds.
+
+A kind is one module: it reads the rules it serves from the config, owns its
+parameter and state arrays, its kernel (one call per batch, every reading in
+order), its pure-Python twin, its subjects and their event names, warm-up,
+and save/restore. The engine keeps a list of kinds and knows nothing of what
+is inside one; adding a kind is one module, one line in
+:func:`gateway.detect.kinds.kinds_for` and a twin test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.detect.layout import Subject
+
+
+class Description(NamedTuple):
+    """How the events layer names a facet state."""
+
+    event_class: str
+    direction: str
+    level: str | None
+    condition: str
+    limit: float | None
+
+
+class KindEvent(NamedTuple):
+    """Subject ``subject`` of a kind went from ``old`` to ``new`` at reading ``k`` of the batch."""
+
+    k: int
+    subject: int
+    old: int
+    new: int
+
+
+class DetectorKind(Protocol):
+    """The engine's view of one kind of detector."""
+
+    facet: str
+    reports_value: bool  # whether a transition carries the reading (False: it judges several)
+    subjects: tuple[Subject, ...]
+
+    def evaluate(
+        self,
+        device: str,
+        channels: tuple[str, ...],
+        values: npt.NDArray[np.float64],
+        ts: npt.NDArray[np.float64],
+    ) -> list[KindEvent]:
+        """Every reading of one device's batch, in order (``values`` NaN where not trusted)."""
+        ...
+
+    def describe(self, subject: int, code: int) -> Description: ...
+
+    def code_of(self, direction: str, condition: str) -> int: ...
+
+    def set_open(self, codes: Sequence[int]) -> None:
+        """Make every subject's facet state the open event's code (0: none open)."""
+        ...
+
+    def snapshot(self, subject: int) -> dict[str, Any]: ...
+
+    def load(self, subject: int, entry: dict[str, Any]) -> None: ...
+
+    def warm_up(self) -> None: ...
