@@ -1,12 +1,15 @@
-"""Detector kinds through the engine: defaults as documented, holds, backlogs."""
+"""The shift and adaptive multivariate kinds through the engine: defaults, holds, backlogs, restarts."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from gateway._compat import tomllib
-from gateway.config.rules import MultivariateRule, ThresholdRule
+from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule
 from gateway.detect.engine import DetectionEngine, Transition
+from gateway.detect.persist import load_state, save_state
 from gateway.readings import ReadingBatch
 
 T0 = 1_763_800_000.0
@@ -85,6 +88,38 @@ def test_adaptive_multivariate_finds_a_broken_relation_within_its_first_half_hou
     assert [s for _, s in after if "multivariate" in s] == ["-multivariate:adaptive_t2"]
 
 
+def test_a_sustained_level_shift_is_held_while_shifted_and_cleared_on_return() -> None:
+    rule = ThresholdRule(device="skid", channel="discharge_bar", anomaly=AnomalyCheck(method=("shift",)))
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(2)
+    level = 4.0 + rng.normal(0, 0.05, (3_000, 1))
+    level[1_800:2_400] += 0.5  # ten sd for ten minutes
+    said = _run(engine, level, ("discharge_bar",), 0)
+    assert [s for _, s in said] == ["+shift:level_shift", "-shift:level_shift"]
+    (up, _), (down, _) = said
+    assert 1_800 <= up < 1_800 + 60 and 2_400 <= down < 2_400 + 180
+
+
+def test_a_shift_that_persists_becomes_the_new_normal() -> None:
+    rule = ThresholdRule(device="skid", channel="discharge_bar", anomaly=AnomalyCheck(method=("shift",)))
+    engine = DetectionEngine([rule])
+    level = 4.0 + np.random.default_rng(4).normal(0, 0.05, (4_000, 1))
+    level[1_800:] += 0.5
+    said = _run(engine, level, ("discharge_bar",), 0)
+    assert [s for _, s in said] == ["+shift:level_shift", "-shift:level_shift"]
+    assert said[1][0] - said[0][0] >= 900  # held for rebaseline_s, then the new level is normal
+
+
+def test_the_spike_check_can_be_switched_off_from_toml() -> None:
+    (rule,), _ = _rules('[[rules]]\ndevice = "skid"\nchannel = "p"\nanomaly = { method = ["shift"] }\n')
+    engine = DetectionEngine([rule])
+    values = 4.0 + np.random.default_rng(1).normal(0, 0.05, (1_200, 1))
+    values[1_100] = 40.0  # one wild sample: a spike, not a shift
+    assert _run(engine, values, ("p",), 0) == []
+    spiky = DetectionEngine([rule.model_copy(update={"anomaly": AnomalyCheck(method=("spike",))})])
+    assert [s for _, s in _run(spiky, values, ("p",), 0)] == ["+anomaly:ewma_spike", "-anomaly:ewma_spike"]
+
+
 def test_every_row_of_a_backlog_is_judged_as_if_it_came_poll_by_poll() -> None:
     rules, multivariate = _rules(SKID_TOML)
     rng = np.random.default_rng(9)
@@ -92,3 +127,21 @@ def test_every_row_of_a_backlog_is_judged_as_if_it_came_poll_by_poll() -> None:
     polled = _run(DetectionEngine(rules, (), multivariate), rows, CHANNELS, 0)
     replayed = _run(DetectionEngine(rules, (), multivariate), rows, CHANNELS, 0, backlog=60)
     assert polled and replayed == polled
+
+
+def test_a_restart_keeps_learned_baselines_and_open_shifts(tmp_path: Path) -> None:
+    rule = ThresholdRule(device="skid", channel="discharge_bar", anomaly=AnomalyCheck(method=("shift",)))
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(6)
+    level = 4.0 + rng.normal(0, 0.05, (2_400, 1))
+    level[1_800:] += 0.5
+    assert [s for _, s in _run(engine, level, ("discharge_bar",), 0)] == ["+shift:level_shift"]
+    save_state(tmp_path, engine)
+
+    restarted = DetectionEngine([rule])
+    assert load_state(tmp_path, restarted) == 2  # the rule's own slot and its shift detector
+    shift = [i for i, subject in enumerate(restarted.subjects) if subject.key.endswith("/shift")]
+    restarted.restore_events([(shift[0], "shift", {"direction": "high", "condition": "level_shift"})])
+    # Open already, so no second raise; the baseline was kept, so the return clears it.
+    again = _run(restarted, 4.0 + rng.normal(0, 0.05, (300, 1)), ("discharge_bar",), 2_400)
+    assert [s for _, s in again] == ["-shift:level_shift"]

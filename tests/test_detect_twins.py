@@ -16,13 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.detect import adaptive
+from gateway.detect import adaptive, shift
 from gateway.detect import codes as c
 from gateway.detect.adaptive import AdaptiveTwin, adaptive_step
 from gateway.detect.channel import channel_step
 from gateway.detect.cross import cross_step
 from gateway.detect.multivariate import MAX_DIMS, hotelling_step
 from gateway.detect.reference import ChannelLimits, ChannelTwin, CrossTwin, HotellingTwin
+from gateway.detect.shift import ShiftTwin, shift_step
 
 NAN = math.nan
 maybe = st.one_of(st.just(NAN), st.floats(-50, 250, allow_nan=False))
@@ -296,3 +297,49 @@ def test_adaptive_kernel_agrees_with_its_twin(dims, timing, limit, rows) -> None
         )
         assert [tuple(r) for r in ev[:got].tolist()] == expected
     assert state[0].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)
+
+
+shift_params = st.builds(
+    lambda t, limit, vlimit: [t[0], t[1], t[2], limit, vlimit, t[3], t[4], t[5]],
+    timing,
+    st.sampled_from([1.0, 4.0]),
+    st.sampled_from([1.5, 9.0]),
+)
+# Levels that jump and spread that changes, so shifts are raised, held, cleared and re-baselined.
+shift_value = st.one_of(st.floats(-1, 1), st.floats(20, 30), st.sampled_from([0.0, 0.5, 100.0]), st.just(NAN))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    slots=st.lists(shift_params, min_size=1, max_size=3),
+    stream=st.lists(st.tuples(st.integers(0, 2), shift_value, step), max_size=400),
+    cuts=st.lists(st.integers(0, 400), max_size=3),
+)
+def test_shift_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type: ignore[no-untyped-def]
+    n = len(slots)
+    twins = [ShiftTwin(params=list(p)) for p in slots]
+    params = np.array(slots, dtype=np.float64)
+    state = np.array([shift.initial_state() for _ in slots])
+    t = 1_700_000_000.0
+    readings: list[tuple[int, float, float]] = []
+    for which, v, dt in stream:
+        t += dt
+        readings.append((which % n, v, t))
+    boundaries = sorted({0, len(readings), *(min(x, len(readings)) for x in cuts)})
+    for start, end in itertools.pairwise(boundaries):
+        batch = readings[start:end]
+        expected = [(k, i, *change) for k, (i, v, ts) in enumerate(batch) for change in twins[i].step(v, ts)]
+        ev = np.zeros((len(batch), 4), np.int64)
+        got = shift_step(
+            np.array([b[0] for b in batch], np.int32),
+            np.array([b[1] for b in batch]),
+            np.array([b[2] for b in batch]),
+            params,
+            np.arange(n, dtype=np.int32),
+            state,
+            ev,
+        )
+        assert [tuple(row) for row in ev[:got].tolist()] == expected
+        state = _reload(state)
+    for i, twin in enumerate(twins):
+        assert state[i].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)

@@ -65,20 +65,41 @@ class HealthCheck(StrictModel):
     severity: Severity = "normal"
 
 
-AnomalyMethod = Literal["spike"]
+AnomalyMethod = Literal["spike", "shift"]
+
+
+class ShiftCheck(StrictModel):
+    """A sustained shift in level or spread: raised while shifted, cleared on return.
+
+    A fast mean (``fast_s``) is compared with a slow baseline (``baseline_s``);
+    the baseline is frozen while raised and adopts the new level after
+    ``rebaseline_s`` (a new operating point, not a fault).
+    """
+
+    baseline_s: float = Field(default=3_600.0, gt=0, description="baseline time constant")
+    fast_s: float = Field(default=60.0, gt=0, description="time constant of the recent mean")
+    warmup_s: float = Field(default=900.0, ge=0, description="learning time before judging")
+    limit: float = Field(default=4.0, gt=0, description="recent mean this many baseline sd away")
+    variance_limit: float = Field(default=9.0, gt=1, description="recent variance this many times baseline")
+    hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
+    clear_s: float = Field(default=60.0, ge=0, le=86_400, description="quiet this long before cleared")
+    rebaseline_s: float = Field(default=900.0, gt=0, description="a shift held this long is the new normal")
 
 
 class AnomalyCheck(StrictModel):
     """Anomaly detectors, below alarms in severity; ``method`` picks which run."""
 
     enabled: bool = True
-    method: tuple[AnomalyMethod, ...] = Field(default=("spike",), description="spike: EWMA z-score")
+    method: tuple[AnomalyMethod, ...] = Field(
+        default=("spike", "shift"), description="spike: EWMA z-score; shift: sustained shift"
+    )
     ewma_alpha: float = Field(default=0.01, gt=0, lt=1)
     z_limit: float | None = Field(default=5.0, gt=0, description="tuned on NAB: few false positives")
     cusum_k: float = Field(default=0.5, ge=0)
     cusum_h: float | None = Field(default=None, gt=0, description="off by default: drift is slow")
     hampel_k: float | None = Field(default=None, gt=0)
     warmup: int = Field(default=288, ge=8, description="samples learned before judging")
+    shift: ShiftCheck = Field(default_factory=ShiftCheck)
 
 
 class ThresholdRule(StrictModel):

@@ -1,0 +1,318 @@
+"""Sustained-shift detector kind: a channel whose level or spread has moved, for as long as it has.
+
+Per channel, two exponentially weighted means run on the readings: a slow
+*baseline* (time constant ``baseline_s``, at least 64 samples) with its
+variance, and a *recent* mean (``fast_s``, at least 8 samples) with the spread
+of readings about it. Judged after ``warmup_s`` and 64 samples:
+
+- **level shift** (code +1 up, -1 down): the recent mean is more than
+  ``limit`` baseline standard deviations from the baseline mean;
+- **variance shift** (code 2): the recent mean square of successive
+  differences is more than ``variance_limit`` times the baseline's. Successive
+  differences see the noise, not the level, so a step or a slow wander is no
+  variance shift; each is clipped at 4 baseline sd so one wild sample is not.
+
+A reading moves the recent mean as if it were at most twice the limit away,
+so one wild sample is no shift. Raised once wanted for ``hold_s``; held while the recent mean stays past half
+the limit (or the spread past half-way); cleared after ``clear_s`` quiet. The
+baseline is frozen while raised, so a fault that persists stays raised; after
+``rebaseline_s`` the new level is taken as the baseline (a new operating point)
+and the facet clears. Baseline updates are clipped at 4 baseline sd, so a
+shift under way does not widen the yardstick it is measured by. Time
+constants are in seconds so 1 Hz and 5-minute data both learn in minutes to
+hours. NaN readings are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from gateway.config.rules import ThresholdRule
+from gateway.detect.hold import hold_step
+from gateway.detect.kind import Description, KindEvent
+from gateway.detect.layout import Subject, rule_subject
+
+FACET = "shift"
+_Route = tuple[npt.NDArray[np.int32], npt.NDArray[np.intp]]
+LEVEL_UP, LEVEL_DOWN, VARIANCE = 1, -1, 2
+MIN_BASELINE_N, MIN_FAST_N = 64.0, 8.0
+
+P_BASE_S, P_FAST_S, P_WARM_S, P_LIMIT, P_VAR_LIMIT, P_HOLD, P_CLEAR, P_REBASE = range(8)
+N_PARAMS = 8
+(S_N, S_T0, S_TLAST, S_MEAN, S_VAR, S_FAST, S_FVAR, S_NVAR, S_CODE, S_PEND, S_QUIET, S_RAISED, S_PREV) = (
+    range(13)
+)
+N_STATE = 13
+DIFF_CLIP = 4.0
+
+
+def initial_state() -> list[float]:
+    """The state of a channel that has seen nothing."""
+    row = [0.0] * N_STATE
+    for column in (S_T0, S_TLAST, S_PEND, S_QUIET, S_RAISED):
+        row[column] = math.nan
+    return row
+
+
+@njit(cache=True, nogil=True)
+def _alphas(n: float, dt: float, base_s: float, fast_s: float) -> tuple[float, float]:
+    warm_in = 1.0 / (n + 1.0)
+    a_s = max(min(1.0 - math.exp(-dt / base_s), 1.0 / MIN_BASELINE_N), warm_in)
+    a_f = max(min(1.0 - math.exp(-dt / fast_s), 1.0 / MIN_FAST_N), warm_in)
+    return a_s, a_f
+
+
+@njit(cache=True, nogil=True)
+def shift_update(p: npt.NDArray[np.float64], s: npt.NDArray[np.float64], v: float, t: float) -> float:
+    """Advance one channel's state ``s`` (parameters ``p``) by reading ``v`` at ``t``; return old code."""
+    old = float(s[S_CODE])
+    if math.isnan(v):
+        return old
+    if s[S_N] == 0.0:
+        s[S_N], s[S_T0], s[S_TLAST] = 1.0, t, t
+        s[S_MEAN], s[S_FAST], s[S_VAR], s[S_FVAR], s[S_NVAR], s[S_PREV] = v, v, 0.0, 0.0, 0.0, v
+        return old
+    dt = max(t - s[S_TLAST], 0.0)
+    s[S_TLAST] = t
+    a_s, a_f = _alphas(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+    sd = math.sqrt(s[S_VAR])
+    step = v - s[S_MEAN]
+    if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # one wild sample moves the recent mean only so far
+        step = min(max(step, -2.0 * p[P_LIMIT] * sd), 2.0 * p[P_LIMIT] * sd)
+    s[S_FAST] += a_f * (s[S_MEAN] + step - s[S_FAST])
+    dev = v - s[S_PREV]
+    s[S_PREV] = v
+    if s[S_N] >= MIN_BASELINE_N and s[S_NVAR] > 0.0:
+        bound = DIFF_CLIP * math.sqrt(s[S_NVAR])
+        dev = min(max(dev, -bound), bound)
+    s[S_FVAR] = (1.0 - a_f) * s[S_FVAR] + a_f * dev * dev
+    d = (s[S_FAST] - s[S_MEAN]) / sd if sd > 0.0 else 0.0
+    ratio = s[S_FVAR] / s[S_NVAR] if s[S_NVAR] > 0.0 else 1.0
+    wanted = 0.0
+    if s[S_N] >= MIN_BASELINE_N and t - s[S_T0] >= p[P_WARM_S]:
+        if d > p[P_LIMIT]:
+            wanted = LEVEL_UP
+        elif d < -p[P_LIMIT]:
+            wanted = LEVEL_DOWN
+        elif ratio > p[P_VAR_LIMIT]:
+            wanted = VARIANCE
+    code = s[S_CODE]
+    still = ratio > 1.0 + (p[P_VAR_LIMIT] - 1.0) / 2.0 if code == VARIANCE else code * d > p[P_LIMIT] / 2.0
+    new, s[S_PEND], s[S_QUIET] = hold_step(
+        code, wanted, still, t, s[S_PEND], s[S_QUIET], p[P_HOLD], p[P_CLEAR]
+    )
+    if new != 0.0 and code == 0.0:
+        s[S_RAISED] = t
+    if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:
+        s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]  # the shift is the new normal
+        new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
+    s[S_CODE] = new
+    if new == 0.0:
+        diff = v - s[S_MEAN]
+        if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # a shift under way must not widen its own yardstick
+            diff = min(max(diff, -DIFF_CLIP * sd), DIFF_CLIP * sd)
+        s[S_MEAN] += a_s * diff
+        s[S_VAR] = (1.0 - a_s) * (s[S_VAR] + a_s * diff * diff)
+        s[S_NVAR] = (1.0 - a_s) * s[S_NVAR] + a_s * dev * dev
+    s[S_N] += 1.0
+    return old
+
+
+@njit(cache=True, nogil=True)
+def shift_step(
+    slot: npt.NDArray[np.int32],
+    value: npt.NDArray[np.float64],
+    ts: npt.NDArray[np.float64],
+    params: npt.NDArray[np.float64],
+    param_row: npt.NDArray[np.int32],
+    state: npt.NDArray[np.float64],
+    ev: npt.NDArray[np.int64],
+) -> int:
+    """Advance channel ``slot[k]`` by ``value[k]`` at ``ts[k]`` for every ``k``, in order.
+
+    Code changes go to ``ev`` rows ``(k, slot, old, new)``; returns how many.
+    """
+    n_ev = 0
+    for k in range(slot.size):
+        i = slot[k]
+        old = shift_update(params[param_row[i]], state[i], value[k], ts[k])
+        if state[i, S_CODE] != old:
+            ev[n_ev, 0], ev[n_ev, 1], ev[n_ev, 2], ev[n_ev, 3] = k, i, int(old), int(state[i, S_CODE])
+            n_ev += 1
+    return n_ev
+
+
+@dataclass
+class ShiftTwin:
+    """The pure-Python twin of one channel of :func:`shift_step`."""
+
+    params: list[float]
+    state: list[float] = field(default_factory=initial_state)
+
+    def step(self, v: float, t: float) -> list[tuple[int, int]]:
+        """Feed one reading; return ``(old, new)`` when the code changed."""
+        p, s = self.params, self.state
+        old = s[S_CODE]
+        if math.isnan(v):
+            return []
+        if s[S_N] == 0.0:
+            s[S_N], s[S_T0], s[S_TLAST] = 1.0, t, t
+            s[S_MEAN], s[S_FAST], s[S_VAR], s[S_FVAR], s[S_NVAR], s[S_PREV] = v, v, 0.0, 0.0, 0.0, v
+            return []
+        dt = max(t - s[S_TLAST], 0.0)
+        s[S_TLAST] = t
+        a_s, a_f = _alphas.py_func(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+        sd = math.sqrt(s[S_VAR])
+        step = v - s[S_MEAN]
+        if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # one wild sample moves the recent mean only so far
+            step = min(max(step, -2.0 * p[P_LIMIT] * sd), 2.0 * p[P_LIMIT] * sd)
+        s[S_FAST] += a_f * (s[S_MEAN] + step - s[S_FAST])
+        dev = v - s[S_PREV]
+        s[S_PREV] = v
+        if s[S_N] >= MIN_BASELINE_N and s[S_NVAR] > 0.0:
+            bound = DIFF_CLIP * math.sqrt(s[S_NVAR])
+            dev = min(max(dev, -bound), bound)
+        s[S_FVAR] = (1.0 - a_f) * s[S_FVAR] + a_f * dev * dev
+        d = (s[S_FAST] - s[S_MEAN]) / sd if sd > 0.0 else 0.0
+        ratio = s[S_FVAR] / s[S_NVAR] if s[S_NVAR] > 0.0 else 1.0
+        wanted = 0.0
+        if s[S_N] >= MIN_BASELINE_N and t - s[S_T0] >= p[P_WARM_S]:
+            if abs(d) > p[P_LIMIT]:
+                wanted = LEVEL_UP if d > 0 else LEVEL_DOWN
+            elif ratio > p[P_VAR_LIMIT]:
+                wanted = VARIANCE
+        code = s[S_CODE]
+        still = (
+            ratio > 1.0 + (p[P_VAR_LIMIT] - 1.0) / 2.0 if code == VARIANCE else code * d > p[P_LIMIT] / 2.0
+        )
+        new, s[S_PEND], s[S_QUIET] = hold_step.py_func(
+            code, wanted, still, t, s[S_PEND], s[S_QUIET], p[P_HOLD], p[P_CLEAR]
+        )
+        if new != 0.0 and code == 0.0:
+            s[S_RAISED] = t
+        if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:
+            s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]
+            new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
+        s[S_CODE] = new
+        if new == 0.0:
+            diff = v - s[S_MEAN]
+            if s[S_N] >= MIN_BASELINE_N and sd > 0.0:
+                diff = min(max(diff, -DIFF_CLIP * sd), DIFF_CLIP * sd)
+            s[S_MEAN] += a_s * diff
+            s[S_VAR] = (1.0 - a_s) * (s[S_VAR] + a_s * diff * diff)
+            s[S_NVAR] = (1.0 - a_s) * s[S_NVAR] + a_s * dev * dev
+        s[S_N] += 1.0
+        return [(int(old), int(new))] if new != old else []
+
+
+def shift_params(rule: ThresholdRule) -> list[float] | None:
+    """The parameter row of a rule's shift detector, or None where the rule asks for none."""
+    anomaly = rule.anomaly
+    if anomaly is None or not anomaly.enabled or "shift" not in anomaly.method:
+        return None
+    c = anomaly.shift
+    p = [0.0] * N_PARAMS
+    p[P_BASE_S], p[P_FAST_S], p[P_WARM_S] = c.baseline_s, c.fast_s, c.warmup_s
+    p[P_LIMIT], p[P_VAR_LIMIT] = c.limit, c.variance_limit
+    p[P_HOLD], p[P_CLEAR], p[P_REBASE] = c.hold_s, c.clear_s, c.rebaseline_s
+    return p
+
+
+def shift_subject(rule: ThresholdRule) -> Subject:
+    """A rule's shift detector, named after the rule."""
+    base = rule_subject(rule)
+    return Subject(
+        key=f"{base.key}/shift",
+        fingerprint=base.fingerprint,
+        device=base.device,
+        channel=base.channel,
+        category=base.category,
+        severity="normal",
+        fault_severity="normal",
+        hysteresis=0.0,
+        hold_s=0.0,
+        label=f"{rule.device}/{rule.channel} sustained shift",
+        code=rule.code,
+    )
+
+
+class ShiftKind:
+    """Every ``[[rules]]`` entry whose ``anomaly.method`` includes ``shift``."""
+
+    facet = FACET
+    reports_value = True
+
+    def __init__(self, rules: Sequence[ThresholdRule]) -> None:
+        served = [(rule, row) for rule in rules if (row := shift_params(rule)) is not None]
+        self.subjects = tuple(shift_subject(rule) for rule, _ in served)
+        rows: dict[tuple[float, ...], int] = {}
+        self.param_row = np.array(
+            [rows.setdefault(tuple(row), len(rows)) for _, row in served], dtype=np.int32
+        )
+        self.params = np.array(list(rows), dtype=np.float64).reshape(len(rows), N_PARAMS)
+        self.state = np.array([initial_state() for _ in served], dtype=np.float64).reshape(
+            len(served), N_STATE
+        )
+        self._by_channel: dict[tuple[str, str], list[int]] = {}
+        for i, (rule, _) in enumerate(served):
+            self._by_channel.setdefault((rule.device, rule.channel), []).append(i)
+        self._routes: dict[tuple[str, tuple[str, ...]], _Route] = {}
+
+    def evaluate(
+        self,
+        device: str,
+        channels: tuple[str, ...],
+        values: npt.NDArray[np.float64],
+        ts: npt.NDArray[np.float64],
+    ) -> list[KindEvent]:
+        route = self._routes.get((device, channels))
+        if route is None:
+            by_channel = self._by_channel
+            pairs = [(i, col) for col, ch in enumerate(channels) for i in by_channel.get((device, ch), ())]
+            route = (
+                np.array([i for i, _ in pairs], dtype=np.int32),
+                np.array([col for _, col in pairs], dtype=np.intp),
+            )
+            self._routes[(device, channels)] = route
+        slots, columns = route
+        if not slots.size:
+            return []
+        ev = np.empty((slots.size, 4), dtype=np.int64)
+        n = shift_step(slots, values[columns], ts[columns], self.params, self.param_row, self.state, ev)
+        return [KindEvent(int(columns[k]), i, old, new) for k, i, old, new in ev[:n].tolist()]
+
+    def describe(self, subject: int, code: int) -> Description:
+        p = self.params[self.param_row[subject]]
+        if code == VARIANCE:
+            return Description("anomaly", "", None, "variance_shift", float(p[P_VAR_LIMIT]))
+        return Description("anomaly", "high" if code > 0 else "low", None, "level_shift", float(p[P_LIMIT]))
+
+    def code_of(self, direction: str, condition: str) -> int:
+        if condition == "variance_shift":
+            return VARIANCE
+        return LEVEL_DOWN if direction == "low" else LEVEL_UP
+
+    def set_open(self, codes: Sequence[int]) -> None:
+        self.state[:, S_CODE] = codes
+        reopened = (self.state[:, S_CODE] != 0) & np.isnan(self.state[:, S_RAISED])
+        self.state[reopened, S_RAISED] = self.state[reopened, S_TLAST]
+
+    def snapshot(self, subject: int) -> dict[str, Any]:
+        return {"state": self.state[subject].tolist()}
+
+    def load(self, subject: int, entry: dict[str, Any]) -> None:
+        code = self.state[subject, S_CODE]
+        self.state[subject] = entry["state"]
+        self.state[subject, S_CODE] = code  # which facets are open comes from the events
+
+    def warm_up(self) -> None:
+        ev = np.zeros((0, 4), dtype=np.int64)
+        i0, f0 = np.zeros(0, np.int32), np.zeros(0)
+        shift_step(i0, f0, f0, np.zeros((0, N_PARAMS)), i0, np.zeros((0, N_STATE)), ev)
