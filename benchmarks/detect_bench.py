@@ -29,15 +29,18 @@ sys.path.insert(0, str(ROOT))
 from gateway.config.rules import (  # noqa: E402
     AnomalyCheck,
     HealthCheck,
+    MultivariateRule,
     RateCheck,
     ThresholdRule,
     WindowCheck,
 )
 from gateway.detect import codes as c  # noqa: E402
+from gateway.detect.adaptive import AdaptiveKind, AdaptiveTwin, adaptive_step  # noqa: E402
 from gateway.detect.channel import channel_step  # noqa: E402
 from gateway.detect.engine import DetectionEngine  # noqa: E402
 from gateway.detect.layout import channel_params  # noqa: E402
 from gateway.detect.reference import ChannelLimits, ChannelTwin  # noqa: E402
+from gateway.detect.shift import ShiftKind, ShiftTwin, shift_step  # noqa: E402
 from gateway.readings import ReadingBatch  # noqa: E402
 
 T0 = 1_763_800_000.0
@@ -142,6 +145,81 @@ def throughput(n_channels: int, twin_share: float = 1.0) -> None:
     print(f"  numba kernel : {kernel_rate / 1e6:8.2f} M channel-updates/s per core")
     print(f"  python twin  : {twin_rate / 1e6:8.4f} M channel-updates/s per core")
     print(f"  ratio        : {kernel_rate / twin_rate:8.0f} x")
+
+
+def kind_throughput(n_channels: int, twin_share: float = 1.0) -> None:
+    """The registered kinds' kernels: shift on every channel, adaptive over devices of 4 channels."""
+    rng = np.random.default_rng(2)
+    rounds = 200
+    values = 60 + rng.normal(0, 5, (rounds, n_channels))
+    values[rng.random((rounds, n_channels)) < 0.01] = math.nan
+    values[:, : n_channels // 10] += np.linspace(0, 40, rounds)[:, None]  # some channels shift
+    rules = [
+        ThresholdRule(device="bench", channel=f"ch{i}", anomaly=AnomalyCheck()) for i in range(n_channels)
+    ]
+    shift = ShiftKind(rules)
+    shift.params[:, 2] = 0.0  # judge from the first minutes of the run (warmup_s)
+    shift.warm_up()
+    slots = np.arange(n_channels, dtype=np.int32)
+    ev = np.empty((n_channels, 4), dtype=np.int64)
+    ts = np.empty(n_channels)
+    events = 0
+    cpu = time.thread_time()
+    for r in range(rounds):
+        ts.fill(T0 + r * 10.0)
+        events += shift_step(slots, values[r], ts, shift.params, shift.param_row, shift.state, ev)
+    rate = rounds * n_channels / (time.thread_time() - cpu)
+    n_twins = max(1, int(n_channels * twin_share))
+    twins = [ShiftTwin(params=shift.params[0].tolist()) for _ in range(n_twins)]
+    cpu = time.thread_time()
+    for r in range(rounds):
+        row = values[r].tolist()
+        for i, twin in enumerate(twins):
+            twin.step(row[i], T0 + r * 10.0)
+    twin_rate = rounds * n_twins / (time.thread_time() - cpu)
+    print(f"shift kernel, {n_channels:,} channels ({rounds} batches, {events:,} changes):")
+    print(f"  numba kernel : {rate / 1e6:8.2f} M channel-updates/s per core")
+    print(f"  python twin  : {twin_rate / 1e6:8.4f} M channel-updates/s per core")
+    print(f"  ratio        : {rate / twin_rate:8.0f} x")
+
+    p = 4
+    devices = n_channels // p
+    detectors = [
+        MultivariateRule(device=f"d{d}", channels=tuple(f"c{j}" for j in range(p))) for d in range(devices)
+    ]
+    adaptive = AdaptiveKind(detectors)
+    adaptive.warm_up()
+    at = np.arange(devices * p, dtype=np.intp)
+    chosen = np.arange(devices, dtype=np.int32)
+    ev = np.empty((devices, 4), dtype=np.int64)
+    # One batch of every device's row per round: the kernel judges each detector once a row.
+    cpu = time.thread_time()
+    for r in range(rounds):
+        adaptive_step(
+            at,
+            values[r, : devices * p],
+            np.full(devices * p, T0 + r * 10.0),
+            adaptive.latest,
+            chosen,
+            adaptive.channels,
+            adaptive.params,
+            adaptive.state,
+            ev,
+        )
+    rate = rounds * devices * p / (time.thread_time() - cpu)
+    twins_a = [
+        AdaptiveTwin(params=adaptive.params[0].tolist()) for _ in range(max(1, int(devices * twin_share)))
+    ]
+    cpu = time.thread_time()
+    for r in range(rounds):
+        row = values[r].tolist()
+        for d, twin_a in enumerate(twins_a):
+            twin_a.step(row[d * p : d * p + p], T0 + r * 10.0)
+    twin_rate = rounds * len(twins_a) * p / (time.thread_time() - cpu)
+    print(f"adaptive multivariate kernel, {devices:,} detectors of {p} channels:")
+    print(f"  numba kernel : {rate / 1e6:8.2f} M channel-updates/s per core")
+    print(f"  python twin  : {twin_rate / 1e6:8.4f} M channel-updates/s per core")
+    print(f"  ratio        : {rate / twin_rate:8.0f} x")
 
 
 def overhead() -> None:
@@ -261,6 +339,7 @@ def main() -> None:
     parser.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
     args = parser.parse_args()
     throughput(args.channels, args.twin_share)
+    kind_throughput(args.channels, args.twin_share)
     overhead()
     compile_times()
     nab_quality(args.nab)

@@ -64,6 +64,7 @@ class Series:
     values: Array
     windows: tuple[tuple[int, int], ...]  # labelled [first, last] sample indices
     backlog: int = 1  # rows per batch: 1 for a poll, more for a replayed backlog
+    kinds: tuple[str, ...] = ()  # what each window is, where known
 
     @property
     def probation(self) -> int:
@@ -139,6 +140,7 @@ def synthetic_run(rng: np.random.Generator, k: int, *, hours: float = 3.0) -> Se
     scale = np.ones((n, len(SKID)))
     regime = np.zeros(n)
     windows: list[tuple[int, int]] = []
+    labels: list[str] = []
     start = int(n * PROBATION) + 600
     kinds = ["offset", "variance", "relation", "transient", "regime"]
     cursor = start
@@ -163,6 +165,7 @@ def synthetic_run(rng: np.random.Generator, k: int, *, hours: float = 3.0) -> Se
             regime[onset:] += rng.choice([-1, 1]) * rng.uniform(1.0, 1.6)
             end = onset + 600
         windows.append((onset, end))
+        labels.append(str(kind))
         cursor = end
     effective = load + regime
     lagged = temp_load + np.convolve(regime, np.ones(300) / 300, mode="full")[:n]
@@ -177,6 +180,7 @@ def synthetic_run(rng: np.random.Generator, k: int, *, hours: float = 3.0) -> Se
         values,
         tuple(windows),
         backlog=1 if k % 2 == 0 else 60,
+        kinds=tuple(labels),
     )
 
 
