@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from gateway.detect.engine import DetectionEngine
+from gateway.errors import OutboxError
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox, TelemetryBatcher
 from gateway.readings import Quality, ReadingBatch
@@ -26,12 +27,29 @@ class Pipeline:
     ) -> None:
         self._engine = engine
         self._alarms = alarms
+        self._outbox = outbox
         self.telemetry = TelemetryBatcher(outbox, interval_s=telemetry_commit_s)
 
     def accept(self, batch: ReadingBatch) -> None:
+        """Telemetry first: a batch that trips detection up is still published."""
+        self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
+        self._detect(batch)
+
+    def accept_committed(self, batch: ReadingBatch) -> None:
+        """:meth:`accept`, returning only once the readings are on disk; OutboxError if they are not.
+
+        For devices that are told the gateway has their data (HJ 212 CN 9014) and
+        never send it again: the answer must not go out before the commit.
+        """
+        self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
+        self.telemetry.flush()
+        if self._outbox.disk_full:
+            raise OutboxError(f"{batch.device}: the disk refuses writes; readings not stored")
+        self._detect(batch)
+
+    def _detect(self, batch: ReadingBatch) -> None:
         self._alarms.handle_all(self._engine.evaluate(batch))
         self._alarms.observe(batch)
-        self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
 
     def check_silence(self, now: float) -> None:
         """Raise missing-data faults for channels that sent nothing for too long."""
