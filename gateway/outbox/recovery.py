@@ -64,6 +64,11 @@ def open_or_recover(path: Path, anchor: Anchor) -> Opened:
     else:
         try:
             db = connect(path)
+            try:  # every row, as the outbox reads them at start: a damaged page anywhere shows here
+                db.execute("SELECT sum(length(payload) + length(topic)) FROM messages").fetchone()
+            except sqlite3.DatabaseError:
+                db.close()
+                raise
         except sqlite3.DatabaseError as exc:
             if not is_corrupt(exc):
                 raise
@@ -128,5 +133,5 @@ def move_aside(path: Path) -> Path:
         source = Path(f"{path}{suffix}")
         if source.exists():
             source.rename(Path(f"{target}{suffix}"))
-    log.error("outbox: %s is unreadable; moved it to %s and started a fresh one", path, target)
+    log.warning("outbox: kept the damaged %s as %s for a technician", path, target)
     return target

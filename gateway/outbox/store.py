@@ -77,7 +77,7 @@ class Outbox:
         self.gateway_id = gateway_id
         self.max_bytes = max_bytes
         self.wakeup = asyncio.Event()
-        self._held: list[OutboxMessage] = []  # events the full disk refused
+        self._held: list[OutboxMessage] = []  # events (and the latest retained states) the full disk refused
         self._held_kv: dict[str, str | None] = {}  # kv changes the full disk refused
         self._kv_dirty = False  # kv changed since its copy outside the database was written
         self._held_id = 0
@@ -229,7 +229,7 @@ class Outbox:
             return stored
         events = [m for m in stored if m.priority == Priority.EVENT]
         rest = [m for m in stored if m.priority != Priority.EVENT]
-        held = [m for m in self._held if m.id not in skipped]
+        held = sorted((m for m in self._held if m.id not in skipped), key=lambda m: m.priority)
         return (events + held + rest)[:limit]
 
     def ack(self, message_id: int) -> None:
@@ -421,6 +421,12 @@ class Outbox:
                 self._hold_event(
                     OutboxMessage(self._next_held_id(), topic, payload, bool(retain), Priority.EVENT, created)
                 )
+            elif priority == Priority.STATE and retain:
+                # Retained state (health, device status): only the latest of each topic
+                # matters, so one per topic is held and the one it replaces is a gap.
+                self._hold_state(
+                    OutboxMessage(self._next_held_id(), topic, payload, True, Priority.STATE, created)
+                )
             else:
                 ledger = self._refused.setdefault(priority, GapLedger(priority, "disk full"))
                 ledger.add(topic, _size(topic, payload), created)
@@ -446,9 +452,19 @@ class Outbox:
 
     def _hold_event(self, message: OutboxMessage) -> None:
         if len(self._held) >= MAX_HELD_EVENTS:
-            dropped = self._held.pop(0)
+            oldest = next(i for i, m in enumerate(self._held) if m.priority == Priority.EVENT)
+            dropped = self._held.pop(oldest)
             ledger = self._refused.setdefault(Priority.EVENT, GapLedger(Priority.EVENT, "disk full"))
             ledger.add(dropped.topic, _size(dropped.topic, dropped.payload), dropped.created)
+        self._held.append(message)
+
+    def _hold_state(self, message: OutboxMessage) -> None:
+        for index, held in enumerate(self._held):
+            if held.priority == Priority.STATE and held.topic == message.topic:
+                del self._held[index]
+                ledger = self._refused.setdefault(Priority.STATE, GapLedger(Priority.STATE, "disk full"))
+                ledger.add(held.topic, _size(held.topic, held.payload), held.created)
+                break
         self._held.append(message)
 
     def _next_held_id(self) -> int:
