@@ -18,7 +18,8 @@ stop publishes its ``offline`` with the will's seq (the broker then drops the
 will); and a will that may never have been published (the connection dropped,
 the broker or the gateway went away) is kept in ``kv`` and published again,
 byte for byte, first thing on the next connection: a re-delivery if the broker
-did send it, the missing seq if it did not.
+did send it, the missing seq if it did not. While a connection lasts, its
+will's seq is the one seq not yet seen; the birth names it (``will_seq``).
 
 On every connection, after the birth, the ``on_connect`` hooks run, so that
 retained state (device statuses, health) is on a broker that lost it at once.
@@ -138,7 +139,7 @@ class UplinkClient:
                     delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
                     await self._publish_unsent_wills(client, but=will_seq)
                     await self._subscriptions.restore(client)
-                    await self._publish_state(client, "online")
+                    await self._publish_state(client, "online", will_seq=will_seq)
                     for hook in self._on_connect:
                         hook()
                     await self._serve(client, stopping)
@@ -292,12 +293,20 @@ class UplinkClient:
             self._forget_will(seq)
 
     async def _publish_state(
-        self, client: aiomqtt.Client, state: str, *, reason: str = "", seq: int | None = None
+        self,
+        client: aiomqtt.Client,
+        state: str,
+        *,
+        reason: str = "",
+        seq: int | None = None,
+        will_seq: int | None = None,
     ) -> None:
-        payload = self._state_payload(state, reason=reason, seq=seq)
+        payload = self._state_payload(state, reason=reason, seq=seq, will_seq=will_seq)
         await client.publish(self.topic(STATE_TOPIC), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
 
-    def _state_payload(self, state: str, *, reason: str = "", seq: int | None = None) -> bytes:
+    def _state_payload(
+        self, state: str, *, reason: str = "", seq: int | None = None, will_seq: int | None = None
+    ) -> bytes:
         identity = self._identity
         body: dict[str, Any] = {
             "ts": iso_utc(time.time()),
@@ -311,6 +320,8 @@ class UplinkClient:
         }
         if reason:
             body["reason"] = reason
+        if will_seq is not None:  # taken by the Last Will armed on this connection: not a loss
+            body["will_seq"] = will_seq
         if identity.location is not None:
             body["location"] = identity.location.model_dump()
         return self._outbox.envelope(body, self._outbox.reserve_seq() if seq is None else seq)
