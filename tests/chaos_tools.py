@@ -27,7 +27,7 @@ class AlarmSchedule:
     """pm10 of ``device`` above the limit for ``high_s``, below for ``low_s``, again and again."""
 
     device: SimulatedModbusDevice
-    name: str = "dust-01"
+    names: tuple[str, ...] = ("dust-01",)  # gateway devices reading it, each with a pm10 rule
     high_s: float = 0.8
     low_s: float = 0.8
     phases: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each exceedance
@@ -45,7 +45,7 @@ class AlarmSchedule:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[AlarmSchedule]:
-        task = asyncio.create_task(self._run(), name=f"alarm-schedule:{self.name}")
+        task = asyncio.create_task(self._run(), name="alarm-schedule")
         try:
             yield self
         finally:
@@ -95,17 +95,18 @@ def tally(
     due = raised = cleared = 0
     unmatched: list[tuple[float, float]] = []
     for schedule in schedules:
-        mine = [e for e in events if e["device"] == schedule.name]
-        raises = {e["event_id"]: _epoch(e["raised_at"]) for e in mine if e["state"] == "raised"}
-        clears = {e["event_id"] for e in mine if e["state"] == "cleared"}
-        for start, end in schedule.phases:
-            due += 1
-            ids = [i for i, at in raises.items() if start - slack_s <= at <= end + slack_s]
-            if ids:
-                raised += 1
-                cleared += any(i in clears for i in ids)
-            else:
-                unmatched.append((start, end))
+        for name in schedule.names:
+            mine = [e for e in events if e["device"] == name]
+            raises = {e["event_id"]: _epoch(e["raised_at"]) for e in mine if e["state"] == "raised"}
+            clears = {e["event_id"] for e in mine if e["state"] == "cleared"}
+            for start, end in schedule.phases:
+                due += 1
+                ids = [i for i, at in raises.items() if start - slack_s <= at <= end + slack_s]
+                if ids:
+                    raised += 1
+                    cleared += any(i in clears for i in ids)
+                else:
+                    unmatched.append((start, end))
     return Tally(due, raised, cleared, duplicates, holes, unmatched)
 
 
@@ -122,3 +123,11 @@ def assert_redeliveries_identical(received: Iterable[tuple[str, dict[str, Any]]]
         body = {k: v for k, v in payload.items() if k != "historical"}
         first = by_seq.setdefault(payload["seq"], body)
         assert first == body, f"seq {payload['seq']} on {topic} is two different messages"
+
+
+def losses(received: Iterable[tuple[str, dict[str, Any]]]) -> set[int]:
+    """Seq holes but the Last Will of the live connection, which the latest birth names."""
+    messages = list(received)
+    births = [p for t, p in messages if t.endswith("/state") and p["state"] == "online"]
+    holes = set(tally(messages, []).holes)
+    return holes - {births[-1]["will_seq"]} if births else holes

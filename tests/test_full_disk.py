@@ -18,7 +18,7 @@ from drivers.simulators.modbus_device import SimulatedModbusDevice
 from gateway.detect.engine import DetectionEngine
 from gateway.detect.persist import STATE_FILE, save_state
 from gateway.outbox import Outbox, Priority
-from tests.chaos_tools import AlarmSchedule, assert_redeliveries_identical, dropped_in_gaps, tally
+from tests.chaos_tools import AlarmSchedule, assert_redeliveries_identical, dropped_in_gaps, losses, tally
 from tests.helpers import running_gateway
 from tests.uplink_peers import DurableSubscriber, persistent_broker
 
@@ -77,7 +77,9 @@ async def test_events_health_and_notices_get_through_a_full_disk_and_it_recovers
                 await cc.wait_until(lambda: _health(cc, "ok", after=space_back), timeout=30)
                 assert not box.disk_full
                 await _until(lambda: box.pending() == 0)  # the telemetry backlog too
-                await cc.wait_until(lambda: len(_losses(cc)) == dropped_in_gaps(cc.received), timeout=30)
+                await cc.wait_until(
+                    lambda: len(losses(cc.received)) == dropped_in_gaps(cc.received), timeout=30
+                )
             # After a graceful stop even the will of the last connection is published:
             await cc.wait_until(lambda: len(tally(cc.received, []).holes) == dropped_in_gaps(cc.received))
         result = tally(cc.received, [schedule])
@@ -88,13 +90,6 @@ async def test_events_health_and_notices_get_through_a_full_disk_and_it_recovers
         assert {g["reason"] for g in gaps} == {"disk full"}
         assert {g["kind"] for g in gaps} <= {"telemetry", "state"}, "no event is ever dropped"
         print(f"seq holes {len(result.holes)}, each a message reported dropped in a gap notice")
-
-
-def _losses(cc: DurableSubscriber) -> set[int]:
-    """Seq holes but the Last Will of the live connection (named by the latest birth)."""
-    births = [p for t, p in cc.received if t.endswith("/state") and p["state"] == "online"]
-    holes = set(tally(cc.received, []).holes)
-    return holes - {births[-1]["will_seq"]} if births else holes
 
 
 def _health(cc: DurableSubscriber, storage: str, after: float = 0.0) -> bool:
