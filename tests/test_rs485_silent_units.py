@@ -66,12 +66,12 @@ class LibmodbusLikeSlave:
         """The next frame: bytes until the line is quiet for FRAME_END_S; None if none within ``timeout``."""
         try:
             frame = await asyncio.wait_for(self._chunks.get(), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return None
         while True:
             try:
                 frame += await asyncio.wait_for(self._chunks.get(), FRAME_END_S)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 return frame
 
     async def _serve(self) -> None:

@@ -99,7 +99,7 @@ def open_or_recover(path: Path, anchor: Anchor) -> Opened:
 def is_corrupt(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
     if code is not None:
-        return int(code) & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+        return (int(code) & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     return not isinstance(exc, sqlite3.OperationalError)
 
 
