@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from gateway.detect.engine import DetectionEngine
-from gateway.errors import OutboxError
+from gateway.errors import GridGateError, OutboxError
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox, TelemetryBatcher
 from gateway.readings import Quality, ReadingBatch
@@ -41,8 +41,13 @@ class Pipeline:
         For devices that are told the gateway has their data (HJ 212 CN 9014) and
         never send it again: the answer must not go out before the commit.
         """
-        self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
-        self.telemetry.flush()
+        try:
+            self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
+            self.telemetry.flush()
+        except GridGateError:
+            raise
+        except Exception as exc:  # whatever failed, the readings are not stored: no answer
+            raise OutboxError(f"{batch.device}: readings not stored ({type(exc).__name__}: {exc})") from exc
         if self._outbox.disk_full:
             raise OutboxError(f"{batch.device}: the disk refuses writes; readings not stored")
         self._detect(batch)
