@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from drivers.simulators.modbus_device import SimulatedModbusDevice
+from firmware_tools.local_broker import LocalBroker
 from gateway.config.models import GatewayIdentity
 from gateway.events.alarms import EVENTS_TOPIC
 from gateway.events.devices import DeviceEvents
 from gateway.outbox import NOTICES_TOPIC, Outbox, Priority
 from gateway.outbox.anchor import FLOOR_FILE, Anchor
+from tests.helpers import Received, Subscriber, running_gateway
 
 DB = "outbox.sqlite3"
 IDENTITY = GatewayIdentity(id="gw-1", site="Test site", grid_cell="330106001001")
@@ -143,3 +146,37 @@ def test_twice_damaged_still_never_goes_back(tmp_path: Path) -> None:
     [notice] = [json.loads(m.payload) for m in box.peek(10_000) if m.topic == NOTICES_TOPIC]
     assert notice["seq"] > first
     box.close()
+
+
+async def test_an_open_alarm_survives_a_damaged_outbox_and_clears_with_its_id(
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    make_config,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(broker.port, dust_monitor.port)
+    dust_monitor.set("pm10", 300.0)
+    async with running_gateway(config):
+        raised = (await subscriber.wait_for(_event("raised"))).payload
+    last = max(m.payload["seq"] for m in subscriber.received)
+    _garbage(config.storage.directory)
+    seen = len(subscriber.received)
+    async with running_gateway(config):
+        reset = await subscriber.wait_for(lambda m: m.payload.get("notice") == "outbox_reset", after=seen)
+        again = (await subscriber.wait_for(_event("updated"), after=seen)).payload
+        dust_monitor.set("pm10", 20.0)
+        cleared = (await subscriber.wait_for(_event("cleared"), after=seen)).payload
+    assert reset.payload["seq"] > last and reset.payload["open_events"] == 1
+    assert again["event_id"] == raised["event_id"] and again["recovered"] is True
+    assert cleared["event_id"] == raised["event_id"], "the command center can close the alarm it has"
+    births = [
+        m.payload
+        for m in subscriber.received
+        if m.topic.endswith("/state") and m.payload["state"] == "online"
+    ]
+    assert births[-1]["bd_seq"] == births[0]["bd_seq"] + 1, "bd_seq goes on across the reset"
+
+
+def _event(state: str) -> Callable[[Received], bool]:
+    return lambda m: m.topic.endswith("/events") and m.payload["state"] == state
