@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -96,12 +97,38 @@ class Subscriber:
 
         return await asyncio.wait_for(scan(), timeout)
 
+    async def reading(self, device: str, channel: str, value: float, *, after: int = 0) -> Received:
+        """The first telemetry of ``device`` carrying ``value`` on ``channel``: the gateway has read it.
+
+        Detection runs on the same batch before its telemetry is committed, so
+        whatever the reading causes is decided by the time it arrives.
+        """
+        return await self.wait_for(
+            lambda m: (
+                m.topic.endswith(f"/telemetry/{device}") and m.payload["readings"].get(channel) == value
+            ),
+            after=after,
+        )
+
+    async def alive_past(self, ts: float, device: str = "dust-01") -> None:
+        """Wait for telemetry read at or after ``ts`` (epoch s): the gateway was running all along.
+
+        What a test asserts did *not* happen by then cannot pass because the gateway stalled.
+        """
+        await self.wait_for(
+            lambda m: m.topic.endswith(f"/telemetry/{device}") and epoch(m.payload["ts"]) >= ts
+        )
+
     def events(self, state: str | None = None) -> list[dict[str, Any]]:
         return [
             m.payload
             for m in self.received
             if m.topic.endswith("/events") and (state is None or m.payload["state"] == state)
         ]
+
+
+def epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 @contextlib.asynccontextmanager

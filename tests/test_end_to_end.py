@@ -6,7 +6,7 @@ import asyncio
 
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker
-from tests.helpers import Subscriber, running_gateway
+from tests.helpers import Subscriber, epoch, running_gateway
 
 
 def _is_event(state: str):  # type: ignore[no-untyped-def]
@@ -38,7 +38,8 @@ async def test_exceedance_raises_then_clears_past_hysteresis(
         assert raised["gateway"] == "gw-test-01" and raised["seq"] > birth.payload["seq"]
 
         dust_monitor.set("pm10", 145.0)  # under the limit but inside the hysteresis band
-        await asyncio.sleep(0.6)
+        inside = await subscriber.reading("dust-01", "pm10", 145.0)
+        await subscriber.alive_past(epoch(inside.payload["ts"]) + 0.5)  # past the flap window
         assert subscriber.events("cleared") == []
 
         dust_monitor.set("pm10", 139.0)
@@ -77,7 +78,8 @@ async def test_open_alarm_survives_a_restart_and_clears_with_the_same_id(
         raised = (await subscriber.wait_for(_is_event("raised"))).payload
     seen = len(subscriber.received)
     async with running_gateway(config):
-        await asyncio.sleep(0.5)  # still over the limit: no second alarm
+        over = await subscriber.reading("dust-01", "pm10", 300.0, after=seen)  # still over the limit
+        await subscriber.alive_past(epoch(over.payload["ts"]) + 0.3)  # and no second alarm for it
         dust_monitor.set("pm10", 50.0)
         cleared = (await subscriber.wait_for(_is_event("cleared"), after=seen)).payload
     assert [e["event_id"] for e in subscriber.events("raised")] == [raised["event_id"]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiomqtt
@@ -51,7 +52,7 @@ async def test_raise_update_acknowledge_clear_is_one_event(
         assert raised["evidence"][0]["topic"] == "telemetry/dust-01"
 
         dust_monitor.set("pm10", 195.0)  # less than a step (15 = 10 % of 150) past the peak
-        await asyncio.sleep(0.5)
+        await subscriber.reading("dust-01", "pm10", 195.0)
         assert subscriber.events("updated") == []
         dust_monitor.set("pm10", 260.0)
         updated = (await subscriber.wait_for(_event("updated"))).payload
@@ -119,7 +120,7 @@ async def test_urgent_event_escalates_until_acknowledged_over_mqtt_3_1_1(
         assert answer["ok"] is True and "correlation_id" in answer
         await subscriber.wait_for(_event("acknowledged"))
         after_ack = len(subscriber.events("escalated"))
-        await asyncio.sleep(1.5)  # three escalation periods
+        await subscriber.alive_past(time.time() + 1.5)  # three escalation periods
         assert len(subscriber.events("escalated")) == after_ack
     assert after_ack <= 3  # at most one more raced the ack
 
@@ -270,7 +271,7 @@ async def test_a_level_change_updates_the_one_event_and_its_severity(
                 assert (updated["severity"], updated["limit"], updated["value"]) == (severity, limit, value)
             assert updated["peak"] == 320.0, "the peak survives a drop in level"
             seen = len(subscriber.received)
-            await asyncio.sleep(1.2)  # past escalate_after_s: only urgent events escalate
+            await subscriber.alive_past(time.time() + 1.2)  # past escalate_after_s: only urgent ones escalate
             assert [m for m in subscriber.received[seen:] if _event("escalated")(m)] == []
             dust_monitor.set("pm10", 20.0)
             cleared = (await subscriber.wait_for(_event("cleared"), after=seen)).payload

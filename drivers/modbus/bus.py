@@ -8,6 +8,13 @@ answer never reaches detection as a value.
 Turns are first come, first served, except that a *probe* (a try of a device
 already known to be offline) waits until no regular poll is waiting: a dead
 device costs the others at most one timeout, not one per poll.
+
+On an RTU line, a request nobody answered is followed by a longer silence
+(``after_silence_s`` from when it was sent): a libmodbus slave that saw a
+request for another unit takes the next frame within its response timeout for
+that unit's answer and drops it, so a request sent right after a silent unit's
+timeout was lost to it (timeouts to a good unit, only while silent units
+shared the line).
 """
 
 from __future__ import annotations
@@ -105,6 +112,7 @@ class ModbusBus:
         self._open = False
         self._turns = _Turns()
         self._last_end = 0.0
+        self._unanswered_at: float | None = None  # when a request nobody answered was sent
         self._transaction = 0
 
     async def read(
@@ -154,6 +162,9 @@ class ModbusBus:
         if stale:
             self.counters.garbage += 1
         wait = self.config.gap_s - (time.monotonic() - self._last_end)
+        if self._unanswered_at is not None:
+            wait = max(wait, self._unanswered_at + self.config.after_silence_s - time.monotonic())
+            self._unanswered_at = None
         if wait > 0:
             await asyncio.sleep(wait)
         self.counters.requests += 1
@@ -177,11 +188,14 @@ class ModbusBus:
 
     async def _exchange_rtu(self, unit: int, function: int, start: int, count: int, timeout: float) -> Answer:
         await self._line.send(rtu_read_request(unit, function, start, count))
-        deadline = time.monotonic() + timeout
+        sent = time.monotonic()
+        deadline = sent + timeout
         buffer = b""
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                if not buffer:
+                    self._unanswered_at = sent
                 return classify_rtu(buffer, unit, function, count)
             chunk = await self._line.receive(min(left, self.config.end_s) if buffer else left)
             if not chunk:

@@ -12,6 +12,9 @@ from drivers.modbus.registers import MAX_REGISTERS_PER_READ, ModbusChannel
 Transport = Literal["rtu", "rtu_tcp", "tcp"]
 MIN_QUIET_GAP_S = 0.00175  # the Modbus spec's fixed 3.5-character gap above 19200 baud
 MIN_FRAME_END_S = 0.02  # USB adapters deliver in bursts; a shorter silence splits frames
+# libmodbus RTU slaves, having ignored a request for another unit, take the next frame
+# within their response timeout (0.5 s by default) for that unit's answer and drop it.
+AFTER_SILENCE_S = 0.6
 
 
 class BusConfig(StrictModel):
@@ -36,6 +39,13 @@ class BusConfig(StrictModel):
     )
     frame_end_s: float | None = Field(
         default=None, gt=0, le=1, description="silence that ends an answer; default max(3.5 chars, 20 ms)"
+    )
+    after_silence_s: float = Field(
+        default=AFTER_SILENCE_S,
+        ge=0,
+        le=5,
+        description="after a request nobody answered, the next one waits until this long after it was sent"
+        " (rtu, rtu_tcp), so slaves that wait for the silent unit's answer have given up",
     )
 
     @model_validator(mode="after")

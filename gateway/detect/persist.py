@@ -10,6 +10,7 @@ is not taken from here but from the open events (see ``DetectionEngine.restore``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -81,15 +82,25 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
     return restored
 
 
-def save_state(directory: Path, engine: DetectionEngine) -> None:
-    """Write the engine's state to ``directory`` so that a crash mid-write keeps the last copy."""
+def save_state(directory: Path, engine: DetectionEngine) -> OSError | None:
+    """Write the engine's state to ``directory`` so that a crash mid-write keeps the last copy.
+
+    A full (or failing) disk is not fatal: the last good copy stays, the partial
+    temporary file is removed, and the error is returned for the caller to report.
+    """
     path = directory / STATE_FILE
     temporary = path.with_suffix(".tmp")
-    with open(temporary, "w", encoding="utf-8") as out:
-        json.dump(snapshot(engine), out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as out:
+            json.dump(snapshot(engine), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        return exc
+    return None
 
 
 def load_state(directory: Path, engine: DetectionEngine) -> int:

@@ -75,7 +75,9 @@ class AlarmBook:
         """Reload open events; return (subject, facet, event) for the detection engine.
 
         An event whose rule is no longer configured cannot clear by itself, so it
-        is cleared now, saying why.
+        is cleared now, saying why. After the outbox started afresh (damaged), each
+        event still open is published again, flagged ``recovered``: what the command
+        center had of it may have been in the lost file.
         """
         slots = {key: slot for slot, key in self._keys.items()}
         restored: list[tuple[int, str, dict[str, Any]]] = []
@@ -86,6 +88,8 @@ class AlarmBook:
                 log.warning("alarm %s: its rule is gone from the config; clearing it", event["event_id"])
                 publish_clear(self._outbox, key, event, value=None, ts=time.time(), reason="rule removed")
                 continue
+            if self._outbox.recovered:
+                event = publish_recovered(self._outbox, key, event)
             self._open[slot] = event
             restored.append((slot[0], slot[1], event))
         return restored
@@ -210,6 +214,13 @@ class AlarmBook:
 def publish_open(outbox: Outbox, key: str, event: Mapping[str, Any]) -> None:
     """Publish a raised or changed event, stored under ``key`` in the same transaction."""
     publish_with_list(outbox, EVENTS_TOPIC, event, {key: json.dumps(event)})
+
+
+def publish_recovered(outbox: Outbox, key: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Publish an open event again after an outbox reset, flagged; return it as kept."""
+    kept = {**event, "ts": iso_utc(time.time()), "state": "updated"}
+    publish_with_list(outbox, EVENTS_TOPIC, {**kept, "recovered": True}, {key: json.dumps(kept)})
+    return kept
 
 
 def publish_clear(

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.config.models import GatewayIdentity
-from gateway.events.alarms import publish_clear, publish_open
+from gateway.events.alarms import publish_clear, publish_open, publish_recovered
 from gateway.events.open_list import DEVICE_KEYS
 from gateway.outbox import Outbox
 from gateway.timestamps import iso_utc
@@ -35,9 +35,11 @@ class DeviceEvents:
         self._outbox = outbox
         self._open: dict[str, dict[str, Any]] = {}
         known = set(devices)
-        for text in outbox.kv_items(_KV_PREFIX).values():
+        for key, text in outbox.kv_items(_KV_PREFIX).items():
             event = json.loads(text)
             if event["device"] in known:
+                if outbox.recovered:  # the command center may have lost it with the outbox
+                    event = publish_recovered(outbox, key, event)
                 self._open[event["device"]] = event
             else:
                 log.warning("device %s is gone from the config; clearing its comms event", event["device"])

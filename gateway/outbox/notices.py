@@ -61,13 +61,14 @@ class GapLedger:
         }
 
 
-def outbox_reset(reason: str, moved_to: str) -> dict[str, Any]:
-    """The notice that the outbox database was unreadable and a fresh one was started."""
+def outbox_reset(reason: str, moved_to: str | None, *, open_events: int) -> dict[str, Any]:
+    """The notice that the outbox database was damaged or lost and a fresh one was started."""
     return {
         "ts": iso_utc(time.time()),
         "notice": "outbox_reset",
         "reason": reason,
         "moved_to": moved_to,
+        "open_events": open_events,
     }
 
 

@@ -8,12 +8,16 @@ restarts and a subscriber can see gaps.
 
 The same transaction may update small ``kv`` entries (open alarms), so what
 was published and what the gateway remembers never disagree after a crash.
+The seq floor, bd_seq and a copy of ``kv`` are also kept outside the database
+file (``anchor``), so a damaged outbox neither sends seq backwards nor forgets
+the open events.
 
 The outbox is bounded in bytes: past ``max_bytes`` the oldest telemetry is
 shed first, then state, events last of all, and every shed is reported on the
 ``notices`` topic as a gap. When the disk itself refuses writes, telemetry and
 state are shed and events are held in memory until the disk takes them again
-or the broker has them.
+or the broker has them; ``kv`` changes are held likewise. :meth:`write_back`
+(called every second by the daemon) writes them as soon as the disk takes them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from typing import Any
 
 from gateway.errors import OutboxError
 from gateway.outbox import recovery
-from gateway.outbox.notices import NOTICES_TOPIC, GapLedger, outbox_reset, storage_full
+from gateway.outbox.anchor import Anchor
+from gateway.outbox.notices import NOTICES_TOPIC, GapLedger, storage_full
+from gateway.outbox.recovery import BD_SEQ_KEY, SEQ_KEY
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,7 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 ROW_OVERHEAD = 64  # what a row costs beyond topic and payload: ids, index entry, page slack
 SHED_TO = 0.9  # shed down to this share of max_bytes, so shedding is not done on every insert
 MAX_HELD_EVENTS = 10_000  # events kept in memory while the disk is full
-_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+_SQLITE_FULL = 13
 
 _Row = tuple[int, str, bytes, int, float]  # priority, topic, payload, retain, created
 
@@ -71,37 +77,38 @@ class Outbox:
         self.gateway_id = gateway_id
         self.max_bytes = max_bytes
         self.wakeup = asyncio.Event()
-        self._held: list[OutboxMessage] = []  # events the full disk refused
+        self._held: list[OutboxMessage] = []  # events (and the latest retained states) the full disk refused
+        self._held_kv: dict[str, str | None] = {}  # kv changes the full disk refused
+        self._kv_dirty = False  # kv changed since its copy outside the database was written
         self._held_id = 0
         self._refused: dict[int, GapLedger] = {}  # telemetry/state the full disk refused
         self._disk_full = False
         # Acknowledged by the broker, but the full disk refused the DELETE: peek skips them.
         self._unacked_deletes: set[int] = set()
-        reset: dict[str, Any] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._db = recovery.connect(self.path)
-                self._seq = int(self._kv_get("seq") or 0)
-                self._bytes = self._stored_bytes()
-            except sqlite3.DatabaseError as exc:
-                if not _is_corrupt(exc):
-                    raise
-                moved = recovery.move_aside(self.path)
-                self._db = recovery.connect(self.path)
-                # The old seq is unreadable: continue above any seq a counter can have
-                # reached, so no new message looks like a re-delivery of an old one.
-                self._seq = int(time.time() * 1000)
-                self._bytes = 0
-                reset = outbox_reset(str(exc), moved.name)
+            self._anchor = Anchor(self.path.parent)
+            opened = recovery.open_or_recover(self.path, self._anchor)
+            self._db = opened.db
+            self._seq = opened.seq
+            self._bytes = self._stored_bytes()
             self.backlog_until = self.last_id()
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"cannot open the outbox at {self.path}: {exc}") from exc
-        if reset is not None:
-            self.enqueue(Priority.EVENT, NOTICES_TOPIC, reset)
+        self.recovered = opened.reset is not None  # started afresh: open events came from the copy
+        if opened.reset is not None:
+            self._kv_dirty = True
+            self.enqueue(Priority.EVENT, NOTICES_TOPIC, opened.reset)
 
     def close(self) -> None:
+        if self._kv_dirty:
+            self._anchor.write_kv(self._kv_snapshot())
         self._db.close()
+
+    @property
+    def disk_full(self) -> bool:
+        """The disk refused the last write: telemetry is being shed, events held in memory."""
+        return self._disk_full
 
     def enqueue(
         self,
@@ -130,37 +137,75 @@ class Outbox:
         if not rows:
             return []
         seq = first + len(rows) - 1
+        self._anchor.claim(seq)
         try:
             gaps = self._commit_or_make_room(rows, seq, kv)
         except sqlite3.Error as exc:
             if not _is_full(exc):
                 raise OutboxError(f"cannot store {rows[0][1]!r} in {self.path}: {exc}") from exc
             self._seq = seq
-            self._hold(rows, exc)
+            self._hold(rows, exc, kv)
         else:
             self._seq = seq
+            self._kv_dirty = self._kv_dirty or bool(kv)
             for gap in gaps:
                 self.enqueue(Priority.EVENT, NOTICES_TOPIC, gap.body())
         self.wakeup.set()
         return list(range(first, seq + 1))
 
-    def reserve_seq(self) -> int:
-        """A seq for a message that bypasses the queue (birth, Last Will), stored durably."""
+    def reserve_seq(self, kv: Mapping[str, str | None] | None = None) -> int:
+        """A seq for a message that bypasses the queue (birth, Last Will), stored durably with ``kv``."""
         self._seq += 1
-        # On a full disk the next successful commit stores it.
-        with contextlib.suppress(sqlite3.Error), self._transaction():
-            self._kv_put("seq", str(self._seq))
+        self._anchor.claim(self._seq)
+        self.kv_set({**(kv or {}), SEQ_KEY: str(self._seq)})  # on a full disk: the next commit
         return self._seq
 
-    def kv_increment(self, key: str) -> int:
-        """Add one to the counter ``key`` durably (birth/death sequence); return the new value."""
-        value = int(self._kv_get(key) or 0) + 1
+    def kv_set(self, values: Mapping[str, str | None]) -> None:
+        """Store ``kv`` changes (None deletes) on their own; held in memory while the disk is full."""
         try:
             with self._transaction():
-                self._kv_put(key, str(value))
+                for key, value in values.items():
+                    self._kv_put(key, value)
         except sqlite3.Error as exc:
-            raise OutboxError(f"cannot store {key!r} in {self.path}: {exc}") from exc
+            if not _is_full(exc):
+                raise OutboxError(f"cannot store {', '.join(values)} in {self.path}: {exc}") from exc
+            self._held_kv.update(values)
+            return
+        self._kv_dirty = True
+
+    def next_bd_seq(self) -> int:
+        """The next birth/death sequence number, stored durably (in the floor file even on a full disk)."""
+        value = max(int(self.kv_get(BD_SEQ_KEY) or 0), self._anchor.bd_seq) + 1
+        self._anchor.set_bd_seq(value)
+        self.kv_set({BD_SEQ_KEY: str(value)})
         return value
+
+    def kv_get(self, key: str) -> str | None:
+        """One ``kv`` entry, including a change a full disk still holds in memory."""
+        if key in self._held_kv:
+            return self._held_kv[key]
+        return self._kv_get(key)
+
+    def write_back(self) -> None:
+        """Write what a full disk refused (events, kv changes, deletes) and refresh the kv copy.
+
+        Called every second: when space comes back, held events reach the disk and
+        the gap reports go out without waiting for the next message.
+        """
+        if self._disk_full or self._held or self._held_kv:
+            try:
+                gaps = self._commit([], self._seq, None)
+            except sqlite3.Error as exc:
+                if not _is_full(exc):
+                    raise OutboxError(f"cannot write back to {self.path}: {exc}") from exc
+            else:
+                for gap in gaps:
+                    self.enqueue(Priority.EVENT, NOTICES_TOPIC, gap.body())
+                self.wakeup.set()
+        if self._unacked_deletes:
+            self.ack_many(())
+        if self._kv_dirty:
+            self._kv_dirty = not self._anchor.write_kv(self._kv_snapshot())
 
     def envelope(self, body: Mapping[str, Any], seq: int) -> bytes:
         """The JSON payload: the gateway id and seq first, then the body."""
@@ -184,7 +229,7 @@ class Outbox:
             return stored
         events = [m for m in stored if m.priority == Priority.EVENT]
         rest = [m for m in stored if m.priority != Priority.EVENT]
-        held = [m for m in self._held if m.id not in skipped]
+        held = sorted((m for m in self._held if m.id not in skipped), key=lambda m: m.priority)
         return (events + held + rest)[:limit]
 
     def ack(self, message_id: int) -> None:
@@ -236,7 +281,20 @@ class Outbox:
         rows = self._db.execute(
             "SELECT key, value FROM kv WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
         ).fetchall()
-        return {key: value for key, value in rows}
+        items = {key: value for key, value in rows}
+        for key, value in self._held_kv.items():
+            if key.startswith(prefix):
+                if value is None:
+                    items.pop(key, None)
+                else:
+                    items[key] = value
+        return items
+
+    def _kv_snapshot(self) -> dict[str, str]:
+        """The whole key-value table but ``seq`` (the floor covers it), held changes included."""
+        items = self.kv_items("")
+        items.pop(SEQ_KEY, None)
+        return items
 
     def _commit_or_make_room(
         self, rows: list[_Row], seq: int, kv: Mapping[str, str | None] | None
@@ -278,8 +336,8 @@ class Outbox:
             for row in rows:
                 self._insert(row)
                 added += _size(row[1], row[2])
-            self._kv_put("seq", str(seq))
-            for key, value in (kv or {}).items():
+            self._kv_put(SEQ_KEY, str(seq))
+            for key, value in {**self._held_kv, **(kv or {})}.items():
                 self._kv_put(key, value)
             gaps, freed = (
                 self._shed(self._bytes + added - int(self.max_bytes * SHED_TO), "buffer full")
@@ -289,6 +347,9 @@ class Outbox:
         self._bytes += added - freed
         if held:
             self._held = []
+        if self._held_kv:
+            self._held_kv = {}
+            self._kv_dirty = True
         if self._disk_full:
             log.warning("outbox: %s accepts writes again", self.path)
             self._disk_full = False
@@ -310,7 +371,7 @@ class Outbox:
         with self._transaction():
             for key, value in kv:
                 self._kv_put(key, value)
-            self._kv_put("seq", str(self._seq))
+            self._kv_put(SEQ_KEY, str(self._seq))
         self._unacked_deletes = set()
         self._bytes = 0
         log.warning("outbox: %s rebuilt empty to get out of a full disk", self.path)
@@ -351,13 +412,20 @@ class Outbox:
                 gaps.append(ledger)
         return gaps, freed
 
-    def _hold(self, rows: list[_Row], exc: sqlite3.Error) -> None:
-        """The disk is full: keep events in memory, count what is shed, say so once."""
+    def _hold(self, rows: list[_Row], exc: sqlite3.Error, kv: Mapping[str, str | None] | None) -> None:
+        """The disk is full: keep events and kv changes in memory, count what is shed, say so once."""
         newly_full, self._disk_full = not self._disk_full, True
+        self._held_kv.update(kv or {})
         for priority, topic, payload, retain, created in rows:
             if priority == Priority.EVENT:
                 self._hold_event(
                     OutboxMessage(self._next_held_id(), topic, payload, bool(retain), Priority.EVENT, created)
+                )
+            elif priority == Priority.STATE and retain:
+                # Retained state (health, device status): only the latest of each topic
+                # matters, so one per topic is held and the one it replaces is a gap.
+                self._hold_state(
+                    OutboxMessage(self._next_held_id(), topic, payload, True, Priority.STATE, created)
                 )
             else:
                 ledger = self._refused.setdefault(priority, GapLedger(priority, "disk full"))
@@ -369,6 +437,7 @@ class Outbox:
                 exc,
             )
             self._seq += 1
+            self._anchor.claim(self._seq)
             notice = storage_full(str(exc), len(self._held))
             self._hold_event(
                 OutboxMessage(
@@ -383,9 +452,19 @@ class Outbox:
 
     def _hold_event(self, message: OutboxMessage) -> None:
         if len(self._held) >= MAX_HELD_EVENTS:
-            dropped = self._held.pop(0)
+            oldest = next(i for i, m in enumerate(self._held) if m.priority == Priority.EVENT)
+            dropped = self._held.pop(oldest)
             ledger = self._refused.setdefault(Priority.EVENT, GapLedger(Priority.EVENT, "disk full"))
             ledger.add(dropped.topic, _size(dropped.topic, dropped.payload), dropped.created)
+        self._held.append(message)
+
+    def _hold_state(self, message: OutboxMessage) -> None:
+        for index, held in enumerate(self._held):
+            if held.priority == Priority.STATE and held.topic == message.topic:
+                del self._held[index]
+                ledger = self._refused.setdefault(Priority.STATE, GapLedger(Priority.STATE, "disk full"))
+                ledger.add(held.topic, _size(held.topic, held.payload), held.created)
+                break
         self._held.append(message)
 
     def _next_held_id(self) -> int:
@@ -442,10 +521,3 @@ def _code(exc: sqlite3.Error) -> int | None:
 def _is_full(exc: sqlite3.Error) -> bool:
     code = _code(exc)
     return code == _SQLITE_FULL if code is not None else "full" in str(exc)
-
-
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    code = _code(exc)
-    if code is not None:
-        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    return not isinstance(exc, sqlite3.OperationalError)

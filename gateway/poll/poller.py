@@ -27,19 +27,6 @@ log = logging.getLogger(__name__)
 ONLINE, OFFLINE, FAULTY = "online", "offline", "faulty"
 
 
-def _stop_if_cancelled() -> None:
-    """Stop even if a device library swallowed our cancellation during the poll.
-
-    pymodbus can catch the CancelledError of a request in flight; the task then
-    stays marked as cancelling but would poll on forever, and the gateway would
-    never finish stopping.
-    """
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-    if cancelling is not None and cancelling():
-        raise asyncio.CancelledError
-
-
 class DevicePoller:
     """Reads a device every ``poll_interval_s`` and hands each batch to ``on_batch``."""
 
@@ -66,23 +53,43 @@ class DevicePoller:
         self.last_ok: float | None = None
         self.attempted_at = time.monotonic()  # when the last poll began: for the watchdog
         self.poll_s_total = 0.0  # time spent in polls, answered or not: for the metrics
+        self._stop_requested = False
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def available(self) -> bool | None:
         return None if self.state is None else self.state == ONLINE
 
+    def stop(self) -> None:
+        """Stop polling: cancel the task running :meth:`run`, and make sure it stays cancelled."""
+        self._stop_requested = True
+        if self._task is not None:
+            self._task.cancel()
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
         async with self.driver:
             due = loop.time()
             while True:
                 await self.poll_once()
-                _stop_if_cancelled()
+                self._stop_if_cancelled()
                 due += self._wait()
                 now = loop.time()
                 if due < now:  # overran: skip the missed slots instead of bursting
                     due += ((now - due) // self.interval + 1) * self.interval
                 await asyncio.sleep(due - now)
+
+    def _stop_if_cancelled(self) -> None:
+        """Stop even if a device library swallowed our cancellation during the poll.
+
+        pymodbus can catch the CancelledError of a request in flight, and the poll
+        would go on forever. Python 3.11 remembers that the task is cancelling; 3.10
+        does not, so :meth:`stop` also sets a flag of ours.
+        """
+        cancelling = getattr(self._task, "cancelling", None)  # Python 3.11+
+        if self._stop_requested or (cancelling is not None and cancelling()):
+            raise asyncio.CancelledError
 
     def _wait(self) -> float:
         """The poll period, or while the device is down a growing retry interval."""

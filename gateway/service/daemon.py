@@ -1,8 +1,13 @@
-"""The supervisor: one TaskGroup with a named task per poller and one for the uplink."""
+"""The daemon: one TaskGroup of named tasks (pollers, streams, uplink, background), each supervised.
+
+A task that fails is restarted with backoff and a batch that fails is counted
+for its device (see ``supervisor``): one fault never stops the others.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -23,9 +28,10 @@ from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
 from gateway.remote.commands import CommandHandler
 from gateway.service.devices import DeviceStates
-from gateway.service.health import report_health
+from gateway.service.health import HealthReport
 from gateway.service.pipeline import Pipeline
 from gateway.service.streams import build_streams, feed
+from gateway.service.supervisor import Supervisor
 from gateway.service.systemd import notify
 from gateway.service.watchdog import Check, feed_watchdog, poller_check, uplink_check, watchdog_interval_s
 from gateway.uplink import UplinkClient
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SILENCE_CHECK_S = 1.0
+WRITE_BACK_S = 1.0
 
 
 class Daemon:
@@ -53,6 +60,8 @@ class Daemon:
         self.streams: list[StreamDriver] = []
         self.buses: dict[str, ModbusBus] = {}
         self.web: StatusServer | None = None  # when [web] is configured
+        self.outbox: Outbox | None = None
+        self.supervisor = Supervisor()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -60,6 +69,7 @@ class Daemon:
     async def run(self) -> None:
         cfg = self.config
         outbox = Outbox(cfg.storage.directory, cfg.gateway.id, max_bytes=cfg.storage.max_bytes)
+        self.outbox = outbox
         try:
             await self._run(outbox)
         finally:
@@ -83,9 +93,10 @@ class Daemon:
         log.info("detection: state of %d subject(s) restored", restored)
         pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
         polled = [d for d in cfg.devices if registry.is_polled(d)]
-        states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled])
+        supervisor = self.supervisor
+        states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled], supervisor)
         commands = CommandHandler(desk, states.events)
-        self.uplink = UplinkClient(
+        self.uplink = client = UplinkClient(
             cfg.uplink,
             cfg.gateway,
             outbox,
@@ -94,28 +105,43 @@ class Daemon:
             commands=commands,
         )
         self.buses = {b.id: ModbusBus(b) for b in cfg.buses}
-        self.pollers = [
-            DevicePoller(registry.create(d, self.buses), pipeline.accept, states.changed) for d in polled
-        ]
+        accept = supervisor.guard(pipeline.accept)
+        self.pollers = [DevicePoller(registry.create(d, self.buses), accept, states.changed) for d in polled]
         self.streams = build_streams(cfg)
+        health = HealthReport(
+            outbox, self.pollers, cfg.storage.directory, supervisor, every_s=cfg.uplink.health_s
+        )
+        client.on_connect(lambda: states.publish_all(self.pollers))
+        client.on_connect(health.publish)
+        stored = supervisor.guard(pipeline.accept_committed)  # streams answer once stored
+        keep = supervisor.keep_running
         async with TaskGroup() as tasks:
             flushing = asyncio.Event()  # set once nothing more will be enqueued
-            uplink = tasks.create_task(self.uplink.run(flushing), name="uplink")
-            feeds = [tasks.create_task(p.run(), name=f"poll:{p.device}") for p in self.pollers]
+            uplink = tasks.create_task(keep("uplink", lambda: client.run(flushing)), name="uplink")
+            feeds = [
+                tasks.create_task(keep(f"poll:{p.device}", p.run), name=f"poll:{p.device}")
+                for p in self.pollers
+            ]
             feeds += [
-                tasks.create_task(feed(s, pipeline.accept), name=f"stream:{s.name}") for s in self.streams
+                tasks.create_task(
+                    keep(f"stream:{s.name}", functools.partial(feed, s, stored)), name=f"stream:{s.name}"
+                )
+                for s in self.streams
             ]
             background = [
-                tasks.create_task(desk.run(self._stopping), name="events"),
-                tasks.create_task(self._save_detection(engine), name="detection-state"),
-                tasks.create_task(self._watch_silence(pipeline), name="detection-silence"),
-                tasks.create_task(states.refresh(self.pollers), name="device-states"),
-                tasks.create_task(
-                    report_health(outbox, self.pollers, cfg.storage.directory, cfg.uplink.health_s),
-                    name="health",
-                ),
+                tasks.create_task(keep(name, start), name=name)
+                for name, start in (
+                    ("events", lambda: desk.run(self._stopping)),
+                    ("detection-state", lambda: self._save_detection(engine)),
+                    ("detection-silence", lambda: self._watch_silence(pipeline)),
+                    ("device-states", lambda: states.refresh(self.pollers)),
+                    ("health", health.run),
+                    ("outbox-write-back", lambda: self._write_back(outbox)),
+                )
             ]
-            commits = tasks.create_task(pipeline.telemetry.run(), name="telemetry-commit")
+            commits = tasks.create_task(
+                keep("telemetry-commit", pipeline.telemetry.run), name="telemetry-commit"
+            )
             if cfg.web is not None:
                 from gateway.web.server import StatusServer  # aiohttp loads only when the page is on
                 from gateway.web.view import GatewayView
@@ -148,13 +174,18 @@ class Daemon:
             self.ready.set()
             await self._stopping.wait()
             notify("STOPPING=1")
+            for poller in self.pollers:
+                poller.stop()
             for task in (*feeds, *background):
                 task.cancel()
             commits.cancel()
             await asyncio.wait([*feeds, *background, commits])  # last telemetry committed first
             for bus in self.buses.values():
                 bus.close()
-            save_state(cfg.storage.directory, engine)
+            error = save_state(cfg.storage.directory, engine)
+            if error is not None:
+                log.warning("stop: detection state not saved (%s); the last saved copy is kept", error)
+            outbox.write_back()
             flushing.set()
             await asyncio.wait([uplink], timeout=self.flush_s)
             if not uplink.done():
@@ -206,9 +237,21 @@ class Daemon:
 
     async def _save_detection(self, engine: DetectionEngine) -> None:
         """Save windows, day counters and baselines now and then, so a crash loses little."""
+        failing: OSError | None = None
         while True:
             await asyncio.sleep(self.config.detection.state_save_s)
-            save_state(self.config.storage.directory, engine)
+            error = save_state(self.config.storage.directory, engine)
+            if error is not None and failing is None:  # once when it starts failing, once when it stops
+                log.warning("detection state not saved (%s); the last saved copy is kept", error)
+            elif error is None and failing is not None:
+                log.info("detection state saved again")
+            failing = error
+
+    async def _write_back(self, outbox: Outbox) -> None:
+        """What a full disk refused goes to disk as soon as it takes writes again."""
+        while True:
+            await asyncio.sleep(WRITE_BACK_S)
+            outbox.write_back()
 
     async def _watch_silence(self, pipeline: Pipeline) -> None:
         """A device that sends nothing sends no NaN either: look for silent channels."""

@@ -19,6 +19,7 @@ from gateway.events.devices import DeviceEvents
 from gateway.outbox import Outbox, Priority
 from gateway.poll import DevicePoller
 from gateway.poll.poller import ONLINE
+from gateway.service.supervisor import Supervisor
 from gateway.timestamps import iso_utc
 
 REFRESH_S = 60.0
@@ -31,8 +32,15 @@ def status_topic(device: str) -> str:
 class DeviceStates:
     """Publishes what the pollers know about their devices."""
 
-    def __init__(self, identity: GatewayIdentity, outbox: Outbox, devices: Sequence[str]) -> None:
+    def __init__(
+        self,
+        identity: GatewayIdentity,
+        outbox: Outbox,
+        devices: Sequence[str],
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self._outbox = outbox
+        self._supervisor = supervisor or Supervisor()
         self.events = DeviceEvents(identity, outbox, devices)
 
     def changed(self, poller: DevicePoller) -> None:
@@ -47,18 +55,23 @@ class DeviceStates:
         self.publish(poller)
 
     def publish(self, poller: DevicePoller) -> None:
-        self._outbox.enqueue(Priority.STATE, status_topic(poller.device), body(poller), retain=True)
+        message = body(poller, batch_errors=self._supervisor.batch_errors[poller.device])
+        self._outbox.enqueue(Priority.STATE, status_topic(poller.device), message, retain=True)
+
+    def publish_all(self, pollers: Sequence[DevicePoller]) -> None:
+        """Every known status at once (on a connection: the broker may have lost them)."""
+        for poller in pollers:
+            if poller.state is not None:
+                self.publish(poller)
 
     async def refresh(self, pollers: Sequence[DevicePoller], every_s: float = REFRESH_S) -> None:
         """Republish every known status now and then, so counters on the broker stay fresh."""
         while True:
             await asyncio.sleep(every_s)
-            for poller in pollers:
-                if poller.state is not None:
-                    self.publish(poller)
+            self.publish_all(pollers)
 
 
-def body(poller: DevicePoller) -> dict[str, Any]:
+def body(poller: DevicePoller, *, batch_errors: int = 0) -> dict[str, Any]:
     """The status message of one device (docs/schemas/device-status.json)."""
     driver = poller.driver
     message: dict[str, Any] = {
@@ -73,6 +86,7 @@ def body(poller: DevicePoller) -> dict[str, Any]:
         "failures": poller.failures,
         "failed_in_row": poller.failed_in_row,
         "last_ok": None if poller.last_ok is None else iso_utc(poller.last_ok),
+        "batch_errors": batch_errors,
         "bus": None,
         "counters": None,
     }

@@ -2,7 +2,8 @@
 
 Published retained on ``health`` through the outbox like everything else, so a
 command center sees the latest on subscribing, and after an outage the
-history of the gateway's health arrives too (flagged historical).
+history of the gateway's health arrives too (flagged historical). It is also
+published on every (re)connection, so a broker that lost it has it at once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from gateway.outbox import Outbox, Priority
 from gateway.poll import DevicePoller
+from gateway.service.supervisor import Supervisor
 from gateway.timestamps import iso_utc
 
 HEALTH_TOPIC = "health"
@@ -26,7 +28,11 @@ FIRST_AFTER_S = 5.0
 
 
 def health_body(
-    outbox: Outbox, pollers: Sequence[DevicePoller], directory: Path, started: float
+    outbox: Outbox,
+    pollers: Sequence[DevicePoller],
+    directory: Path,
+    started: float,
+    supervisor: Supervisor,
 ) -> dict[str, Any]:
     """One health message (docs/schemas/health.json)."""
     states = Counter(p.state or "unknown" for p in pollers)
@@ -45,21 +51,42 @@ def health_body(
             "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         },
+        "storage": "full" if outbox.disk_full else "ok",
         "storage_free_bytes": shutil.disk_usage(directory).free,
         "load_1m": round(os.getloadavg()[0], 2),
+        "faults": supervisor.as_dict(),
     }
 
 
-async def report_health(
-    outbox: Outbox, pollers: Sequence[DevicePoller], directory: Path, every_s: float
-) -> None:
-    """Publish the gateway's health soon after start (devices polled by then), then every ``every_s``."""
-    started = time.time()
-    await asyncio.sleep(min(every_s, FIRST_AFTER_S))
-    while True:
-        body = health_body(outbox, pollers, directory, started)
-        outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
-        await asyncio.sleep(every_s)
+class HealthReport:
+    """Publishes the gateway's health every ``every_s`` and whenever asked (on a connection)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        pollers: Sequence[DevicePoller],
+        directory: Path,
+        supervisor: Supervisor,
+        *,
+        every_s: float,
+    ) -> None:
+        self._outbox = outbox
+        self._pollers = pollers
+        self._directory = directory
+        self._supervisor = supervisor
+        self._every_s = every_s
+        self._started = time.time()
+
+    def publish(self) -> None:
+        body = health_body(self._outbox, self._pollers, self._directory, self._started, self._supervisor)
+        self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
+
+    async def run(self) -> None:
+        """Publish soon after start (devices polled by then), then every ``every_s``."""
+        await asyncio.sleep(min(self._every_s, FIRST_AFTER_S))
+        while True:
+            self.publish()
+            await asyncio.sleep(self._every_s)
 
 
 def rss_bytes() -> int:

@@ -6,6 +6,7 @@ import math
 import time
 
 from gateway.detect.engine import DetectionEngine
+from gateway.errors import GridGateError, OutboxError
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox, TelemetryBatcher
 from gateway.readings import Quality, ReadingBatch
@@ -27,20 +28,42 @@ class Pipeline:
     ) -> None:
         self._engine = engine
         self._alarms = alarms
+        self._outbox = outbox
         self.telemetry = TelemetryBatcher(outbox, interval_s=telemetry_commit_s)
         self.latest: dict[str, ReadingBatch] = {}  # each device's last batch, for the status page
         self.batches = 0  # for the metrics: batches evaluated and the time detection took
         self.detect_s_total = 0.0
 
     def accept(self, batch: ReadingBatch) -> None:
+        """Telemetry first: a batch that trips detection up is still published."""
+        self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
+        self._detect(batch)
+
+    def accept_committed(self, batch: ReadingBatch) -> None:
+        """:meth:`accept`, returning only once the readings are on disk; OutboxError if they are not.
+
+        For devices that are told the gateway has their data (HJ 212 CN 9014) and
+        never send it again: the answer must not go out before the commit.
+        """
+        try:
+            self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
+            self.telemetry.flush()
+        except GridGateError:
+            raise
+        except Exception as exc:  # whatever failed, the readings are not stored: no answer
+            raise OutboxError(f"{batch.device}: readings not stored ({type(exc).__name__}: {exc})") from exc
+        if self._outbox.disk_full:
+            raise OutboxError(f"{batch.device}: the disk refuses writes; readings not stored")
+        self._detect(batch)
+
+    def _detect(self, batch: ReadingBatch) -> None:
+        self.latest[batch.device] = batch
         started = time.perf_counter()
         transitions = self._engine.evaluate(batch)
         self.detect_s_total += time.perf_counter() - started
         self.batches += 1
-        self.latest[batch.device] = batch
         self._alarms.handle_all(transitions)
         self._alarms.observe(batch)
-        self.telemetry.add(TELEMETRY_TOPIC.format(device=batch.device), _telemetry(batch))
 
     def check_silence(self, now: float) -> None:
         """Raise missing-data faults for channels that sent nothing for too long."""

@@ -11,6 +11,18 @@ value, so a subscriber can tell the death of an old connection, delivered
 late, from the death of the current one. Messages that were waiting when the
 connection came up (a backlog from an outage or a previous run) are flagged
 ``"historical": true``.
+
+A gap in ``seq`` must mean a lost message, so the Last Will never wastes one:
+attempts that fail to connect reuse the same will (and ``bd_seq``); a graceful
+stop publishes its ``offline`` with the will's seq (the broker then drops the
+will); and a will that may never have been published (the connection dropped,
+the broker or the gateway went away) is kept in ``kv`` and published again,
+byte for byte, first thing on the next connection: a re-delivery if the broker
+did send it, the missing seq if it did not. While a connection lasts, its
+will's seq is the one seq not yet seen; the birth names it (``will_seq``).
+
+On every connection, after the birth, the ``on_connect`` hooks run, so that
+retained state (device statuses, health) is on a broker that lost it at once.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiomqtt
@@ -39,7 +52,7 @@ STATE_TOPIC = "state"
 COMMAND_REQUEST_TOPIC = "commands/request"
 COMMAND_RESPONSE_TOPIC = "commands/response"
 PUBLISH_TIMEOUT_S = 10.0
-BD_SEQ_KEY = "uplink/bd_seq"
+WILL_KEY = "uplink/will/"  # + seq: a Last Will not known to be published
 _HISTORICAL = b',"historical":true}'
 
 
@@ -79,6 +92,8 @@ class UplinkClient:
         self._telemetry_properties = telemetry_properties(config)
         self._subscriptions = Subscriptions()
         self._bd_seq = 0
+        self._will: tuple[int, bytes] | None = None  # seq and payload, reserved for the next connection
+        self._on_connect: list[Callable[[], None]] = []
         self._historical_up_to = outbox.backlog_until
         self.root = f"{config.topic_prefix}/{identity.id}"
         self.connected = asyncio.Event()
@@ -98,6 +113,10 @@ class UplinkClient:
         """Call ``handler`` for messages on ``{root}/{relative_filter}``, across reconnects."""
         self._subscriptions.add(self.topic(relative_filter), handler)
 
+    def on_connect(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after the birth on every connection (to enqueue retained state again)."""
+        self._on_connect.append(hook)
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Connect, publish, reconnect; return once ``stopping`` is set and the outbox is empty."""
         cfg = self._config
@@ -108,6 +127,9 @@ class UplinkClient:
             self.progress_at = time.monotonic()
             try:
                 async with self._connect() as client:
+                    assert self._will is not None
+                    will_seq, _ = self._will
+                    self._will = None  # armed on this connection: the next one needs its own
                     if not first:  # what waited through the outage is a backlog
                         self._historical_up_to = self._outbox.last_id()
                     first = False
@@ -122,10 +144,14 @@ class UplinkClient:
                     )
                     failing = None
                     delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
+                    await self._publish_unsent_wills(client, but=will_seq)
                     await self._subscriptions.restore(client)
-                    await self._publish_state(client, "online")
+                    await self._publish_state(client, "online", will_seq=will_seq)
+                    for hook in self._on_connect:
+                        hook()
                     await self._serve(client, stopping)
-                    await self._publish_state(client, "offline", reason="shutdown")
+                    await self._publish_state(client, "offline", reason="shutdown", seq=will_seq)
+                    self._forget_will(will_seq)
                     return
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
@@ -249,24 +275,53 @@ class UplinkClient:
         )
 
     def _connect(self) -> aiomqtt.Client:
-        try:
-            self._bd_seq = self._outbox.kv_increment(BD_SEQ_KEY)
-        except OutboxError as exc:  # a full disk must not keep us off the broker
-            log.warning("uplink: %s; bd_seq kept in memory", exc)
-            self._bd_seq += 1
-        will = aiomqtt.Will(
-            self.topic(STATE_TOPIC),
-            self._state_payload("offline", reason="connection lost"),
-            qos=1,
-            retain=True,
-        )
+        if self._will is None:  # the last one was armed on a connection; a failed attempt reuses it
+            self._bd_seq = self._outbox.next_bd_seq()
+            seq = self._outbox.reserve_seq()
+            payload = self._state_payload("offline", reason="connection lost", seq=seq)
+            self._remember_will(seq, payload)
+            self._will = (seq, payload)
+        will = aiomqtt.Will(self.topic(STATE_TOPIC), self._will[1], qos=1, retain=True)
         return mqtt_client(self._config, self._identity.id, will)
 
-    async def _publish_state(self, client: aiomqtt.Client, state: str, *, reason: str = "") -> None:
-        payload = self._state_payload(state, reason=reason)
+    def _remember_will(self, seq: int, payload: bytes) -> None:
+        try:
+            self._outbox.kv_set({f"{WILL_KEY}{seq}": payload.decode()})
+        except OutboxError as exc:
+            log.warning("uplink: %s; the Last Will is kept in memory only", exc)
+
+    def _forget_will(self, seq: int) -> None:
+        try:
+            self._outbox.kv_set({f"{WILL_KEY}{seq}": None})
+        except OutboxError as exc:
+            log.warning("uplink: %s", exc)
+
+    async def _publish_unsent_wills(self, client: aiomqtt.Client, *, but: int) -> None:
+        """Wills of earlier connections the broker may have lost: again, as they were, before the birth."""
+        wills = self._outbox.kv_items(WILL_KEY)
+        for key in sorted(wills, key=lambda k: int(k[len(WILL_KEY) :])):
+            seq = int(key[len(WILL_KEY) :])
+            if seq == but:
+                continue
+            topic = self.topic(STATE_TOPIC)
+            await client.publish(topic, wills[key].encode(), qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
+            self._forget_will(seq)
+
+    async def _publish_state(
+        self,
+        client: aiomqtt.Client,
+        state: str,
+        *,
+        reason: str = "",
+        seq: int | None = None,
+        will_seq: int | None = None,
+    ) -> None:
+        payload = self._state_payload(state, reason=reason, seq=seq, will_seq=will_seq)
         await client.publish(self.topic(STATE_TOPIC), payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
 
-    def _state_payload(self, state: str, *, reason: str = "") -> bytes:
+    def _state_payload(
+        self, state: str, *, reason: str = "", seq: int | None = None, will_seq: int | None = None
+    ) -> bytes:
         identity = self._identity
         body: dict[str, Any] = {
             "ts": iso_utc(time.time()),
@@ -280,9 +335,11 @@ class UplinkClient:
         }
         if reason:
             body["reason"] = reason
+        if will_seq is not None:  # taken by the Last Will armed on this connection: not a loss
+            body["will_seq"] = will_seq
         if identity.location is not None:
             body["location"] = identity.location.model_dump()
-        return self._outbox.envelope(body, self._outbox.reserve_seq())
+        return self._outbox.envelope(body, self._outbox.reserve_seq() if seq is None else seq)
 
     def _where(self) -> str:
         return f"{self._config.host}:{self._config.port}"
