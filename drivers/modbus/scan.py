@@ -63,6 +63,11 @@ class Found:
         return self.matches[0].profile
 
 
+# Almost every probe of a scan goes unanswered: the bus's quiet time after silence
+# (0.6 s, for libmodbus slaves) would stretch a default scan from minutes to hours.
+SCAN_AFTER_SILENCE_S = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     done: int
@@ -105,8 +110,15 @@ class ScanPlan:
                 device=self.device,
                 baudrate=setting.baudrate,
                 parity=setting.parity,
+                after_silence_s=SCAN_AFTER_SILENCE_S,
             )
-        return BusConfig(id="scan", transport=self.transport, host=self.host, port=self.port)
+        return BusConfig(
+            id="scan",
+            transport=self.transport,
+            host=self.host,
+            port=self.port,
+            after_silence_s=SCAN_AFTER_SILENCE_S,
+        )
 
     def timeout_s(self, setting: LineSetting | None) -> float:
         """How long one unit gets to answer: the reply allowance plus both frames on the wire."""
