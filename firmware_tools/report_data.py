@@ -108,6 +108,24 @@ async def gather(
     )
 
 
+def gateway_rows(report: Commissioning) -> list[tuple[str, str]]:
+    """The report's facts about the gateway, as label and value, the same in HTML and PDF."""
+    gw, up = report.config.gateway, report.config.uplink
+    where = "—"
+    if gw.location is not None:
+        where = f"{gw.location.lat:.5f}, {gw.location.lon:.5f} {gw.location.address}"
+    return [
+        ("Gateway id", gw.id),
+        ("Site", gw.site),
+        ("Grid cell", gw.grid_cell),
+        ("Location", where),
+        ("Software", f"gridgate {report.version}"),
+        ("Config", f"{report.config_path} (digest {report.digest})"),
+        ("Uplink", f"{up.host}:{up.port}, {'TLS' if up.tls else 'no TLS'}, prefix {up.topic_prefix}"),
+        ("Report made", report.generated_at),
+    ]
+
+
 def reading_rows(entry: DeviceEntry) -> list[tuple[str, str, str]]:
     """(channel, value with unit, check) for each channel of a device's reading."""
     if entry.sample is None or entry.sample.error:

@@ -7,7 +7,7 @@ import mimetypes
 from collections.abc import Sequence
 from html import escape
 
-from firmware_tools.report_data import Commissioning, counters_text, reading_rows
+from firmware_tools.report_data import Commissioning, counters_text, gateway_rows, reading_rows
 
 _STYLE = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10pt; margin: 2em; color: #111; }
@@ -25,10 +25,6 @@ th { background: #eee; } .bad { color: #b00; font-weight: bold; } .pass { color:
 def render_html(report: Commissioning) -> str:
     """The whole report; every value from the config or the wire is escaped."""
     gw = report.config.gateway
-    up = report.config.uplink
-    where = "—"
-    if gw.location is not None:
-        where = f"{gw.location.lat:.5f}, {gw.location.lon:.5f} {gw.location.address}"
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Commissioning report {escape(gw.id)}</title><style>{_STYLE}</style></head><body>",
@@ -36,16 +32,7 @@ def render_html(report: Commissioning) -> str:
         "<h2>Gateway</h2>",
         _table(
             ["", ""],
-            [
-                ("Gateway id", gw.id),
-                ("Site", gw.site),
-                ("Grid cell", gw.grid_cell),
-                ("Location", where),
-                ("Software", f"gridgate {report.version}"),
-                ("Config", f"{report.config_path} (digest {report.digest})"),
-                ("Uplink", f"{up.host}:{up.port}, {'TLS' if up.tls else 'no TLS'}, prefix {up.topic_prefix}"),
-                ("Report made", report.generated_at),
-            ],
+            gateway_rows(report),
             header=False,
         ),
         f"<h2>Devices ({len(report.devices)})</h2>",

@@ -14,7 +14,7 @@ from pathlib import Path
 from fpdf import FPDF, FontFace
 from fpdf.enums import XPos, YPos
 
-from firmware_tools.report_data import Commissioning, counters_text, reading_rows
+from firmware_tools.report_data import Commissioning, counters_text, gateway_rows, reading_rows
 
 _FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 _MAIN = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
@@ -29,22 +29,10 @@ def render_pdf(report: Commissioning, path: Path) -> None:
     pdf.set_title(f"Commissioning report {report.config.gateway.id}")
     pdf.add_page()
     text = _Text(pdf, family)
-    gw, up = report.config.gateway, report.config.uplink
+    gw = report.config.gateway
     text.heading(f"Commissioning report — gateway {gw.id}", size=15)
-    where = "—"
-    if gw.location is not None:
-        where = f"{gw.location.lat:.5f}, {gw.location.lon:.5f} {gw.location.address}"
     text.table(
-        [
-            ("Gateway id", gw.id),
-            ("Site", gw.site),
-            ("Grid cell", gw.grid_cell),
-            ("Location", where),
-            ("Software", f"gridgate {report.version}"),
-            ("Config", f"{report.config_path} (digest {report.digest})"),
-            ("Uplink", f"{up.host}:{up.port}, {'TLS' if up.tls else 'no TLS'}, prefix {up.topic_prefix}"),
-            ("Report made", report.generated_at),
-        ],
+        gateway_rows(report),
         widths=(35, 145),
     )
     text.heading(f"Devices ({len(report.devices)})")
