@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -146,3 +148,22 @@ async def running_gateway(config: GatewayConfig, *, digest: str = "test") -> Asy
     finally:
         daemon.stop()
         await asyncio.wait_for(task, 15)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def run_gridgate(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """``gridgate ARGS`` as a technician runs it, without blocking the loop: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

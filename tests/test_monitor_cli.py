@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.board import Board
 from firmware_tools.broker_target import BrokerTarget
 from firmware_tools.local_broker import LocalBroker, free_port
 from firmware_tools.monitor import follow
-from tests.helpers import Subscriber, running_gateway
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import Subscriber, run_gridgate, running_gateway
 
 
 async def _gridgate(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_gridgate(*args, timeout=60)
 
 
 async def test_monitor_board_and_ack_verify_commands(

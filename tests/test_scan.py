@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from drivers.simulators.rtu_server import RtuLineServer
 from firmware_tools.local_broker import free_port
 from gateway.config import parse_config
 from gateway.errors import DeviceUnreachable
+from tests.helpers import run_gridgate
 
-ROOT = Path(__file__).resolve().parent.parent
 PROFILES = [load_profile(name, default_profile_dirs()) for name in available_profiles(default_profile_dirs())]
 
 
@@ -49,18 +47,7 @@ async def cabinet_pty() -> AsyncIterator[tuple[RtuLineServer, str]]:
 
 
 async def _gridgate(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_gridgate(*args, timeout=120)
 
 
 async def test_scan_finds_each_unit_at_its_own_setting_and_names_its_profile(
