@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from contracts.readings import ReadingBatch  # noqa: E402
 from gateway.config.rules import (  # noqa: E402
     AnomalyCheck,
     HealthCheck,
@@ -41,7 +42,6 @@ from gateway.detect.engine import DetectionEngine  # noqa: E402
 from gateway.detect.layout import channel_params  # noqa: E402
 from gateway.detect.reference import ChannelLimits, ChannelTwin  # noqa: E402
 from gateway.detect.shift import ShiftKind, ShiftTwin, shift_step  # noqa: E402
-from gateway.readings import ReadingBatch  # noqa: E402
 
 T0 = 1_763_800_000.0
 

@@ -43,10 +43,10 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway._compat import tomllib  # noqa: E402
+from contracts.compat import tomllib  # noqa: E402
+from contracts.readings import ReadingBatch  # noqa: E402
 from gateway.config.rules import MultivariateRule, ThresholdRule  # noqa: E402
 from gateway.detect.engine import DetectionEngine  # noqa: E402
-from gateway.readings import ReadingBatch  # noqa: E402
 
 Array = npt.NDArray[np.float64]
 PROBATION = 0.15

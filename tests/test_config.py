@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from contracts.errors import ConfigError
 from gateway.config import load_config, parse_config
-from gateway.errors import ConfigError
 from tests.conftest import gateway_toml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway._compat import tomllib
+from contracts.compat import tomllib
+from contracts.readings import ReadingBatch
 from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule
 from gateway.detect.engine import DetectionEngine, Transition
 from gateway.detect.persist import load_state, save_state
-from gateway.readings import ReadingBatch
 
 T0 = 1_763_800_000.0
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contracts.errors import ConfigError
+from contracts.readings import ReadingBatch
 from gateway.config import parse_config
 from gateway.config.events import EventPolicy
 from gateway.config.models import GatewayIdentity
@@ -25,11 +27,9 @@ from gateway.config.rules import (
 )
 from gateway.detect.engine import DetectionEngine, Transition
 from gateway.detect.persist import load_state, save_state
-from gateway.errors import ConfigError
 from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
-from gateway.readings import ReadingBatch
 from tests.conftest import gateway_toml
 
 # 2026-11-22 00:00 in Asia/Shanghai (UTC+8) is 2026-11-21 16:00 UTC.

@@ -176,8 +176,8 @@ async def test_metrics_for_the_operations_team(site: Site) -> None:
 
 
 def test_a_plain_password_in_the_config_is_refused_with_the_way_to_hash_it() -> None:
+    from contracts.errors import ConfigError
     from gateway.config import parse_config
-    from gateway.errors import ConfigError
 
     text = '[gateway]\nid = "g"\nsite = "s"\ngrid_cell = "C"\n[uplink]\nhost = "h"\n'
     with pytest.raises(ConfigError) as caught:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
+from contracts.config import NAME_PATTERN, PolledDeviceConfig, StrictModel
 from drivers.modbus.registers import MAX_REGISTERS_PER_READ, ModbusChannel
 
 Transport = Literal["rtu", "rtu_tcp", "tcp"]
@@ -88,7 +88,7 @@ class BusConfig(StrictModel):
         return str(self.device) if self.transport == "rtu" else f"{self.host}:{self.port}"
 
 
-class ModbusConfig(DeviceConfig):
+class ModbusConfig(PolledDeviceConfig):
     """A Modbus device on a configured bus; its channels may come from a profile."""
 
     driver: Literal["modbus"]

@@ -11,14 +11,15 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
-from drivers.base import DeviceConfig, PolledDriver
+from contracts.config import PolledDeviceConfig
+from contracts.driver import PolledDriver
+from contracts.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from contracts.readings import ReadingBatch
 from drivers.modbus.decoding import RequestDecoder, channel_rounding
 from drivers.modbus.registers import ModbusChannel, ReadRequest, plan_requests
-from gateway.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
-from gateway.readings import ReadingBatch
 
 
-class ModbusTcpConfig(DeviceConfig):
+class ModbusTcpConfig(PolledDeviceConfig):
     """A Modbus TCP device (or a serial server speaking Modbus TCP)."""
 
     driver: Literal["modbus_tcp"]
@@ -34,8 +35,6 @@ class ModbusTcpConfig(DeviceConfig):
 
 class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
     """Reads holding and input registers over Modbus TCP."""
-
-    config_model = ModbusTcpConfig
 
     def __init__(self, config: ModbusTcpConfig) -> None:
         super().__init__(config)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.base import StrictModel
+from contracts.config import StrictModel
 
 Severity = Literal["urgent", "important", "normal"]
 CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from contracts.readings import Quality, ReadingBatch
 from gateway.config.rules import CrossRule, MultivariateRule, ThresholdRule
 from gateway.detect import codes as c
 from gateway.detect.channel import channel_step
@@ -39,7 +40,6 @@ from gateway.detect.layout import (
     rule_subject,
 )
 from gateway.detect.multivariate import MAX_DIMS, hotelling_step
-from gateway.readings import Quality, ReadingBatch
 
 CHANNEL_FACETS = (c.F_LEVEL, c.F_WINDOW, c.F_DAILY, c.F_RATE, c.F_FAULT, c.F_ANOMALY)
 

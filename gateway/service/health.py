@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.outbox import Outbox, Priority
-from gateway.poll import DevicePoller
+from gateway.poll.availability import Availability
 from gateway.service.supervisor import Supervisor
 from gateway.timestamps import iso_utc
 
@@ -29,13 +29,13 @@ FIRST_AFTER_S = 5.0
 
 def health_body(
     outbox: Outbox,
-    pollers: Sequence[DevicePoller],
+    devices: Sequence[Availability],
     directory: Path,
     started: float,
     supervisor: Supervisor,
 ) -> dict[str, Any]:
     """One health message (docs/schemas/health.json)."""
-    states = Counter(p.state or "unknown" for p in pollers)
+    states = Counter(d.state or "unknown" for d in devices)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "ts": iso_utc(time.time()),
@@ -64,21 +64,21 @@ class HealthReport:
     def __init__(
         self,
         outbox: Outbox,
-        pollers: Sequence[DevicePoller],
+        devices: Sequence[Availability],
         directory: Path,
         supervisor: Supervisor,
         *,
         every_s: float,
     ) -> None:
         self._outbox = outbox
-        self._pollers = pollers
+        self._devices = devices
         self._directory = directory
         self._supervisor = supervisor
         self._every_s = every_s
         self._started = time.time()
 
     def publish(self) -> None:
-        body = health_body(self._outbox, self._pollers, self._directory, self._started, self._supervisor)
+        body = health_body(self._outbox, self._devices, self._directory, self._started, self._supervisor)
         self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
 
     async def run(self) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import time
 
+from contracts.errors import GridGateError, OutboxError
+from contracts.readings import Quality, ReadingBatch
 from gateway.detect.engine import DetectionEngine
-from gateway.errors import GridGateError, OutboxError
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox, TelemetryBatcher
-from gateway.readings import Quality, ReadingBatch
 from gateway.timestamps import iso_utc
 
 TELEMETRY_TOPIC = "telemetry/{device}"
@@ -57,6 +57,8 @@ class Pipeline:
         self._detect(batch)
 
     def _detect(self, batch: ReadingBatch) -> None:
+        if batch.late:  # history of what detection has already moved past
+            return
         self.latest[batch.device] = batch
         started = time.perf_counter()
         transitions = self._engine.evaluate(batch)
@@ -86,4 +88,6 @@ def _telemetry(batch: ReadingBatch) -> dict[str, object]:
     }
     if quality:
         body["quality"] = quality
+    if batch.late:
+        body["late"] = True
     return body

@@ -38,8 +38,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contracts.errors import OutboxError
 from gateway.config.models import GatewayIdentity, Uplink
-from gateway.errors import OutboxError
 from gateway.outbox import Outbox, OutboxMessage, Priority
 from gateway.timestamps import iso_utc
 from gateway.uplink.backoff import backoff_delays

@@ -77,12 +77,12 @@ class GatewayCollector(Collector):
         seconds = CounterMetricFamily(
             "gridgate_device_poll_seconds", "time spent polling, summed (÷ polls: latency)", labels=["device"]
         )
-        for poller in self._view.pollers:
+        for poller in self._view.devices:
             for name in STATES:
                 state.add_metric([poller.device, name], int((poller.state or "unknown") == name))
             polls.add_metric([poller.device], poller.polls)
             failures.add_metric([poller.device], poller.failures)
-            seconds.add_metric([poller.device], poller.poll_s_total)
+            seconds.add_metric([poller.device], getattr(poller, "poll_s_total", 0.0))
         yield from (state, polls, failures, seconds)
 
     def _buses(self) -> Iterator[Metric]:

@@ -37,7 +37,7 @@ def overview(view: GatewayView) -> str:
     info = view.gateway()
     uplink, outbox, disk = info["uplink"], info["outbox"], info["disk"]
     state = "online" if uplink["connected"] else "offline"
-    rows = "".join(_device_row(d) for d in view.devices())
+    rows = "".join(_device_row(d) for d in view.device_list())
     events = view.open_events()
     versions = ", ".join(f"{k} {escape(v)}" for k, v in info["versions"].items())
     return (
@@ -51,7 +51,7 @@ def overview(view: GatewayView) -> str:
         f'<dt>open events</dt><dd><a href="/events">{len(events)}</a></dd>'
         f"<dt>up</dt><dd>{_duration(info['uptime_s'])}</dd>"
         f'<dt>versions</dt><dd class="muted">{versions}</dd></dl></section>'
-        f"<section><h2>Devices ({len(view.pollers)})</h2><table><tr><th>device</th><th>state</th>"
+        f"<section><h2>Devices ({len(view.devices)})</h2><table><tr><th>device</th><th>state</th>"
         f'<th class="wide">driver</th><th>last reading</th></tr>{rows}</table></section>'
     )
 

@@ -114,7 +114,7 @@ class StatusServer:
         if path == "/log":
             return ("log", pages.log_page(self.view)) if session else None
         if path.startswith("/devices/"):
-            poller = self.view.poller(path.removeprefix("/devices/"))
+            poller = self.view.availability(path.removeprefix("/devices/"))
             return (poller.device, pages.device_page(self.view, self.view.device(poller))) if poller else None
         return None
 
@@ -168,7 +168,7 @@ class StatusServer:
     async def _api_status(self, request: web.Request) -> web.Response:
         body = {
             "gateway": self.view.gateway(),
-            "devices": self.view.devices(),
+            "devices": self.view.device_list(),
             "events": self.view.open_events(),
         }
         return web.json_response(body)

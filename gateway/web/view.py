@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from drivers.modbus.bus import ModbusBus
+from contracts.readings import Quality
 from gateway import __version__
 from gateway.config.models import GatewayConfig
 from gateway.events import AlarmBook
 from gateway.events.devices import DeviceEvents
 from gateway.outbox import Outbox
-from gateway.poll import DevicePoller
-from gateway.readings import Quality
+from gateway.poll.availability import Availability
 from gateway.service.pipeline import Pipeline
 from gateway.timestamps import iso_utc
 from gateway.uplink import UplinkClient
@@ -48,12 +47,12 @@ class GatewayView:
 
     config: GatewayConfig
     outbox: Outbox
-    pollers: Sequence[DevicePoller]
+    devices: Sequence[Availability]
     alarms: AlarmBook
     device_events: DeviceEvents
     pipeline: Pipeline
     uplink: UplinkClient
-    buses: Mapping[str, ModbusBus]
+    buses: Mapping[str, Any]  # shared wires, with their counters
     started: float = field(default_factory=time.time)
     log: RecentLog = field(default_factory=RecentLog)
 
@@ -80,10 +79,10 @@ class GatewayView:
             "versions": versions(),
         }
 
-    def devices(self) -> list[dict[str, Any]]:
-        return [self.device(p) for p in self.pollers]
+    def device_list(self) -> list[dict[str, Any]]:
+        return [self.device(d) for d in self.devices]
 
-    def device(self, poller: DevicePoller) -> dict[str, Any]:
+    def device(self, poller: Availability) -> dict[str, Any]:
         config = next(d for d in self.config.devices if d.id == poller.device)
         units = {ch.id: ch.unit for ch in config.channels}
         batch = self.pipeline.latest.get(poller.device)
@@ -118,8 +117,8 @@ class GatewayView:
         events = [*self.alarms.open_alarms, *self.device_events.open_events]
         return sorted(events, key=lambda e: str(e.get("raised_at", "")), reverse=True)
 
-    def poller(self, device: str) -> DevicePoller | None:
-        return next((p for p in self.pollers if p.device == device), None)
+    def availability(self, device: str) -> Availability | None:
+        return next((d for d in self.devices if d.device == device), None)
 
 
 def versions() -> dict[str, str]:
