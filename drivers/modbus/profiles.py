@@ -67,8 +67,20 @@ def default_profile_dirs(config_dir: Path | None = None) -> list[Path]:
 
 
 def available_profiles(search: Sequence[Path]) -> list[str]:
-    """The names of every profile found in ``search``, sorted."""
-    return sorted({p.stem for d in search if d.is_dir() for p in d.glob("*.toml")})
+    """The names of every Modbus profile found in ``search``, sorted.
+
+    A profile whose top-level ``driver`` names another driver (a platform
+    device's) belongs to that driver and is not listed here.
+    """
+    return sorted({p.stem for d in search if d.is_dir() for p in d.glob("*.toml") if _is_modbus(p)})
+
+
+def _is_modbus(path: Path) -> bool:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # load_profile says what is wrong with it
+    return document.get("driver", "modbus") in ("modbus", "modbus_tcp")
 
 
 def profile_channel_dicts(name: str, search: Sequence[Path]) -> list[dict[str, Any]]:
