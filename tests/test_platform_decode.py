@@ -35,7 +35,7 @@ def test_a_chirpstack_v4_up_event_gives_the_covers_readings_at_the_event_time() 
     )
     assert envelope.ids == ("a84041000181c772",)
     assert envelope.counter == 1842 and envelope.message_id == "3f9c2a4e-7b1d-4e0a-9d2f-5c8e1a6b7d90"
-    assert envelope.time == pytest.approx(COVER_TIME + 0.000000819, abs=1e-6)
+    assert envelope.time is not None and envelope.time == pytest.approx(COVER_TIME + 0.000000819, abs=1e-6)
     cover = profile_device("lora-manhole-cover", id="cover-07", platform="lora", match="A84041000181C772")
     batch = DeviceDecoder(cover).decode(envelope, envelope.time)
     assert values(batch) == pytest.approx(
