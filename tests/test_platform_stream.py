@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -237,3 +239,48 @@ def test_a_fault_message_reaches_the_batch_as_device_fault() -> None:
     topic, payload = _up("p", 1, cover_payload(4, 0), T0)
     stream.handle(topic, payload)
     assert set(out[0].quality.tolist()) == {Quality.DEVICE_FAULT}
+
+
+async def test_the_simulated_devices_alarm_tilt_and_fall_silent_as_their_profiles_read_them(
+    broker: LocalBroker, topic_prefix: str
+) -> None:
+    from drivers.simulators import platform_devices as sim
+
+    eui = EUI.replace("c772", "0001")
+    async with (
+        running_bridge(_lora(broker.port, topic_prefix), [_cover(eui, "cover-sim")]) as lora,
+        running_bridge(_aep(broker.port, topic_prefix), [_detector()]) as aep,
+        aiomqtt.Client("127.0.0.1", broker.port) as client,
+    ):
+        prefixed = _Prefixed(client, topic_prefix)
+        run = sim.publish_forever(
+            prefixed,  # type: ignore[arg-type]
+            smoke=[sim.SmokeDetector(IMEI)],
+            covers=[sim.Cover(eui)],
+            interval_s=0.02,
+            alarm_every=4,
+            silent_after=8,
+        )
+        task = asyncio.create_task(run, name="simulated-devices")
+        try:
+            await until(lambda: aep.stream.counters["smoke-3f"].messages >= 12)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert any(dict(zip(b.channels, b.values, strict=True))["smoke_alarm"] == 1 for b in aep.batches)
+    assert aep.seen  # its heartbeats
+    opened = [dict(zip(b.channels, b.values, strict=True))["cover_open"] for b in lora.batches]
+    assert 1 in opened and 0 in opened
+    counters = lora.stream.counters["cover-sim"]
+    assert counters.messages == 8 and counters.heartbeats >= 1 and not counters.errors
+
+
+class _Prefixed:
+    """The simulator's client, publishing under this test's topic prefix."""
+
+    def __init__(self, client: aiomqtt.Client, prefix: str) -> None:
+        self._client, self._prefix = client, prefix
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        await self._client.publish(f"{self._prefix}/{topic}", payload, qos=qos)
