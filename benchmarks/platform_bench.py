@@ -12,8 +12,11 @@ Part 2: Mosquitto stands in for both platforms; a separate process publishes
 every message at QoS 1 as fast as the broker takes them, the two bridge
 streams (their own QoS 1 subscriptions) run in this process, and the figure
 is batches out per wall second and per CPU second of this process.
+Part 3: a steady ``--rate`` for ``--seconds``, each message stamped with the
+time it is published; the figure is that time to the batch handed on (p50/p99)
+and the bridge's share of a core.
 
-    python benchmarks/platform_bench.py [--devices 1000] [--messages 20]
+    python benchmarks/platform_bench.py [--devices 1000] [--messages 20] [--rate 1000] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import sys
 import tempfile
 import time
@@ -65,6 +69,31 @@ with open(path, "rb") as f:
         infos.append(client.publish(topic.decode(), payload, qos=1))
 for info in infos:
     info.wait_for_publish()
+client.loop_stop()
+client.disconnect()
+"""
+
+
+PACED = """
+import sys, time, paho.mqtt.client as mqtt
+sys.path.insert(0, sys.argv[5])
+from drivers.simulators.platform_devices import REPORT, chirpstack_up, cover_payload, smoke_report
+port, rate, seconds, devices = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+client.connect("127.0.0.1", port)
+client.loop_start()
+start, n = time.time(), 0
+while n < rate * seconds:
+    i, r = n % devices, n // devices + 1
+    now = time.time()
+    if i % 2:
+        data = cover_payload(REPORT, tilt_deg=0.5)
+        client.publish(*chirpstack_up(f"a8404100{i // 2:08x}", r, data, ts=now), qos=1)
+    else:
+        client.publish("aep/dataReport", smoke_report(f"8603740{i // 2:08d}", 0, ts=now), qos=1)
+    n += 1
+    time.sleep(max(0.0, start + n / rate - time.time()))
+time.sleep(1.0)
 client.loop_stop()
 client.disconnect()
 """
@@ -191,15 +220,54 @@ async def through_broker(devices: int, rounds: int) -> None:
         )
 
 
+async def latency(devices: int, rate: float, seconds: float) -> None:
+    """Platform message time (stamped when published) to the batch handed on, at a steady rate."""
+    covers, smoke = fleet(devices)
+    with LocalBroker() as broker:
+        lora, aep = connections(broker.port)
+        streams = [PlatformStream(lora, covers), PlatformStream(aep, smoke)]
+        delays: list[float] = []
+        streams_cpu = time.process_time()
+
+        def on_batch(batch: ReadingBatch) -> None:
+            delays.append(time.time() - float(batch.ts[0]))
+
+        async def feed(stream: PlatformStream) -> None:
+            async with stream:
+                await stream.run(on_batch)
+
+        tasks = [asyncio.create_task(feed(s), name=s.name) for s in streams]
+        while not all(s.connected for s in streams):
+            await asyncio.sleep(0.05)
+        streams_cpu, wall0 = time.process_time(), time.perf_counter()
+        args = [str(broker.port), str(rate), str(seconds), str(devices), str(ROOT)]
+        publisher = await asyncio.create_subprocess_exec(sys.executable, "-c", PACED, *args)
+        await publisher.wait()
+        cpu, wall = time.process_time() - streams_cpu, time.perf_counter() - wall0
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    ms = sorted(d * 1000 for d in delays)
+    q = statistics.quantiles(ms, n=100) if len(ms) > 1 else ms * 99
+    print(f"steady {rate:,.0f} messages/s for {seconds:.0f} s over {devices} devices: {len(ms):,} batches")
+    print(f"  platform message → batch: p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {ms[-1]:.1f} ms")
+    print(f"  bridge CPU {100 * cpu / wall:.0f} % of one core")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=20, help="messages per device")
+    parser.add_argument("--rate", type=float, default=1000.0, help="messages/s for the latency part")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency part")
     args = parser.parse_args()
     decode_rate, handle_rate = decode_only(args.devices, args.messages)
     print(f"format + decode to a batch, no broker: {decode_rate:,.0f} messages/s (CPU)")
     print(f"whole bridge path (handle: lookup, duplicate/late checks, decode): {handle_rate:,.0f} messages/s")
     asyncio.run(through_broker(args.devices, args.messages))
+    asyncio.run(latency(args.devices, args.rate, args.seconds))
 
 
 if __name__ == "__main__":
