@@ -182,7 +182,11 @@ async def test_bad_input_is_counted_by_device_and_reason_while_good_messages_kee
             "oversized": 1,
             "unknown_status": 1,
         }
-        assert lora.stream.unmatched == {"unknown_device": 1}
+        assert lora.stream.connection_status() == {
+            "connected": True,
+            "connects": 1,
+            "unmatched": {"unknown_device": 1},
+        }
         assert [b.ts[0] for b in lora.batches] == [T0 + 1, T0 + 5]
     lines = [r.getMessage() for r in caplog.records if "undecodable" in r.getMessage()]
     assert len(lines) == 1 and "cover-07" in lines[0]  # the second one is counted, not logged

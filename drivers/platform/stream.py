@@ -237,6 +237,10 @@ class PlatformStream(StreamDriver):
         counters = self.counters.get(device_id)
         return {"counters": counters.as_dict()} if counters is not None else {}
 
+    def connection_status(self) -> dict[str, Any]:
+        """The platform connection itself: up or not, how often made, what matched no device."""
+        return {"connected": self.connected, "connects": self.connects, "unmatched": dict(self.unmatched)}
+
     def _refused(self, platform_id: str | None, exc: DecodeError) -> None:
         """A message not tied to a configured device's decoder: counted where it belongs."""
         decoder = self._by_match.get(platform_id) if platform_id is not None else None
