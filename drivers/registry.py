@@ -10,6 +10,7 @@ from contracts.spec import DriverSpec
 from drivers.hj212.spec import SPEC as HJ212
 from drivers.modbus.spec import BUS_SPEC as MODBUS
 from drivers.modbus.spec import TCP_SPEC as MODBUS_TCP
+from drivers.platform.spec import SPEC as PLATFORM
 
 __all__ = ["SPECS", "profile_problems"]
 
@@ -19,6 +20,7 @@ SPECS: dict[str, DriverSpec] = {
         MODBUS_TCP,
         MODBUS,  # a device on a shared [[buses]] entry (RS-485 RTU, RTU over TCP, Modbus TCP gateway)
         HJ212,  # pushed, not polled: one stream for the listener and every datalogger
+        PLATFORM,  # pushed through an IoT platform's broker (ChirpStack, NB-IoT): a stream per [[platforms]]
     )
 }
 
