@@ -131,3 +131,46 @@ def test_a_device_entry_over_each_platform_profile_validates_and_keeps_its_own_k
     config = profile_device(name, id="dev-1", platform="p", match="x", heartbeat_s=600)
     assert config.driver == "platform" and config.heartbeat_s == 600
     assert config.missed_heartbeats == 2 and config.status is not None
+
+
+def test_a_site_config_with_platform_problems_names_each_with_its_path() -> None:
+    from contracts.errors import ConfigError
+    from gateway.config import parse_config
+
+    site = """
+[gateway]
+id = "gw-1"
+site = "s"
+grid_cell = "330106001001"
+[uplink]
+host = "127.0.0.1"
+[[platforms]]
+id = "lora"
+host = "ns.local"
+format = "chirpstack_v4"
+[[platforms]]
+id = "lora"
+host = "ns2.local"
+format = "nbiot_json"
+[[devices]]
+id = "smoke-01"
+profile = "nbiot-smoke-detector"
+platform = "aep"
+match = "860374051096202"
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(site)
+    assert caught.value.problems == [
+        "platforms[1]: format nbiot_json has no standard topic; give topics = [...] as the platform's"
+        " forwarding rule publishes them",
+    ]
+    fixed = site.replace('format = "nbiot_json"', 'format = "nbiot_json"\ntopics = ["aep/#"]')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(fixed)
+    assert caught.value.problems == [
+        "platforms[1].id: duplicate id 'lora'",
+    ]
+    config = parse_config(fixed.replace('id = "lora"\nhost = "ns2.local"', 'id = "aep"\nhost = "ns2.local"'))
+    smoke = config.devices[0]
+    assert isinstance(smoke, PlatformDeviceConfig) and smoke.heartbeat_s == 86400  # from the profile
+    assert [p.id for p in config.section("platforms")] == ["lora", "aep"]
