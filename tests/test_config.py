@@ -119,7 +119,7 @@ def test_check_prints_a_summary_and_exits_0() -> None:
     result = _gridgate("check", "configs/demo.toml")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "configs/demo.toml: ok — gateway gw-demo-01, 4 device(s), 61 channel(s), 5 rule(s)"
+        "configs/demo.toml: ok — gateway gw-demo-01, 6 device(s), 77 channel(s), 6 rule(s)"
     )
 
 
