@@ -109,7 +109,14 @@ class Daemon:
         self.pollers = [DevicePoller(registry.create(d, self.buses), accept, states.changed) for d in polled]
         self.streams = build_streams(cfg)
         health = HealthReport(
-            outbox, self.pollers, cfg.storage.directory, supervisor, every_s=cfg.uplink.health_s
+            outbox,
+            self.pollers,
+            cfg.storage.directory,
+            supervisor,
+            uplink=client,
+            pipeline=pipeline,
+            open_events=lambda: [*alarms.open_alarms, *states.events.open_events],
+            every_s=cfg.uplink.health_s,
         )
         client.on_connect(lambda: states.publish_all(self.pollers))
         client.on_connect(health.publish)

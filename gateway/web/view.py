@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from drivers.base import DeviceConfig
 from drivers.modbus.bus import ModbusBus
 from gateway import __version__
 from gateway.config.models import GatewayConfig
@@ -81,12 +82,16 @@ class GatewayView:
         }
 
     def devices(self) -> list[dict[str, Any]]:
-        return [self.device(p) for p in self.pollers]
+        """Every configured device, polled or pushed, in the config's order."""
+        return [self._device(config) for config in self.config.devices]
 
-    def device(self, poller: DevicePoller) -> dict[str, Any]:
-        config = next(d for d in self.config.devices if d.id == poller.device)
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        config = next((d for d in self.config.devices if d.id == device_id), None)
+        return None if config is None else self._device(config)
+
+    def _device(self, config: DeviceConfig) -> dict[str, Any]:
         units = {ch.id: ch.unit for ch in config.channels}
-        batch = self.pipeline.latest.get(poller.device)
+        batch = self.pipeline.latest.get(config.id)
         values = []
         if batch is not None:
             for channel, value, quality in zip(
@@ -100,15 +105,12 @@ class GatewayView:
                         "quality": Quality(quality).name.lower(),
                     }
                 )
+        poller = self.poller(config.id)
         return {
-            "id": poller.device,
+            "id": config.id,
             "driver": config.driver,
-            "state": poller.state or "unknown",
-            "since": iso_utc(poller.since),
-            "reason": poller.reason,
-            "polls": poller.polls,
-            "failures": poller.failures,
-            "last_ok": None if poller.last_ok is None else iso_utc(poller.last_ok),
+            "pushed": poller is None,
+            **(_polled(poller) if poller is not None else _PUSHED),
             "read_at": None if batch is None else iso_utc(float(batch.ts.max())),
             "read_age_s": None if batch is None else max(time.time() - float(batch.ts.max()), 0.0),
             "values": values,
@@ -120,6 +122,29 @@ class GatewayView:
 
     def poller(self, device: str) -> DevicePoller | None:
         return next((p for p in self.pollers if p.device == device), None)
+
+
+# A device that pushes its data (HJ 212) has no poller; what is known of it is
+# its latest frame. Its availability is not tracked here.
+_PUSHED: dict[str, Any] = {
+    "state": "unknown",
+    "since": None,
+    "reason": "",
+    "polls": None,
+    "failures": None,
+    "last_ok": None,
+}
+
+
+def _polled(poller: DevicePoller) -> dict[str, Any]:
+    return {
+        "state": poller.state or "unknown",
+        "since": iso_utc(poller.since),
+        "reason": poller.reason,
+        "polls": poller.polls,
+        "failures": poller.failures,
+        "last_ok": None if poller.last_ok is None else iso_utc(poller.last_ok),
+    }
 
 
 def versions() -> dict[str, str]:
