@@ -5,7 +5,10 @@ open events; the log and every action (acknowledge, log out) need a logged-in
 user. Actions are POST forms carrying the session's CSRF token, from this
 origin only. ``/metrics`` answers loopback clients alone. A page that is open
 updates itself from ``/live`` (server-sent events). The server is a side show:
-if it cannot start, the gateway says so and runs on without it.
+if it cannot start, the gateway says so and runs on without it. It must also
+stay cheap (10 MB, 1 % of a core: benchmarks/web_bench.py), so only aiohttp's
+server half is loaded (gateway/web/aiohttp_server.py) and the metrics code
+waits for the first scrape.
 """
 
 from __future__ import annotations
