@@ -89,8 +89,8 @@ class GatewayCollector(Collector):
             "when the device's latest reading was taken, polled or pushed (HJ 212)",
             labels=["device"],
         )
-        for device, batch in self._view.pipeline.latest.items():
-            read_at.add_metric([device], float(batch.ts.max()))
+        for device, batches in self._view.pipeline.latest.items():
+            read_at.add_metric([device], max(float(b.ts.max()) for b in batches.values()))
         yield from (state, polls, failures, seconds, read_at)
 
     def _buses(self) -> Iterator[Metric]:

@@ -91,28 +91,32 @@ class GatewayView:
 
     def _device(self, config: DeviceConfig) -> dict[str, Any]:
         units = {ch.id: ch.unit for ch in config.channels}
-        batch = self.pipeline.latest.get(config.id)
-        values = []
-        if batch is not None:
-            for channel, value, quality in zip(
-                batch.channels, batch.values.tolist(), batch.quality.tolist(), strict=True
-            ):
-                values.append(
-                    {
-                        "channel": channel,
-                        "value": None if math.isnan(value) else value,
-                        "unit": units.get(channel, ""),
-                        "quality": Quality(quality).name.lower(),
-                    }
-                )
+        order = {ch.id: n for n, ch in enumerate(config.channels)}
+        batches = list(self.pipeline.latest.get(config.id, {}).values())  # the newest last
+        newest: dict[str, tuple[float, int]] = {}
+        for batch in batches:
+            pairs = zip(batch.values.tolist(), batch.quality.tolist(), strict=True)
+            newest.update(zip(batch.channels, pairs, strict=True))
+        values = [
+            {
+                "channel": channel,
+                "value": None if math.isnan(value) else value,
+                "unit": _unit(units, channel),
+                "quality": Quality(quality).name.lower(),
+            }
+            for channel, (value, quality) in sorted(
+                newest.items(), key=lambda item: (order.get(_base(item[0]), len(order)), item[0])
+            )
+        ]
+        read_at = max((float(b.ts.max()) for b in batches), default=None)
         poller = self.poller(config.id)
         return {
             "id": config.id,
             "driver": config.driver,
             "pushed": poller is None,
             **(_polled(poller) if poller is not None else _PUSHED),
-            "read_at": None if batch is None else iso_utc(float(batch.ts.max())),
-            "read_age_s": None if batch is None else max(time.time() - float(batch.ts.max()), 0.0),
+            "read_at": None if read_at is None else iso_utc(read_at),
+            "read_age_s": None if read_at is None else max(time.time() - read_at, 0.0),
             "values": values,
         }
 
@@ -145,6 +149,18 @@ def _polled(poller: DevicePoller) -> dict[str, Any]:
         "failures": poller.failures,
         "last_ok": None if poller.last_ok is None else iso_utc(poller.last_ok),
     }
+
+
+def _base(channel: str) -> str:
+    """The configured channel a statistic belongs to: ``pm10.minute_avg`` → ``pm10`` (docs/mqtt-api.md)."""
+    return channel.partition(".")[0]
+
+
+def _unit(units: Mapping[str, str], channel: str) -> str:
+    """A channel's unit; a mean, minimum or maximum has its channel's, a cumulative amount none known."""
+    if channel in units:
+        return units[channel]
+    return units.get(_base(channel), "") if channel.endswith(("_avg", "_min", "_max")) else ""
 
 
 def versions() -> dict[str, str]:
