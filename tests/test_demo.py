@@ -13,7 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_demo_shows_alarms_from_modbus_hj212_and_platform_devices(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "firmware_tools.demo", "--period", "20", "--duration", "32", "--view", "lines"],
+        [
+            sys.executable,
+            "-m",
+            "firmware_tools.demo",
+            "--period",
+            "20",
+            "--duration",
+            "32",
+            "--view",
+            "lines",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
