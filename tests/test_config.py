@@ -29,7 +29,7 @@ def _problems(text: str) -> list[str]:
 def test_the_shipped_demo_config_is_valid() -> None:
     config, digest = load_config(ROOT / "configs" / "demo.toml")
     assert config.gateway.id == "gw-demo-01" and len(digest) == 16
-    assert [r.channel for r in config.rules] == ["pm10", "noise", "fume", "tilt_x", "z1_alarm"]
+    assert [r.channel for r in config.rules] == ["pm10", "noise", "fume", "smoke_alarm", "tilt_x", "z1_alarm"]
 
 
 BROKEN = [
