@@ -74,6 +74,9 @@ class StreamDriver(ClosedOnExit):
 
     name: str
     devices: Sequence[DeviceConfig]  # the devices this stream receives from
+    # True when the stream tells its devices their data is stored (HJ 212 CN 9014): each batch is
+    # then committed to disk before ``on_batch`` returns, at the price of a commit per batch.
+    answers: bool = False
     # Set by the gateway before ``run``: device id and Unix time of a message without values.
     seen: Callable[[str, float], None] = staticmethod(_nobody)
 

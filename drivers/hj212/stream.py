@@ -50,6 +50,8 @@ CLOCK_CORRECTION_EVERY_S = 600.0  # at most one automatic time setting per datal
 class Hj212Stream(StreamDriver):
     """Every configured HJ 212 datalogger, whichever way it is connected."""
 
+    answers = True  # CN 9014 tells the datalogger its data is stored: it never sends it again
+
     def __init__(
         self,
         devices: Sequence[Hj212DeviceConfig],

@@ -111,8 +111,10 @@ class Daemon:
         )
         client.on_connect(lambda: states.publish_all(devices))
         client.on_connect(health.publish)
-        # Streams answer once stored (HJ 212 CN 9014), and every batch is a heartbeat.
+        # Every batch of a stream is a heartbeat; a stream that answers its devices (HJ 212 CN 9014)
+        # hands each batch on only once it is on disk, the others join the telemetry's group commit.
         stored = heard(running.heartbeats, supervisor.guard(pipeline.accept_committed))
+        grouped = heard(running.heartbeats, supervisor.guard(pipeline.accept))
         keep = supervisor.keep_running
         async with TaskGroup() as tasks:
             flushing = asyncio.Event()  # set once nothing more will be enqueued
@@ -123,7 +125,8 @@ class Daemon:
             ]
             feeds += [
                 tasks.create_task(
-                    keep(f"stream:{s.name}", functools.partial(feed, s, stored)), name=f"stream:{s.name}"
+                    keep(f"stream:{s.name}", functools.partial(feed, s, stored if s.answers else grouped)),
+                    name=f"stream:{s.name}",
                 )
                 for s in running.streams
             ]
