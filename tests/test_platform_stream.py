@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,9 @@ from drivers.simulators.platform_devices import (
     cover_payload,
     smoke_report,
 )
-from firmware_tools.local_broker import LocalBroker, free_port
+from firmware_tools.local_broker import LocalBroker
 from tests.platform_support import fixture, profile_device, publish, running_bridge, until
-from tests.uplink_peers import make_certificates
+from tests.uplink_peers import password_tls_broker
 
 EUI = "a84041000181c772"
 IMEI = "860374051096202"
@@ -203,17 +202,7 @@ async def test_the_bridge_reconnects_after_the_platform_broker_restarts(own_brok
 
 
 async def test_the_bridge_uses_tls_and_a_password_file(tmp_path: Path) -> None:
-    certs = make_certificates(tmp_path)
-    passwords = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "bridge", "s3cret"], check=True)
-    passwords.chmod(0o644)
-    (tmp_path / "password.txt").write_text("s3cret\n")
-    tls_port = free_port()
-    broker = LocalBroker(
-        extra_config=f"user root\npassword_file {passwords}\nallow_anonymous false\n"
-        f"listener {tls_port} 127.0.0.1\ncafile {certs['ca']}\ncertfile {certs['server_cert']}\n"
-        f"keyfile {certs['server_key']}\n"
-    )
+    broker, tls_port, certs = password_tls_broker(tmp_path, "bridge")
     with broker:
         connection = _lora(
             tls_port,
