@@ -83,7 +83,7 @@ class ShiftCheck(StrictModel):
     variance_limit: float = Field(default=9.0, gt=1, description="recent variance this many times baseline")
     hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
     clear_s: float = Field(default=60.0, ge=0, le=86_400, description="quiet this long before cleared")
-    rebaseline_s: float = Field(default=900.0, gt=0, description="a shift held this long is the new normal")
+    rebaseline_s: float = Field(default=300.0, gt=0, description="a shift held this long is the new normal")
 
 
 class AnomalyCheck(StrictModel):
@@ -193,7 +193,7 @@ class MultivariateRule(StrictModel):
     score_limit: float = Field(default=4.0, gt=1, description="adaptive: recent T²/p above this")
     hold_s: float = Field(default=10.0, ge=0, le=86_400)
     clear_s: float = Field(default=60.0, ge=0, le=86_400)
-    rebaseline_s: float = Field(default=900.0, gt=0, description="adaptive: held this long is normal")
+    rebaseline_s: float = Field(default=300.0, gt=0, description="adaptive: held this long is normal")
     category: str = Field(default="anomaly.multivariate", pattern=CATEGORY_PATTERN)
 
 

@@ -28,45 +28,48 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from gateway.config.rules import ThresholdRule
-from gateway.detect.hold import hold_step
-from gateway.detect.kind import Description, KindEvent
+from gateway.detect.kind import Description, KindEvent, StateRows
 from gateway.detect.layout import Subject, rule_subject
+from gateway.detect.pieces import CLIP, MIN_BASELINE_N, clip, hold_step, rates
 
 FACET = "shift"
 _Route = tuple[npt.NDArray[np.int32], npt.NDArray[np.intp]]
 LEVEL_UP, LEVEL_DOWN, VARIANCE = 1, -1, 2
-MIN_BASELINE_N, MIN_FAST_N = 64.0, 8.0
 
 P_BASE_S, P_FAST_S, P_WARM_S, P_LIMIT, P_VAR_LIMIT, P_HOLD, P_CLEAR, P_REBASE = range(8)
 N_PARAMS = 8
-(S_N, S_T0, S_TLAST, S_MEAN, S_VAR, S_FAST, S_FVAR, S_NVAR, S_CODE, S_PEND, S_QUIET, S_RAISED, S_PREV) = (
-    range(13)
-)
-N_STATE = 13
-DIFF_CLIP = 4.0
+(
+    S_N,
+    S_T0,
+    S_TLAST,
+    S_MEAN,
+    S_VAR,
+    S_FAST,
+    S_FVAR,
+    S_NVAR,
+    S_CODE,
+    S_PEND,
+    S_QUIET,
+    S_RAISED,
+    S_PREV,
+    S_PRIOR,
+    S_PRIOR_T,
+) = range(15)
+N_STATE = 15
 
 
 def initial_state() -> list[float]:
     """The state of a channel that has seen nothing."""
     row = [0.0] * N_STATE
-    for column in (S_T0, S_TLAST, S_PEND, S_QUIET, S_RAISED):
+    for column in (S_T0, S_TLAST, S_PEND, S_QUIET, S_RAISED, S_PRIOR, S_PRIOR_T):
         row[column] = math.nan
     return row
-
-
-@njit(cache=True, nogil=True)
-def _alphas(n: float, dt: float, base_s: float, fast_s: float) -> tuple[float, float]:
-    warm_in = 1.0 / (n + 1.0)
-    a_s = max(min(1.0 - math.exp(-dt / base_s), 1.0 / MIN_BASELINE_N), warm_in)
-    a_f = max(min(1.0 - math.exp(-dt / fast_s), 1.0 / MIN_FAST_N), warm_in)
-    return a_s, a_f
 
 
 @njit(cache=True, nogil=True)
@@ -81,43 +84,50 @@ def shift_update(p: npt.NDArray[np.float64], s: npt.NDArray[np.float64], v: floa
         return old
     dt = max(t - s[S_TLAST], 0.0)
     s[S_TLAST] = t
-    a_s, a_f = _alphas(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+    a_s, a_f = rates(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+    learned = s[S_N] >= MIN_BASELINE_N
     sd = math.sqrt(s[S_VAR])
     step = v - s[S_MEAN]
-    if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # one wild sample moves the recent mean only so far
-        step = min(max(step, -2.0 * p[P_LIMIT] * sd), 2.0 * p[P_LIMIT] * sd)
+    if learned and sd > 0.0:  # one wild sample moves the recent mean only so far
+        step = clip(step, 2.0 * p[P_LIMIT] * sd)
     s[S_FAST] += a_f * (s[S_MEAN] + step - s[S_FAST])
     dev = v - s[S_PREV]
     s[S_PREV] = v
-    if s[S_N] >= MIN_BASELINE_N and s[S_NVAR] > 0.0:
-        bound = DIFF_CLIP * math.sqrt(s[S_NVAR])
-        dev = min(max(dev, -bound), bound)
+    if learned and s[S_NVAR] > 0.0:
+        dev = clip(dev, CLIP * math.sqrt(s[S_NVAR]))
     s[S_FVAR] = (1.0 - a_f) * s[S_FVAR] + a_f * dev * dev
+    code = s[S_CODE]
+    if not math.isnan(s[S_PRIOR]):  # re-baselined on a shift: back nearer the old level is the old normal
+        if t - s[S_PRIOR_T] > p[P_BASE_S] or t < s[S_PRIOR_T]:
+            s[S_PRIOR] = math.nan
+        elif abs(s[S_FAST] - s[S_PRIOR]) < abs(s[S_FAST] - s[S_MEAN]):
+            s[S_MEAN], s[S_PRIOR] = s[S_PRIOR], math.nan
+            code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
     d = (s[S_FAST] - s[S_MEAN]) / sd if sd > 0.0 else 0.0
     ratio = s[S_FVAR] / s[S_NVAR] if s[S_NVAR] > 0.0 else 1.0
     wanted = 0.0
-    if s[S_N] >= MIN_BASELINE_N and t - s[S_T0] >= p[P_WARM_S]:
+    if learned and t - s[S_T0] >= p[P_WARM_S]:
         if d > p[P_LIMIT]:
             wanted = LEVEL_UP
         elif d < -p[P_LIMIT]:
             wanted = LEVEL_DOWN
         elif ratio > p[P_VAR_LIMIT]:
             wanted = VARIANCE
-    code = s[S_CODE]
     still = ratio > 1.0 + (p[P_VAR_LIMIT] - 1.0) / 2.0 if code == VARIANCE else code * d > p[P_LIMIT] / 2.0
     new, s[S_PEND], s[S_QUIET] = hold_step(
         code, wanted, still, t, s[S_PEND], s[S_QUIET], p[P_HOLD], p[P_CLEAR]
     )
     if new != 0.0 and code == 0.0:
         s[S_RAISED] = t
-    if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:
-        s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]  # the shift is the new normal
+    if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:  # the shift is the new normal
+        s[S_PRIOR], s[S_PRIOR_T] = s[S_MEAN], t
+        s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]
         new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
     s[S_CODE] = new
     if new == 0.0:
         diff = v - s[S_MEAN]
-        if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # a shift under way must not widen its own yardstick
-            diff = min(max(diff, -DIFF_CLIP * sd), DIFF_CLIP * sd)
+        if learned and sd > 0.0:  # a shift under way must not widen its own yardstick
+            diff = clip(diff, CLIP * sd)
         s[S_MEAN] += a_s * diff
         s[S_VAR] = (1.0 - a_s) * (s[S_VAR] + a_s * diff * diff)
         s[S_NVAR] = (1.0 - a_s) * s[S_NVAR] + a_s * dev * dev
@@ -168,27 +178,33 @@ class ShiftTwin:
             return []
         dt = max(t - s[S_TLAST], 0.0)
         s[S_TLAST] = t
-        a_s, a_f = _alphas.py_func(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+        a_s, a_f = rates.py_func(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+        learned = s[S_N] >= MIN_BASELINE_N
         sd = math.sqrt(s[S_VAR])
         step = v - s[S_MEAN]
-        if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # one wild sample moves the recent mean only so far
-            step = min(max(step, -2.0 * p[P_LIMIT] * sd), 2.0 * p[P_LIMIT] * sd)
+        if learned and sd > 0.0:
+            step = clip.py_func(step, 2.0 * p[P_LIMIT] * sd)
         s[S_FAST] += a_f * (s[S_MEAN] + step - s[S_FAST])
         dev = v - s[S_PREV]
         s[S_PREV] = v
-        if s[S_N] >= MIN_BASELINE_N and s[S_NVAR] > 0.0:
-            bound = DIFF_CLIP * math.sqrt(s[S_NVAR])
-            dev = min(max(dev, -bound), bound)
+        if learned and s[S_NVAR] > 0.0:
+            dev = clip.py_func(dev, CLIP * math.sqrt(s[S_NVAR]))
         s[S_FVAR] = (1.0 - a_f) * s[S_FVAR] + a_f * dev * dev
+        code = s[S_CODE]
+        if not math.isnan(s[S_PRIOR]):
+            if t - s[S_PRIOR_T] > p[P_BASE_S] or t < s[S_PRIOR_T]:
+                s[S_PRIOR] = math.nan
+            elif abs(s[S_FAST] - s[S_PRIOR]) < abs(s[S_FAST] - s[S_MEAN]):
+                s[S_MEAN], s[S_PRIOR] = s[S_PRIOR], math.nan
+                code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
         d = (s[S_FAST] - s[S_MEAN]) / sd if sd > 0.0 else 0.0
         ratio = s[S_FVAR] / s[S_NVAR] if s[S_NVAR] > 0.0 else 1.0
         wanted = 0.0
-        if s[S_N] >= MIN_BASELINE_N and t - s[S_T0] >= p[P_WARM_S]:
+        if learned and t - s[S_T0] >= p[P_WARM_S]:
             if abs(d) > p[P_LIMIT]:
                 wanted = LEVEL_UP if d > 0 else LEVEL_DOWN
             elif ratio > p[P_VAR_LIMIT]:
                 wanted = VARIANCE
-        code = s[S_CODE]
         still = (
             ratio > 1.0 + (p[P_VAR_LIMIT] - 1.0) / 2.0 if code == VARIANCE else code * d > p[P_LIMIT] / 2.0
         )
@@ -198,13 +214,14 @@ class ShiftTwin:
         if new != 0.0 and code == 0.0:
             s[S_RAISED] = t
         if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:
+            s[S_PRIOR], s[S_PRIOR_T] = s[S_MEAN], t
             s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]
             new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
         s[S_CODE] = new
         if new == 0.0:
             diff = v - s[S_MEAN]
-            if s[S_N] >= MIN_BASELINE_N and sd > 0.0:
-                diff = min(max(diff, -DIFF_CLIP * sd), DIFF_CLIP * sd)
+            if learned and sd > 0.0:
+                diff = clip.py_func(diff, CLIP * sd)
             s[S_MEAN] += a_s * diff
             s[S_VAR] = (1.0 - a_s) * (s[S_VAR] + a_s * diff * diff)
             s[S_NVAR] = (1.0 - a_s) * s[S_NVAR] + a_s * dev * dev
@@ -243,10 +260,11 @@ def shift_subject(rule: ThresholdRule) -> Subject:
     )
 
 
-class ShiftKind:
+class ShiftKind(StateRows):
     """Every ``[[rules]]`` entry whose ``anomaly.method`` includes ``shift``."""
 
     facet = FACET
+    code_at, raised_at, seen_at = S_CODE, S_RAISED, S_TLAST
     reports_value = True
 
     def __init__(self, rules: Sequence[ThresholdRule]) -> None:
@@ -298,19 +316,6 @@ class ShiftKind:
         if condition == "variance_shift":
             return VARIANCE
         return LEVEL_DOWN if direction == "low" else LEVEL_UP
-
-    def set_open(self, codes: Sequence[int]) -> None:
-        self.state[:, S_CODE] = codes
-        reopened = (self.state[:, S_CODE] != 0) & np.isnan(self.state[:, S_RAISED])
-        self.state[reopened, S_RAISED] = self.state[reopened, S_TLAST]
-
-    def snapshot(self, subject: int) -> dict[str, Any]:
-        return {"state": self.state[subject].tolist()}
-
-    def load(self, subject: int, entry: dict[str, Any]) -> None:
-        code = self.state[subject, S_CODE]
-        self.state[subject] = entry["state"]
-        self.state[subject, S_CODE] = code  # which facets are open comes from the events
 
     def warm_up(self) -> None:
         ev = np.zeros((0, 4), dtype=np.int64)
