@@ -26,7 +26,6 @@ hours. NaN readings are skipped.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,12 +33,11 @@ import numpy.typing as npt
 from numba import njit
 
 from gateway.config.rules import ThresholdRule
-from gateway.detect.kind import Description, KindEvent, StateRows
-from gateway.detect.layout import Subject, rule_subject
+from gateway.detect.kind import Description
+from gateway.detect.perchannel import ChannelKind
 from gateway.detect.pieces import CLIP, MIN_BASELINE_N, clip, hold_step, rates
 
 FACET = "shift"
-_Route = tuple[npt.NDArray[np.int32], npt.NDArray[np.intp]]
 LEVEL_UP, LEVEL_DOWN, VARIANCE = 1, -1, 2
 
 P_BASE_S, P_FAST_S, P_WARM_S, P_LIMIT, P_VAR_LIMIT, P_HOLD, P_CLEAR, P_REBASE = range(8)
@@ -242,69 +240,14 @@ def shift_params(rule: ThresholdRule) -> list[float] | None:
     return p
 
 
-def shift_subject(rule: ThresholdRule) -> Subject:
-    """A rule's shift detector, named after the rule."""
-    base = rule_subject(rule)
-    return Subject(
-        key=f"{base.key}/shift",
-        fingerprint=base.fingerprint,
-        device=base.device,
-        channel=base.channel,
-        category=base.category,
-        severity="normal",
-        fault_severity="normal",
-        hysteresis=0.0,
-        hold_s=0.0,
-        label=f"{rule.device}/{rule.channel} sustained shift",
-        code=rule.code,
-    )
-
-
-class ShiftKind(StateRows):
+class ShiftKind(ChannelKind):
     """Every ``[[rules]]`` entry whose ``anomaly.method`` includes ``shift``."""
 
-    facet = FACET
+    facet, label, n_params = FACET, "sustained shift", N_PARAMS
     code_at, raised_at, seen_at = S_CODE, S_RAISED, S_TLAST
-    reports_value = True
-
-    def __init__(self, rules: Sequence[ThresholdRule]) -> None:
-        served = [(rule, row) for rule in rules if (row := shift_params(rule)) is not None]
-        self.subjects = tuple(shift_subject(rule) for rule, _ in served)
-        rows: dict[tuple[float, ...], int] = {}
-        self.param_row = np.array(
-            [rows.setdefault(tuple(row), len(rows)) for _, row in served], dtype=np.int32
-        )
-        self.params = np.array(list(rows), dtype=np.float64).reshape(len(rows), N_PARAMS)
-        self.state = np.array([initial_state() for _ in served], dtype=np.float64).reshape(
-            len(served), N_STATE
-        )
-        self._by_channel: dict[tuple[str, str], list[int]] = {}
-        for i, (rule, _) in enumerate(served):
-            self._by_channel.setdefault((rule.device, rule.channel), []).append(i)
-        self._routes: dict[tuple[str, tuple[str, ...]], _Route] = {}
-
-    def evaluate(
-        self,
-        device: str,
-        channels: tuple[str, ...],
-        values: npt.NDArray[np.float64],
-        ts: npt.NDArray[np.float64],
-    ) -> list[KindEvent]:
-        route = self._routes.get((device, channels))
-        if route is None:
-            by_channel = self._by_channel
-            pairs = [(i, col) for col, ch in enumerate(channels) for i in by_channel.get((device, ch), ())]
-            route = (
-                np.array([i for i, _ in pairs], dtype=np.int32),
-                np.array([col for _, col in pairs], dtype=np.intp),
-            )
-            self._routes[(device, channels)] = route
-        slots, columns = route
-        if not slots.size:
-            return []
-        ev = np.empty((slots.size, 4), dtype=np.int64)
-        n = shift_step(slots, values[columns], ts[columns], self.params, self.param_row, self.state, ev)
-        return [KindEvent(int(columns[k]), i, old, new) for k, i, old, new in ev[:n].tolist()]
+    step = shift_step
+    params_of = staticmethod(shift_params)
+    initial_state = staticmethod(initial_state)
 
     def describe(self, subject: int, code: int) -> Description:
         p = self.params[self.param_row[subject]]
@@ -316,8 +259,3 @@ class ShiftKind(StateRows):
         if condition == "variance_shift":
             return VARIANCE
         return LEVEL_DOWN if direction == "low" else LEVEL_UP
-
-    def warm_up(self) -> None:
-        ev = np.zeros((0, 4), dtype=np.int64)
-        i0, f0 = np.zeros(0, np.int32), np.zeros(0)
-        shift_step(i0, f0, f0, np.zeros((0, N_PARAMS)), i0, np.zeros((0, N_STATE)), ev)
