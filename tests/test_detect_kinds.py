@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,18 @@ def test_a_restart_keeps_learned_baselines_and_open_shifts(tmp_path: Path) -> No
     # Open already, so no second raise; the baseline was kept, so the return clears it.
     again = _run(restarted, 4.0 + rng.normal(0, 0.05, (300, 1)), ("discharge_bar",), 2_400)
     assert [s for _, s in again] == ["-shift:level_shift"]
+
+
+def test_a_change_point_on_autocorrelated_data_is_raised_held_and_cleared_on_return() -> None:
+    (rule,), _ = _rules('[[rules]]\ndevice = "skid"\nchannel = "p"\nanomaly = { method = ["changepoint"] }\n')
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(5)
+    noise = np.zeros(4_000)
+    for i in range(1, noise.size):  # AR(1), phi 0.9, as 1 Hz sensor data are
+        noise[i] = 0.9 * noise[i - 1] + rng.normal(0, math.sqrt(1 - 0.81))
+    values = (4.0 + 0.05 * noise).reshape(-1, 1)
+    values[3_000:3_200] += 0.15  # three sd for three minutes
+    said = _run(engine, values, ("p",), 0)
+    assert [s for _, s in said] == ["+changepoint:change_point", "-changepoint:change_point"]
+    (up, _), (down, _) = said
+    assert 3_000 <= up < 3_000 + 120 and 3_200 <= down < 3_200 + 120

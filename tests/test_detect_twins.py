@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config.rules import Clause, CrossRule, MultivariateRule
-from gateway.detect import adaptive, shift
+from gateway.detect import adaptive, changepoint, shift
 from gateway.detect import codes as c
 from gateway.detect.adaptive import AdaptiveTwin, adaptive_step
+from gateway.detect.changepoint import ChangePointTwin, changepoint_step
 from gateway.detect.channel import channel_step
 from gateway.detect.cross import cross_step
 from gateway.detect.crossrule import CrossKind
@@ -443,3 +444,47 @@ def test_hotelling_kind_judges_every_row_of_a_backlog_as_its_twin(dims, learn, l
             if channel == names[-1]:  # the row is complete: the kind judges it
                 expected += [(k, 0, old, new) for _, old, new in twin.step([latest[n] for n in names])]
         assert _feed(kind, batch) == expected
+
+
+changepoint_params = st.builds(
+    lambda t, k, h: [t[0], t[1], t[2], k, h, t[3], t[4], t[5]],
+    timing,
+    st.sampled_from([0.0, 0.5]),
+    st.sampled_from([2.0, 8.0]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    slots=st.lists(changepoint_params, min_size=1, max_size=3),
+    stream=st.lists(st.tuples(st.integers(0, 2), shift_value, step), max_size=400),
+    cuts=st.lists(st.integers(0, 400), max_size=3),
+)
+def test_changepoint_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type: ignore[no-untyped-def]
+    n = len(slots)
+    twins = [ChangePointTwin(params=list(p)) for p in slots]
+    params = np.array(slots, dtype=np.float64)
+    state = np.array([changepoint.initial_state() for _ in slots])
+    t = 1_700_000_000.0
+    readings: list[tuple[int, float, float]] = []
+    for which, v, dt in stream:
+        t += dt
+        readings.append((which % n, v, t))
+    boundaries = sorted({0, len(readings), *(min(x, len(readings)) for x in cuts)})
+    for start, end in itertools.pairwise(boundaries):
+        batch = readings[start:end]
+        expected = [(k, i, *change) for k, (i, v, ts) in enumerate(batch) for change in twins[i].step(v, ts)]
+        ev = np.zeros((len(batch), 4), np.int64)
+        got = changepoint_step(
+            np.array([b[0] for b in batch], np.int32),
+            np.array([b[1] for b in batch]),
+            np.array([b[2] for b in batch]),
+            params,
+            np.arange(n, dtype=np.int32),
+            state,
+            ev,
+        )
+        assert [tuple(row) for row in ev[:got].tolist()] == expected
+        state = _reload(state)
+    for i, twin in enumerate(twins):
+        assert state[i].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)

@@ -65,7 +65,7 @@ class HealthCheck(StrictModel):
     severity: Severity = "normal"
 
 
-AnomalyMethod = Literal["spike", "shift"]
+AnomalyMethod = Literal["spike", "shift", "changepoint"]
 
 
 class ShiftCheck(StrictModel):
@@ -86,6 +86,19 @@ class ShiftCheck(StrictModel):
     rebaseline_s: float = Field(default=300.0, gt=0, description="a shift held this long is the new normal")
 
 
+class ChangePointCheck(StrictModel):
+    """A two-sided CUSUM on standardised residuals, scaled for their autocorrelation."""
+
+    baseline_s: float = Field(default=3_600.0, gt=0, description="baseline time constant")
+    fast_s: float = Field(default=60.0, gt=0, description="recent mean, taken on re-baselining")
+    warmup_s: float = Field(default=900.0, ge=0, description="learning time before judging")
+    k: float = Field(default=0.5, ge=0, description="slack per sample, in baseline sd")
+    h: float = Field(default=8.0, gt=0, description="a sum above this is a change point")
+    hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
+    clear_s: float = Field(default=30.0, ge=0, le=86_400, description="quiet this long before cleared")
+    rebaseline_s: float = Field(default=300.0, gt=0, description="a change held this long is the new normal")
+
+
 class AnomalyCheck(StrictModel):
     """Anomaly detectors, below alarms in severity; ``method`` picks which run."""
 
@@ -100,6 +113,7 @@ class AnomalyCheck(StrictModel):
     hampel_k: float | None = Field(default=None, gt=0)
     warmup: int = Field(default=288, ge=8, description="samples learned before judging")
     shift: ShiftCheck = Field(default_factory=ShiftCheck)
+    changepoint: ChangePointCheck = Field(default_factory=ChangePointCheck)
 
 
 class ThresholdRule(StrictModel):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from gateway.config.rules import CrossRule, MultivariateRule, ThresholdRule
 from gateway.detect.adaptive import AdaptiveKind
+from gateway.detect.changepoint import ChangePointKind
 from gateway.detect.crossrule import CrossKind
 from gateway.detect.hotelling import HotellingKind
 from gateway.detect.kind import DetectorKind
@@ -22,4 +23,10 @@ def kinds_for(
     The order numbers the subjects after the ``[[rules]]``; a new kind goes last,
     so saved states and open events of the others keep their numbers.
     """
-    return [CrossKind(cross_rules), HotellingKind(multivariate), ShiftKind(rules), AdaptiveKind(multivariate)]
+    return [
+        CrossKind(cross_rules),
+        HotellingKind(multivariate),
+        ShiftKind(rules),
+        AdaptiveKind(multivariate),
+        ChangePointKind(rules),
+    ]
