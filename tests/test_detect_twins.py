@@ -68,6 +68,7 @@ limits = st.builds(
     cusum_h=st.sampled_from([NAN, 3.0]),
     hampel_k=st.sampled_from([NAN, 2.0]),
     warmup=st.sampled_from([8.0, 20.0]),
+    anomaly_clear_s=st.sampled_from([0.0, 10.0]),
 )
 
 
@@ -99,6 +100,7 @@ def _params(lim: ChannelLimits) -> list[float]:
         (c.P_CUSUM_H, "cusum_h"),
         (c.P_HAMPEL_K, "hampel_k"),
         (c.P_WARMUP, "warmup"),
+        (c.P_A_CLEAR, "anomaly_clear_s"),
     ]:
         p[column] = getattr(lim, attr)
     p[c.P_ANOMALY_ON] = 1.0 if lim.anomaly else 0.0

@@ -112,6 +112,9 @@ class AnomalyCheck(StrictModel):
     cusum_h: float | None = Field(default=None, gt=0, description="off by default: drift is slow")
     hampel_k: float | None = Field(default=None, gt=0)
     warmup: int = Field(default=288, ge=8, description="samples learned before judging")
+    clear_s: float = Field(
+        default=10.0, ge=0, le=86_400, description="spike/outlier/drift: quiet this long before cleared"
+    )
     shift: ShiftCheck = Field(default_factory=ShiftCheck)
     changepoint: ChangePointCheck = Field(default_factory=ChangePointCheck)
 

@@ -54,9 +54,11 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
         owner = engine.kind_of(i)
         if owner is not None:
             owner[0].load(owner[1], entry)
-        else:
+        elif len(entry["state"]) == engine.state.shape[1]:  # another layout (older release): learn anew
             engine.state[i] = entry["state"]
             engine.history[i] = entry["history"]
+        else:
+            continue
         restored += 1
     return restored
 
