@@ -206,7 +206,7 @@ class MultivariateRule(StrictModel):
     )
     baseline_s: float = Field(default=3_600.0, gt=0, description="adaptive: baseline time constant")
     fast_s: float = Field(default=10.0, gt=0, description="adaptive: time constant of the recent score")
-    warmup_s: float = Field(default=900.0, ge=0, description="adaptive: learning time before judging")
+    warmup_s: float = Field(default=1_800.0, ge=0, description="adaptive: learning time before judging")
     score_limit: float = Field(default=4.0, gt=1, description="adaptive: recent T²/p above this")
     hold_s: float = Field(default=10.0, ge=0, le=86_400)
     clear_s: float = Field(default=60.0, ge=0, le=86_400)
