@@ -138,8 +138,19 @@ def test_anomalies_are_found_and_can_be_switched_off() -> None:
             said += _said(_feed(engine, i * 60.0, c=float(v)))
         assert said == []
         said += _said(_feed(engine, 401 * 60.0, c=80.0))
-        said += _said(_feed(engine, 402 * 60.0, c=50.0))
+        said += _said(_feed(engine, 402 * 60.0, c=50.0))  # quiet since now: cleared after clear_s of it
+        said += _said(_feed(engine, 403 * 60.0, c=50.0))
         assert said == expected
+
+
+def test_a_burst_of_spikes_is_one_anomaly_not_a_flicker() -> None:
+    rng = np.random.default_rng(8)
+    engine = DetectionEngine([ThresholdRule(device="d", channel="c", anomaly=AnomalyCheck(warmup=100))])
+    said: list[tuple[int, str]] = []
+    readings = [*(50 + rng.normal(0, 1, 400)), 80.0, 50.0, 80.0, 50.0, 50.0, 80.0, *([50.0] * 30)]
+    for t, v in enumerate(readings):
+        said += [(t, s) for s in _said(_feed(engine, float(t), c=float(v)))]
+    assert said == [(400, "+anomaly:ewma_spike"), (416, "-anomaly:ewma_spike")]  # quiet from 406 for 10 s
 
 
 def test_cross_channel_rules_on_one_device() -> None:
