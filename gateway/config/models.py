@@ -18,6 +18,7 @@ from gateway.config.rules import (
     MultivariateRule,
     ThresholdRule,
 )
+from gateway.config.trust import CommandTrust
 
 
 class Location(StrictModel):
@@ -147,3 +148,4 @@ class GatewayConfig(StrictModel):
     detection: DetectionSettings = DetectionSettings()
     logging: LoggingSettings = LoggingSettings()
     web: WebSettings | None = Field(default=None, description="status page and metrics; off unless given")
+    commands: CommandTrust = Field(default=CommandTrust(), description="who may send commands")

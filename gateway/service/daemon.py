@@ -26,8 +26,11 @@ from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
-from gateway.remote.commands import CommandHandler
+from gateway.remote.auth import Authoriser
+from gateway.remote.commands import CommandHandler, event_commands
+from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
 from gateway.service.devices import DeviceStates
+from gateway.service.diagnostics import LogTail, diagnostics_bundle
 from gateway.service.health import HealthReport
 from gateway.service.pipeline import Pipeline
 from gateway.service.streams import build_streams, feed
@@ -62,6 +65,7 @@ class Daemon:
         self.web: StatusServer | None = None  # when [web] is configured
         self.outbox: Outbox | None = None
         self.supervisor = Supervisor()
+        self.log_tail = LogTail()  # the recent log, for the log_tail and diagnostics commands
 
     def stop(self) -> None:
         self._stopping.set()
@@ -70,9 +74,11 @@ class Daemon:
         cfg = self.config
         outbox = Outbox(cfg.storage.directory, cfg.gateway.id, max_bytes=cfg.storage.max_bytes)
         self.outbox = outbox
+        logging.getLogger().addHandler(self.log_tail)
         try:
             await self._run(outbox)
         finally:
+            logging.getLogger().removeHandler(self.log_tail)
             outbox.close()
 
     async def _run(self, outbox: Outbox) -> None:
@@ -95,7 +101,11 @@ class Daemon:
         polled = [d for d in cfg.devices if registry.is_polled(d)]
         supervisor = self.supervisor
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled], supervisor)
-        commands = CommandHandler(desk, states.events)
+        commands = CommandHandler(
+            event_commands(desk, states.events),
+            authoriser=Authoriser(cfg.commands, gateway_id=cfg.gateway.id, store=outbox),
+            topic_prefix=cfg.uplink.topic_prefix,
+        )
         self.uplink = client = UplinkClient(
             cfg.uplink,
             cfg.gateway,
@@ -110,6 +120,25 @@ class Daemon:
         self.streams = build_streams(cfg)
         health = HealthReport(
             outbox, self.pollers, cfg.storage.directory, supervisor, every_s=cfg.uplink.health_s
+        )
+        tail = self.log_tail
+        commands.register(
+            maintenance_commands(
+                MaintenanceHooks(
+                    pollers=self.pollers,
+                    rebirth=client.rebirth,
+                    log_lines=tail.lines,
+                    diagnostics=lambda: diagnostics_bundle(
+                        config=cfg,
+                        config_digest=self.config_digest,
+                        outbox=outbox,
+                        pollers=self.pollers,
+                        supervisor=supervisor,
+                        health=health.body,
+                        log_tail=tail,
+                    ),
+                )
+            )
         )
         client.on_connect(lambda: states.publish_all(self.pollers))
         client.on_connect(health.publish)

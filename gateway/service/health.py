@@ -77,9 +77,11 @@ class HealthReport:
         self._every_s = every_s
         self._started = time.time()
 
+    def body(self) -> dict[str, Any]:
+        return health_body(self._outbox, self._pollers, self._directory, self._started, self._supervisor)
+
     def publish(self) -> None:
-        body = health_body(self._outbox, self._pollers, self._directory, self._started, self._supervisor)
-        self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
+        self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, self.body(), retain=True)
 
     async def run(self) -> None:
         """Publish soon after start (devices polled by then), then every ``every_s``."""
