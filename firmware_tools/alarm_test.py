@@ -94,8 +94,8 @@ async def alarm_test(
                 signer=signer,
             )
             if answer.get("ok"):
-                result.acknowledged_by = ack_as
-                say(f"acknowledged as {ack_as}")
+                result.acknowledged_by = str(answer["result"].get("acknowledged_by", ack_as))
+                say(f"acknowledged as {result.acknowledged_by}")
         if clear_timeout_s > 0:
             say(f"now restore normal on {device}; waiting up to {clear_timeout_s:g} s for the clear")
             cleared = await _first(

@@ -21,8 +21,8 @@ from drivers.simulators.dust_monitor import CHANNELS as DUST_CHANNELS
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker, free_port
 from gateway.config import GatewayConfig, parse_config
-from tests.keys import trusted_keys_toml
 from tests.helpers import Subscriber
+from tests.keys import trusted_keys_toml
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_tools.command_client import Signer
@@ -27,3 +29,14 @@ def trusted_keys_toml() -> str:
 def signed(request: dict[str, Any], signer: Signer = COMMAND_CENTER, gateway: str = "gw-test-01") -> bytes:
     """``request`` signed for ``gateway``, as the payload to publish."""
     return json.dumps(signer.sign(request, gateway)).encode()
+
+
+def key_file(directory: Path, signer: Signer = COMMAND_CENTER) -> Path:
+    """``signer``'s private key as ``gridgate keys new`` writes it, named by its id."""
+    path = directory / f"{signer.key_id}.key"
+    path.write_bytes(
+        signer.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
