@@ -237,6 +237,10 @@ def _hj212_decode(path: str, crc_mode: str) -> int:
 def _run(path: str, level: str | None) -> int:
     try:
         config, digest = load_config(path)
+        from gateway.remote.apply import recover
+
+        if recover(Path(path), config.storage.directory):  # an apply cut short: the old config is back
+            config, digest = load_config(path)
     except ConfigError as exc:
         return _check(exc.source)
     from gateway.service import logs
@@ -249,7 +253,7 @@ def _run(path: str, level: str | None) -> int:
     from gateway.service.daemon import Daemon  # numba loads here, not for `check`
 
     async def supervise() -> None:
-        daemon = Daemon(config, config_digest=digest)
+        daemon = Daemon(config, config_digest=digest, config_path=Path(path))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stop)

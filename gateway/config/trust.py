@@ -45,6 +45,13 @@ class CommandTrust(StrictModel):
         default=300, ge=10, le=86_400, description="a signed request's ts may differ this much from now"
     )
     keys: dict[str, TrustedKey] = Field(default_factory=dict, description="key id = { public_key, role }")
+    bundle_signatures: int = Field(
+        default=1, ge=1, le=16, description="config bundles need this many maintainer keys' signatures"
+    )
+    groups: tuple[str, ...] = Field(default=(), description="fleet groups whose bundles this gateway takes")
+    apply_window_s: float = Field(
+        default=30.0, gt=0, le=3600, description="health must be back this soon after an apply, or undo it"
+    )
 
     @field_validator("keys")
     @classmethod

@@ -42,13 +42,18 @@ class KeyFileError(Exception):
     """A key file cannot be read or holds no Ed25519 private key; the message names the file."""
 
 
+def canonical_json(value: Any) -> bytes:
+    """``value`` as the canonical JSON bytes the module docstring describes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def signed_bytes(request: Mapping[str, Any]) -> bytes:
     """The bytes a request's signature covers (see the module docstring)."""
     body = dict(request)
     auth = body.get(AUTH_FIELD)
     if isinstance(auth, Mapping):
         body[AUTH_FIELD] = {k: v for k, v in auth.items() if k != "sig"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return canonical_json(body)
 
 
 def sign_request(

@@ -11,7 +11,10 @@ import functools
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import aiomqtt
 
 from drivers import registry
 from drivers.modbus.bus import ModbusBus
@@ -26,6 +29,7 @@ from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
+from gateway.remote.apply import BUNDLE_TOPIC, ApplyResult, ConfigApplier
 from gateway.remote.auth import Authoriser
 from gateway.remote.commands import CommandHandler, event_commands
 from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
@@ -52,8 +56,16 @@ WRITE_BACK_S = 1.0
 class Daemon:
     """Runs the gateway until :meth:`stop`; then flushes the outbox for up to ``flush_s``."""
 
-    def __init__(self, config: GatewayConfig, *, config_digest: str, flush_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_digest: str,
+        flush_s: float = 5.0,
+        config_path: Path | None = None,
+    ) -> None:
         self.config = config
+        self.config_path = config_path  # given: signed bundles may replace it (gateway.remote.apply)
         self.config_digest = config_digest
         self.flush_s = flush_s
         self._stopping = asyncio.Event()
@@ -66,18 +78,55 @@ class Daemon:
         self.outbox: Outbox | None = None
         self.supervisor = Supervisor()
         self.log_tail = LogTail()  # the recent log, for the log_tail and diagnostics commands
+        self.applier: ConfigApplier | None = None
+        self._next_config: GatewayConfig | None = None  # set: the runtime restarts with it
+        self._stop_requested = False
+        self._applying: set[asyncio.Task[ApplyResult]] = set()
 
     def stop(self) -> None:
+        self._stop_requested = True
         self._stopping.set()
+
+    async def restart_with(self, config: GatewayConfig) -> None:
+        """Stop the runtime and start it again with ``config``; the outbox stays open."""
+        self._next_config = config
+        self.ready.clear()
+        self._stopping.set()
+        await self.ready.wait()
+
+    def online_devices(self) -> set[str]:
+        return {p.device for p in self.pollers if p.state == "online"}
+
+    def uplink_connected(self) -> bool:
+        return self.uplink is not None and self.uplink.connected.is_set()
+
+    def task_restarts(self) -> int:
+        return sum(self.supervisor.restarts.values())
+
+    async def _take_bundle(self, client: object, message: aiomqtt.Message) -> None:
+        assert self.applier is not None
+        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        task = asyncio.create_task(self.applier.apply_bundle(payload), name="config-apply")
+        self._applying.add(task)  # outlives the runtime it restarts; the lock queues a burst
+        task.add_done_callback(self._applying.discard)
 
     async def run(self) -> None:
         cfg = self.config
         outbox = Outbox(cfg.storage.directory, cfg.gateway.id, max_bytes=cfg.storage.max_bytes)
         self.outbox = outbox
         logging.getLogger().addHandler(self.log_tail)
+        if self.config_path is not None:
+            self.applier = ConfigApplier(self, outbox, config_path=self.config_path)
         try:
-            await self._run(outbox)
+            while True:
+                await self._run(outbox)
+                if self._next_config is None or self._stop_requested:
+                    break
+                self.config, self._next_config = self._next_config, None
+                self._stopping.clear()
         finally:
+            for task in self._applying:
+                task.cancel()
             logging.getLogger().removeHandler(self.log_tail)
             outbox.close()
 
@@ -140,6 +189,8 @@ class Daemon:
                 )
             )
         )
+        if self.applier is not None:
+            client.subscribe(BUNDLE_TOPIC, self._take_bundle)
         client.on_connect(lambda: states.publish_all(self.pollers))
         client.on_connect(health.publish)
         stored = supervisor.guard(pipeline.accept_committed)  # streams answer once stored
@@ -202,7 +253,8 @@ class Daemon:
             notify("READY=1")
             self.ready.set()
             await self._stopping.wait()
-            notify("STOPPING=1")
+            restarting = self._next_config is not None and not self._stop_requested
+            notify("RELOADING=1" if restarting else "STOPPING=1")
             for poller in self.pollers:
                 poller.stop()
             for task in (*feeds, *background):
@@ -216,7 +268,7 @@ class Daemon:
                 log.warning("stop: detection state not saved (%s); the last saved copy is kept", error)
             outbox.write_back()
             flushing.set()
-            await asyncio.wait([uplink], timeout=self.flush_s)
+            await asyncio.wait([uplink], timeout=min(self.flush_s, 1.0) if restarting else self.flush_s)
             if not uplink.done():
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
                 uplink.cancel()

@@ -1,0 +1,227 @@
+"""Apply a checked config bundle: write it, run with it, watch, then commit or roll back.
+
+The steps, each leaving the box with one whole config in force:
+
+1. ``applying.json`` records the version and the config text in force now
+   (written atomically, as every file here).
+2. The new config (and its profiles) replaces the site config file; the
+   bundle is kept under ``bundles/`` with the last ``KEEP_BUNDLES``.
+3. The daemon's runtime restarts in-process with the new config (the outbox
+   stays open, detection state is saved and restored across it).
+4. Health window: the uplink is connected, every device online before is
+   online again and no task failed, within ``[commands] apply_window_s``.
+5. Commit: the trusted state takes the new version, ``applying.json`` goes.
+   Or roll back: the previous config text goes back into the file, the runtime
+   restarts with it, ``applying.json`` goes, and the status says why.
+
+After a power cut or ``kill -9`` before the commit, :func:`recover` (run before
+the config is loaded) finds ``applying.json`` and puts the previous config
+back: the old config is in force. After the commit the new one is.
+Progress and outcome are published, retained, on ``config/status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from gateway.config.models import GatewayConfig
+from gateway.outbox import Outbox, Priority
+from gateway.remote.bundles import BundleRefused, CheckedBundle, check_bundle
+from gateway.remote.trusted_state import (
+    TrustedState,
+    TrustedStateError,
+    load_trusted,
+    save_trusted,
+    write_atomically,
+)
+from gateway.timestamps import iso_utc
+
+log = logging.getLogger(__name__)
+
+STATUS_TOPIC = "config/status"
+BUNDLE_TOPIC = "config/bundle"
+MARKER = "remote/applying.json"
+KEPT = "remote/bundles"
+KEEP_BUNDLES = 5
+HEALTH_POLL_S = 0.1
+
+
+class Outcome(str, Enum):
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled_back"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    outcome: Outcome
+    version: int  # the version in force afterwards
+    reasons: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+class Runtime(Protocol):
+    """What the applier needs of the daemon: restart it with a config, and see its health."""
+
+    config: GatewayConfig
+
+    async def restart_with(self, config: GatewayConfig) -> None: ...
+    def online_devices(self) -> set[str]: ...
+    def uplink_connected(self) -> bool: ...
+    def task_restarts(self) -> int: ...
+
+
+def recover(config_path: Path, storage: Path) -> bool:
+    """Undo an apply that did not commit (power cut, kill -9): True if the old config was put back."""
+    marker = storage / MARKER
+    try:
+        pending = json.loads(marker.read_text())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError) as exc:
+        log.error("config: %s is unreadable (%s); the config file is left as it is", marker, exc)
+        return False
+    write_atomically(config_path, pending["previous"])
+    marker.unlink()
+    log.warning(
+        "config: version %s was not committed before the stop; the previous config is back",
+        pending["version"],
+    )
+    return True
+
+
+class ConfigApplier:
+    """Takes bundles one at a time for a running daemon whose site config is ``config_path``."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        outbox: Outbox,
+        *,
+        config_path: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._runtime = runtime
+        self._outbox = outbox
+        self._path = config_path
+        self._storage = runtime.config.storage.directory
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    def version(self) -> int:
+        return load_trusted(self._storage).version
+
+    async def apply_bundle(self, raw: bytes) -> ApplyResult:
+        """Check ``raw`` and, if it passes, apply it; the status topic says what happened."""
+        async with self._lock:  # a burst of bundles: one after the other, each against the last
+            started = time.monotonic()
+            try:
+                current = load_trusted(self._storage)
+                checked = check_bundle(
+                    raw,
+                    trust=self._runtime.config.commands,
+                    gateway_id=self._runtime.config.gateway.id,
+                    current_version=current.version,
+                    now=self._clock(),
+                )
+                _same_storage(checked.config, self._runtime.config)
+            except BundleRefused as exc:
+                log.warning("config: bundle refused (%s)", exc)
+                return self._report(ApplyResult(Outcome.REFUSED, current.version, (exc.code, *exc.problems)))
+            except TrustedStateError as exc:
+                return self._report(ApplyResult(Outcome.REFUSED, 0, ("trusted_state", str(exc))))
+            result = await self._apply(checked, current, started)
+            return self._report(result)
+
+    async def _apply(self, bundle: CheckedBundle, current: TrustedState, started: float) -> ApplyResult:
+        previous_config = self._runtime.config
+        previous_text = self._path.read_text(encoding="utf-8")
+        online_before = self._runtime.online_devices()
+        restarts_before = self._runtime.task_restarts()
+        self._status("applying", bundle.version, current.version, ())
+        write_atomically(
+            self._storage / MARKER, json.dumps({"version": bundle.version, "previous": previous_text})
+        )
+        self._keep(bundle)
+        for name, text in bundle.profiles.items():
+            write_atomically(self._path.parent / "profiles" / name, text)
+        write_atomically(self._path, bundle.config_text)
+        log.info("config: applying version %d (signed by %s)", bundle.version, ", ".join(bundle.signed_by))
+        await self._runtime.restart_with(bundle.config)
+        problems = await self._watch(online_before, restarts_before, bundle.config.commands.apply_window_s)
+        if not problems:
+            save_trusted(self._storage, TrustedState(version=bundle.version, digest=bundle.digest))
+            (self._storage / MARKER).unlink()
+            log.info("config: version %d committed", bundle.version)
+            return ApplyResult(Outcome.COMMITTED, bundle.version, (), time.monotonic() - started)
+        log.warning("config: version %d rolled back: %s", bundle.version, "; ".join(problems))
+        write_atomically(self._path, previous_text)
+        await self._runtime.restart_with(previous_config)
+        (self._storage / MARKER).unlink()
+        return ApplyResult(Outcome.ROLLED_BACK, current.version, tuple(problems), time.monotonic() - started)
+
+    async def _watch(self, online_before: set[str], restarts_before: int, window_s: float) -> list[str]:
+        """Wait up to ``window_s`` for health; what is still wrong at the end (nothing: healthy)."""
+        deadline = time.monotonic() + window_s
+        while True:
+            problems = []
+            if not self._runtime.uplink_connected():
+                problems.append("the uplink is not connected")
+            missing = sorted(online_before - self._runtime.online_devices())
+            if missing:
+                problems.append(f"device(s) online before are not online again: {', '.join(missing)}")
+            failed = self._runtime.task_restarts() - restarts_before
+            if failed:
+                problems.append(f"{failed} task failure(s) since the apply")
+                return problems  # a failure does not heal by waiting
+            if not problems or time.monotonic() >= deadline:
+                return problems
+            await asyncio.sleep(HEALTH_POLL_S)
+
+    def _keep(self, bundle: CheckedBundle) -> None:
+        kept = self._storage / KEPT
+        write_atomically(kept / f"{bundle.version:010d}.toml", bundle.config_text)
+        for old in sorted(kept.glob("*.toml"))[:-KEEP_BUNDLES]:
+            old.unlink()
+
+    def _report(self, result: ApplyResult) -> ApplyResult:
+        self._status(
+            result.outcome.value, result.version, result.version, result.reasons, seconds=result.seconds
+        )
+        return result
+
+    def _status(
+        self, state: str, version: int, in_force: int, reasons: Sequence[str], *, seconds: float = 0.0
+    ) -> None:
+        body: dict[str, Any] = {
+            "ts": iso_utc(self._clock()),
+            "state": state,
+            "version": version,
+            "in_force": in_force,
+            "reasons": list(reasons),
+        }
+        if seconds:
+            body["seconds"] = round(seconds, 3)
+        self._outbox.enqueue(Priority.STATE, STATUS_TOPIC, body, retain=True)
+
+
+def _same_storage(new: GatewayConfig, old: GatewayConfig) -> None:
+    if new.storage.directory != old.storage.directory:
+        raise BundleRefused(
+            "invalid",
+            [
+                f"storage.directory: a bundle cannot move the gateway's state ({old.storage.directory} → "
+                f"{new.storage.directory}); change it on the box"
+            ],
+        )
+
+
+BundleHandler = Callable[[bytes], Awaitable[ApplyResult]]
