@@ -110,6 +110,7 @@ async def test_a_bundle_that_breaks_a_device_is_rolled_back_by_itself(
         status = await _push(broker, topic_prefix, subscriber, _bundle(dead, 5))
         assert status.payload["state"] == "rolled_back", status.payload
         assert "dust-01" in " ".join(status.payload["reasons"]) and status.payload["in_force"] == 0
+        assert status.payload["version"] == 5
         assert path.read_text() == site and daemon.config.devices[0].port == dust_monitor.port  # type: ignore[attr-defined]
         seen = len(subscriber.received)
         dust_monitor.set("pm10", 33.5)

@@ -63,7 +63,8 @@ class Outcome(str, Enum):
 @dataclass(frozen=True)
 class ApplyResult:
     outcome: Outcome
-    version: int  # the version in force afterwards
+    version: int  # the bundle's (0 when it could not be read)
+    in_force: int  # the version in force afterwards
     reasons: tuple[str, ...] = ()
     seconds: float = 0.0
 
@@ -135,9 +136,11 @@ class ConfigApplier:
                 _same_storage(checked.config, self._runtime.config)
             except BundleRefused as exc:
                 log.warning("config: bundle refused (%s)", exc)
-                return self._report(ApplyResult(Outcome.REFUSED, current.version, (exc.code, *exc.problems)))
+                version = _claimed_version(raw)
+                reasons = (exc.code, *exc.problems)
+                return self._report(ApplyResult(Outcome.REFUSED, version, current.version, reasons))
             except TrustedStateError as exc:
-                return self._report(ApplyResult(Outcome.REFUSED, 0, ("trusted_state", str(exc))))
+                return self._report(ApplyResult(Outcome.REFUSED, 0, 0, ("trusted_state", str(exc))))
             result = await self._apply(checked, current, started)
             return self._report(result)
 
@@ -161,12 +164,16 @@ class ConfigApplier:
             save_trusted(self._storage, TrustedState(version=bundle.version, digest=bundle.digest))
             (self._storage / MARKER).unlink()
             log.info("config: version %d committed", bundle.version)
-            return ApplyResult(Outcome.COMMITTED, bundle.version, (), time.monotonic() - started)
+            return ApplyResult(
+                Outcome.COMMITTED, bundle.version, bundle.version, (), time.monotonic() - started
+            )
         log.warning("config: version %d rolled back: %s", bundle.version, "; ".join(problems))
         write_atomically(self._path, previous_text)
         await self._runtime.restart_with(previous_config)
         (self._storage / MARKER).unlink()
-        return ApplyResult(Outcome.ROLLED_BACK, current.version, tuple(problems), time.monotonic() - started)
+        return ApplyResult(
+            Outcome.ROLLED_BACK, bundle.version, current.version, tuple(problems), time.monotonic() - started
+        )
 
     async def _watch(self, online_before: set[str], restarts_before: int, window_s: float) -> list[str]:
         """Wait up to ``window_s`` for health; what is still wrong at the end (nothing: healthy)."""
@@ -194,7 +201,7 @@ class ConfigApplier:
 
     def _report(self, result: ApplyResult) -> ApplyResult:
         self._status(
-            result.outcome.value, result.version, result.version, result.reasons, seconds=result.seconds
+            result.outcome.value, result.version, result.in_force, result.reasons, seconds=result.seconds
         )
         return result
 
@@ -211,6 +218,15 @@ class ConfigApplier:
         if seconds:
             body["seconds"] = round(seconds, 3)
         self._outbox.enqueue(Priority.STATE, STATUS_TOPIC, body, retain=True)
+
+
+def _claimed_version(raw: bytes) -> int:
+    """The version a refused bundle claims, for its status; 0 when it cannot be read."""
+    try:
+        version = json.loads(raw)["bundle"]["version"]
+    except (ValueError, KeyError, TypeError):
+        return 0
+    return version if isinstance(version, int) and version >= 0 else 0
 
 
 def _same_storage(new: GatewayConfig, old: GatewayConfig) -> None:
