@@ -60,9 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _add_command_center_parsers(commands)
     _add_commissioning_parsers(commands)
+    from firmware_tools.fleet_cli import add_fleet_parser
     from firmware_tools.keys_cli import add_keys_parser
 
     add_keys_parser(commands)
+    add_fleet_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config, explain=args.explain)
@@ -86,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from firmware_tools.scan_cli import run_scan
 
         return run_scan(args)
+    if args.command == "fleet":
+        from firmware_tools.fleet_cli import run_fleet
+
+        return run_fleet(args)
     if args.command == "keys":
         from firmware_tools.keys_cli import run_keys
 

@@ -61,7 +61,7 @@ def _check(envelope: dict[str, Any], config: GatewayConfig, current: int = 7) ->
     return check_bundle(
         json.dumps(envelope).encode(),
         trust=config.commands,
-        gateway_id=config.gateway.id,
+        local=config,
         current_version=current,
         now=time.time(),
     )

@@ -129,7 +129,7 @@ class ConfigApplier:
                 checked = check_bundle(
                     raw,
                     trust=self._runtime.config.commands,
-                    gateway_id=self._runtime.config.gateway.id,
+                    local=self._runtime.config,
                     current_version=current.version,
                     now=self._clock(),
                 )

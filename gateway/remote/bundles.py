@@ -33,8 +33,9 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway._compat import tomllib
 from gateway.config.load import parse_config
-from gateway.config.models import GatewayConfig
+from gateway.config.models import GatewayConfig, GatewayIdentity
 from gateway.config.trust import CommandTrust, Role
 from gateway.errors import ConfigError
 from gateway.remote.signing import canonical_json, parse_public_key
@@ -79,11 +80,17 @@ def check_bundle(
     raw: bytes,
     *,
     trust: CommandTrust,
-    gateway_id: str,
+    local: GatewayConfig,
     current_version: int,
     now: float,
 ) -> CheckedBundle:
-    """The bundle in ``raw``, checked; BundleRefused says why not."""
+    """The bundle in ``raw``, checked; BundleRefused says why not.
+
+    A config without a ``[gateway]`` or ``[storage]`` table (one bundle for a
+    whole group) keeps this box's own, from the ``local`` config in force; a
+    ``[gateway]`` table must name this gateway, and ``[storage]`` cannot move.
+    """
+    gateway_id = local.gateway.id
     envelope = _parse(raw)
     body = envelope["bundle"]
     signed_by = _signers(body, envelope["signatures"], trust)
@@ -104,12 +111,13 @@ def check_bundle(
         )
     if expires <= now:
         raise BundleRefused("expired", [f"the bundle expired at {expires} (now {int(now)}); sign a new one"])
-    config = _validate(body["config"], body["profiles"], gateway_id)
+    text = _with_own_tables(body["config"], local)
+    config = _validate(text, body["profiles"], gateway_id)
     return CheckedBundle(
         version=version,
         expires=expires,
         config=config,
-        config_text=body["config"],
+        config_text=text,
         profiles=dict(body["profiles"]),
         signed_by=signed_by,
         digest=hashlib.sha256(canonical_json(body)).hexdigest()[:16],
@@ -188,6 +196,36 @@ def _signers(body: dict[str, Any], signatures: list[Any], trust: CommandTrust) -
             ],
         )
     return tuple(good)
+
+
+def _with_own_tables(text: str, local: GatewayConfig) -> str:
+    """``text`` with this box's ``[gateway]`` and ``[storage]`` tables first where it has none."""
+    try:
+        given = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return text  # the validation reports it
+    own = []
+    if "gateway" not in given:
+        own.append(_identity_toml(local.gateway))
+    if "storage" not in given:
+        storage = local.storage
+        own.append(
+            f"[storage]\ndirectory = {json.dumps(str(storage.directory))}\nmax_bytes = {storage.max_bytes}\n"
+            f"telemetry_commit_s = {storage.telemetry_commit_s!r}\n"
+        )
+    if not own:
+        return text
+    return "# this box's own tables; the bundle is for a group\n" + "\n".join(own) + "\n" + text
+
+
+def _identity_toml(identity: GatewayIdentity) -> str:
+    lines = ["[gateway]", f"id = {json.dumps(identity.id)}", f"site = {json.dumps(identity.site)}"]
+    lines.append(f"grid_cell = {json.dumps(identity.grid_cell)}")
+    if identity.location is not None:
+        where = identity.location
+        address = json.dumps(where.address)
+        lines.append(f"location = {{ lat = {where.lat!r}, lon = {where.lon!r}, address = {address} }}")
+    return "\n".join(lines) + "\n"
 
 
 def _validate(text: str, profiles: dict[str, str], gateway_id: str) -> GatewayConfig:
