@@ -263,6 +263,7 @@ def _run(path: str, level: str | None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stop)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload)  # systemctl reload gridgate
         await daemon.run()
 
     try:

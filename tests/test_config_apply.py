@@ -20,6 +20,7 @@ from gateway.config import parse_config
 from gateway.remote.apply import MARKER, recover
 from gateway.remote.bundles import sign_bundle
 from gateway.remote.trusted_state import load_trusted
+from gateway.service.daemon import Daemon
 from tests.conftest import gateway_toml
 from tests.helpers import Received, Subscriber, running_gateway
 from tests.keys import COMMAND_CENTER, MAINTAINER
@@ -128,3 +129,42 @@ def test_an_apply_cut_short_leaves_the_old_config_in_force(tmp_path: Path) -> No
     assert recover(path, storage) is True
     assert path.read_text() == "old = true\n" and not (storage / MARKER).exists()
     assert recover(path, storage) is False and path.read_text() == "old = true\n"
+
+
+async def test_a_local_edit_and_sighup_get_the_same_checks_window_and_rollback(
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    site = _site(tmp_path, broker, dust_monitor.port, topic_prefix)
+    path = tmp_path / "site.toml"
+    path.write_text(site)
+
+    async def reload(daemon: Daemon) -> Received:
+        seen = len(subscriber.received)
+        daemon.reload()
+        return await subscriber.wait_for(
+            lambda m: m.topic.endswith("/config/status") and m.payload["state"] != "applying",
+            timeout=30,
+            after=seen,
+        )
+
+    async with running_gateway(parse_config(site), config_path=path) as daemon:
+        await subscriber.wait_for(
+            lambda m: m.topic.endswith("/devices/dust-01/status") and m.payload["state"] == "online"
+        )
+        path.write_text(site.replace("high = 150.0", "high = 99999"))  # a typo'd rule, still valid
+        assert (await reload(daemon)).payload["state"] == "committed"
+        assert daemon.config.rules[0].high == 99999
+        path.write_text(site.replace("[uplink]", "[uplinc]"))
+        refused = await reload(daemon)
+        assert refused.payload["state"] == "refused" and refused.payload["reasons"][0] == "invalid"
+        assert daemon.config.rules[0].high == 99999  # the running config is kept
+        dead = site.replace(f"port = {dust_monitor.port}", f"port = {free_port()}")
+        path.write_text(dead)
+        rolled = await reload(daemon)
+        assert rolled.payload["state"] == "rolled_back" and "dust-01" in rolled.payload["reasons"][0]
+        assert path.read_text() == site.replace("high = 150.0", "high = 99999")  # the last good one
+        assert (tmp_path / "site.toml.rejected").read_text() == dead  # the edit, kept to fix

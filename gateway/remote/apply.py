@@ -32,7 +32,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.config.load import parse_config
 from gateway.config.models import GatewayConfig
+from gateway.errors import ConfigError
 from gateway.outbox import Outbox, Priority
 from gateway.remote.bundles import BundleRefused, CheckedBundle, check_bundle
 from gateway.remote.trusted_state import (
@@ -116,9 +118,36 @@ class ConfigApplier:
         self._storage = runtime.config.storage.directory
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._in_force = config_path.read_text(encoding="utf-8")  # what a rollback puts back
 
-    def version(self) -> int:
-        return load_trusted(self._storage).version
+    async def apply_local(self) -> ApplyResult:
+        """A technician's edit of the config file (SIGHUP): the same validation, window and rollback."""
+        async with self._lock:
+            started = time.monotonic()
+            try:
+                current = load_trusted(self._storage)
+                text = self._path.read_text(encoding="utf-8")
+                config = parse_config(text, source=str(self._path), config_dir=self._path.parent)
+            except ConfigError as exc:
+                log.warning("config: the edited file is not applied (%s)", exc)
+                return self._report(
+                    ApplyResult(Outcome.REFUSED, current.version, current.version, ("invalid", *exc.problems))
+                )
+            except (OSError, TrustedStateError) as exc:
+                return self._report(ApplyResult(Outcome.REFUSED, 0, 0, ("unreadable", str(exc))))
+            edit = CheckedBundle(
+                version=current.version,
+                expires=0,
+                config=config,
+                config_text=text,
+                profiles={},
+                signed_by=("a local edit",),
+                digest=current.digest,
+            )
+            result = await self._apply(edit, current, started)
+            if result.outcome is Outcome.ROLLED_BACK:  # the edit is kept for the technician to fix
+                write_atomically(self._path.with_name(self._path.name + ".rejected"), text)
+            return self._report(result)
 
     async def apply_bundle(self, raw: bytes) -> ApplyResult:
         """Check ``raw`` and, if it passes, apply it; the status topic says what happened."""
@@ -146,7 +175,7 @@ class ConfigApplier:
 
     async def _apply(self, bundle: CheckedBundle, current: TrustedState, started: float) -> ApplyResult:
         previous_config = self._runtime.config
-        previous_text = self._path.read_text(encoding="utf-8")
+        previous_text = self._in_force
         online_before = self._runtime.online_devices()
         restarts_before = self._runtime.task_restarts()
         self._status("applying", bundle.version, current.version, ())
@@ -163,6 +192,7 @@ class ConfigApplier:
         if not problems:
             save_trusted(self._storage, TrustedState(version=bundle.version, digest=bundle.digest))
             (self._storage / MARKER).unlink()
+            self._in_force = bundle.config_text
             log.info("config: version %d committed", bundle.version)
             return ApplyResult(
                 Outcome.COMMITTED, bundle.version, bundle.version, (), time.monotonic() - started

@@ -11,8 +11,9 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
@@ -103,10 +104,20 @@ class Daemon:
     def task_restarts(self) -> int:
         return sum(self.supervisor.restarts.values())
 
+    def reload(self) -> None:
+        """SIGHUP: apply the edited config file the way a bundle is applied (window, rollback)."""
+        if self.applier is None:
+            log.warning("reload: this daemon was started without a config file; restart it instead")
+            return
+        self._start_apply(self.applier.apply_local())
+
     async def _take_bundle(self, client: object, message: aiomqtt.Message) -> None:
         assert self.applier is not None
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-        task = asyncio.create_task(self.applier.apply_bundle(payload), name="config-apply")
+        self._start_apply(self.applier.apply_bundle(payload))
+
+    def _start_apply(self, apply: Coroutine[Any, Any, ApplyResult]) -> None:
+        task = asyncio.create_task(apply, name="config-apply")
         self._applying.add(task)  # outlives the runtime it restarts; the lock queues a burst
         task.add_done_callback(self._applying.discard)
 
