@@ -17,9 +17,9 @@ import aiomqtt
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker, free_port
 from gateway.config import parse_config
-from gateway.remote.apply import MARKER, recover
+from gateway.remote.apply import recover
 from gateway.remote.bundles import sign_bundle
-from gateway.remote.trusted_state import load_trusted
+from gateway.remote.trusted_state import TrustedState, load_trusted, save_trusted
 from gateway.service.daemon import Daemon
 from tests.conftest import gateway_toml
 from tests.helpers import Received, Subscriber, running_gateway
@@ -116,18 +116,16 @@ async def test_a_bundle_that_breaks_a_device_is_rolled_back_by_itself(
         seen = len(subscriber.received)
         dust_monitor.set("pm10", 33.5)
         await subscriber.reading("dust-01", "pm10", 33.5, after=seen)  # polled again, with the old config
-    assert load_trusted(tmp_path / "state").version == 0
-    assert not (tmp_path / "state" / MARKER).exists()
+    assert load_trusted(tmp_path / "state") == TrustedState()  # version 0, nothing pending
 
 
 def test_an_apply_cut_short_leaves_the_old_config_in_force(tmp_path: Path) -> None:
     """What kill -9 between writing the new config and the commit leaves behind, recovered at start."""
     path, storage = tmp_path / "site.toml", tmp_path / "state"
-    (storage / "remote").mkdir(parents=True)
     path.write_text("new = true\n")
-    (storage / MARKER).write_text(json.dumps({"version": 9, "previous": "old = true\n"}))
+    save_trusted(storage, TrustedState(version=8, digest="d8", previous="old = true\n"))
     assert recover(path, storage) is True
-    assert path.read_text() == "old = true\n" and not (storage / MARKER).exists()
+    assert path.read_text() == "old = true\n" and load_trusted(storage) == TrustedState(8, "d8")
     assert recover(path, storage) is False and path.read_text() == "old = true\n"
 
 

@@ -2,20 +2,22 @@
 
 The steps, each leaving the box with one whole config in force:
 
-1. ``applying.json`` records the version and the config text in force now
-   (written atomically, as every file here).
+1. The trusted state (``remote/trusted.json``) records that an apply is under
+   way and the config text in force now (written atomically, as every file
+   here).
 2. The new config (and its profiles) replaces the site config file; the
    bundle is kept under ``bundles/`` with the last ``KEEP_BUNDLES``.
 3. The daemon's runtime restarts in-process with the new config (the outbox
    stays open, detection state is saved and restored across it).
 4. Health window: the uplink is connected, every device online before is
    online again and no task failed, within ``[commands] apply_window_s``.
-5. Commit: the trusted state takes the new version, ``applying.json`` goes.
-   Or roll back: the previous config text goes back into the file, the runtime
-   restarts with it, ``applying.json`` goes, and the status says why.
+5. Commit: one write of the trusted state takes the new version and clears the
+   pending apply. Or roll back: the previous config text goes back into the
+   file, the runtime restarts with it, the pending apply is cleared, and the
+   status says why.
 
 After a power cut or ``kill -9`` before the commit, :func:`recover` (run before
-the config is loaded) finds ``applying.json`` and puts the previous config
+the config is loaded) finds the apply pending and puts the previous config
 back: the old config is in force. After the commit the new one is.
 Progress and outcome are published, retained, on ``config/status``.
 """
@@ -27,7 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,7 +52,6 @@ log = logging.getLogger(__name__)
 
 STATUS_TOPIC = "config/status"
 BUNDLE_TOPIC = "config/bundle"
-MARKER = "remote/applying.json"
 KEPT = "remote/bundles"
 KEEP_BUNDLES = 5
 HEALTH_POLL_S = 0.1
@@ -84,20 +85,16 @@ class Runtime(Protocol):
 
 def recover(config_path: Path, storage: Path) -> bool:
     """Undo an apply that did not commit (power cut, kill -9): True if the old config was put back."""
-    marker = storage / MARKER
     try:
-        pending = json.loads(marker.read_text())
-    except FileNotFoundError:
+        state = load_trusted(storage)
+    except TrustedStateError as exc:
+        log.error("config: %s; the config file is left as it is", exc)
         return False
-    except (OSError, ValueError) as exc:
-        log.error("config: %s is unreadable (%s); the config file is left as it is", marker, exc)
+    if state.previous is None:
         return False
-    write_atomically(config_path, pending["previous"])
-    marker.unlink()
-    log.warning(
-        "config: version %s was not committed before the stop; the previous config is back",
-        pending["version"],
-    )
+    write_atomically(config_path, state.previous)
+    save_trusted(storage, replace(state, previous=None))
+    log.warning("config: an apply was cut short before its commit; the config in force before it is back")
     return True
 
 
@@ -179,9 +176,7 @@ class ConfigApplier:
         online_before = self._runtime.online_devices()
         restarts_before = self._runtime.task_restarts()
         self._status("applying", bundle.version, current.version, ())
-        write_atomically(
-            self._storage / MARKER, json.dumps({"version": bundle.version, "previous": previous_text})
-        )
+        save_trusted(self._storage, replace(current, previous=previous_text))  # pending, step 1
         self._keep(bundle)
         for name, text in bundle.profiles.items():
             write_atomically(self._path.parent / "profiles" / name, text)
@@ -190,8 +185,7 @@ class ConfigApplier:
         await self._runtime.restart_with(bundle.config)
         problems = await self._watch(online_before, restarts_before, bundle.config.commands.apply_window_s)
         if not problems:
-            save_trusted(self._storage, TrustedState(version=bundle.version, digest=bundle.digest))
-            (self._storage / MARKER).unlink()
+            save_trusted(self._storage, TrustedState(version=bundle.version, digest=bundle.digest))  # commit
             self._in_force = bundle.config_text
             log.info("config: version %d committed", bundle.version)
             return ApplyResult(
@@ -200,7 +194,7 @@ class ConfigApplier:
         log.warning("config: version %d rolled back: %s", bundle.version, "; ".join(problems))
         write_atomically(self._path, previous_text)
         await self._runtime.restart_with(previous_config)
-        (self._storage / MARKER).unlink()
+        save_trusted(self._storage, current)  # nothing pending, the old version in force
         return ApplyResult(
             Outcome.ROLLED_BACK, bundle.version, current.version, tuple(problems), time.monotonic() - started
         )

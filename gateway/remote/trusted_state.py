@@ -1,4 +1,8 @@
-"""The config version in force, on disk: survives restarts and power loss, never goes back.
+"""The config version in force and an apply under way, in one file: survives power loss, never goes back.
+
+One file holds both, so the commit of an apply (the new version, no apply
+pending) is one atomic write: after a power cut either the apply is still
+pending (and :func:`gateway.remote.apply.recover` undoes it) or it committed.
 
 Written as a new file, fsynced, renamed over the old one and the directory
 fsynced, so after a power cut the file holds either the old or the new state.
@@ -24,13 +28,19 @@ class TrustedStateError(Exception):
 class TrustedState:
     version: int = 0  # 0: no bundle applied yet, the local config is in force
     digest: str = ""
+    previous: str | None = None  # an apply is under way: the config text to put back if it fails
 
 
 def load_trusted(directory: Path) -> TrustedState:
     path = directory / STATE_FILE
     try:
         data = json.loads(path.read_text())
-        return TrustedState(version=int(data["version"]), digest=str(data["digest"]))
+        previous = data.get("previous")
+        return TrustedState(
+            version=int(data["version"]),
+            digest=str(data["digest"]),
+            previous=previous if isinstance(previous, str) else None,
+        )
     except FileNotFoundError:
         return TrustedState()
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -40,7 +50,8 @@ def load_trusted(directory: Path) -> TrustedState:
 
 
 def save_trusted(directory: Path, state: TrustedState) -> None:
-    write_atomically(directory / STATE_FILE, json.dumps({"version": state.version, "digest": state.digest}))
+    body = {"version": state.version, "digest": state.digest, "previous": state.previous}
+    write_atomically(directory / STATE_FILE, json.dumps(body))
 
 
 def write_atomically(path: Path, text: str) -> None:
