@@ -7,6 +7,7 @@ docs/schemas/config-status.json by the subscriber.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -117,6 +118,41 @@ async def test_a_bundle_that_breaks_a_device_is_rolled_back_by_itself(
         dust_monitor.set("pm10", 33.5)
         await subscriber.reading("dust-01", "pm10", 33.5, after=seen)  # polled again, with the old config
     assert load_trusted(tmp_path / "state") == TrustedState()  # version 0, nothing pending
+
+
+async def test_a_burst_of_bundles_is_applied_one_after_the_other_and_the_highest_stays(
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    site = _site(tmp_path, broker, dust_monitor.port, topic_prefix)
+    path = tmp_path / "site.toml"
+    path.write_text(site)
+    limits = {3: 130.0, 1: 110.0, 2: 120.0}  # out of order: 1 and 2 arrive after 3, too old by then
+    async with running_gateway(parse_config(site), config_path=path) as daemon:
+        await subscriber.wait_for(lambda m: m.topic.endswith("/devices/dust-01/status"))
+        seen = len(subscriber.received)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            for version, high in limits.items():
+                bundle = _bundle(site.replace("high = 150.0", f"high = {high}"), version)
+                await client.publish(f"{topic_prefix}/gw-test-01/config/bundle", bundle, qos=1)
+
+        def outcomes() -> dict[int, str]:
+            return {
+                m.payload["version"]: m.payload["state"]
+                for m in subscriber.received[seen:]
+                if m.topic.endswith("/config/status") and m.payload["state"] != "applying"
+            }
+
+        for _ in range(300):
+            if len(outcomes()) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert outcomes() == {3: "committed", 1: "refused", 2: "refused"}
+        assert daemon.config.rules[0].high == 130.0
+    assert load_trusted(tmp_path / "state").version == 3
 
 
 def test_an_apply_cut_short_leaves_the_old_config_in_force(tmp_path: Path) -> None:
