@@ -27,7 +27,7 @@ from typing import Any
 import aiomqtt
 
 from firmware_tools.broker_target import BrokerTarget
-from firmware_tools.command_client import ask
+from firmware_tools.command_client import Signer, ask
 from gateway.timestamps import iso_utc
 
 
@@ -59,6 +59,7 @@ async def alarm_test(
     timeout_s: float = 120.0,
     clear_timeout_s: float = 0.0,
     ack_as: str | None = None,
+    signer: Signer | None = None,
     say: Callable[[str], None] = print,
 ) -> AlarmTestResult:
     """Wait for a fresh ``raised`` event from ``device``; then ack it and wait for its clear if asked."""
@@ -87,11 +88,14 @@ async def alarm_test(
         )
         if ack_as:
             answer = await ask(
-                target, {"command": "ack", "event_id": result.event_id, "operator": ack_as}, gateway=gateway
+                target,
+                {"command": "ack", "event_id": result.event_id, "operator": ack_as},
+                gateway=gateway,
+                signer=signer,
             )
             if answer.get("ok"):
-                result.acknowledged_by = ack_as
-                say(f"acknowledged as {ack_as}")
+                result.acknowledged_by = str(answer["result"].get("acknowledged_by", ack_as))
+                say(f"acknowledged as {result.acknowledged_by}")
         if clear_timeout_s > 0:
             say(f"now restore normal on {device}; waiting up to {clear_timeout_s:g} s for the clear")
             cleared = await _first(

@@ -26,8 +26,9 @@ import aiomqtt
 
 from firmware_tools.alarm_test import alarm_test, record
 from firmware_tools.broker_target import BrokerTarget, TargetError, broker_target, explain_failure
-from firmware_tools.command_client import CommandFailed, ask
+from firmware_tools.command_client import CommandFailed, Signer, ask
 from firmware_tools.monitor import BrokerUnavailable, monitor
+from gateway.remote.signing import KeyFileError
 
 EXIT_OK = 0
 EXIT_NOT_VERIFIED = 1
@@ -51,8 +52,15 @@ def run_command_center(args: argparse.Namespace) -> int:
     if request is None:
         return EXIT_USAGE
     try:
+        signer = _signer(args)
+    except KeyFileError as exc:
+        print(f"gridgate {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         answer = asyncio.run(
-            ask(target, request, gateway=args.gateway or target.gateway, protocol=args.protocol)
+            ask(
+                target, request, gateway=args.gateway or target.gateway, protocol=args.protocol, signer=signer
+            )
         )
     except CommandFailed as exc:
         print(f"gridgate {args.command}: {exc}", file=sys.stderr)
@@ -84,6 +92,11 @@ def _alarm_test(target: BrokerTarget, args: argparse.Namespace) -> int:
         print("gridgate alarm-test: name the gateway with --gateway, or give --config", file=sys.stderr)
         return EXIT_USAGE
     try:
+        signer = _signer(args)
+    except KeyFileError as exc:
+        print(f"gridgate alarm-test: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         result = asyncio.run(
             alarm_test(
                 target,
@@ -93,6 +106,7 @@ def _alarm_test(target: BrokerTarget, args: argparse.Namespace) -> int:
                 timeout_s=args.timeout_s,
                 clear_timeout_s=args.clear_timeout_s,
                 ack_as=args.ack_as,
+                signer=signer,
             )
         )
     except aiomqtt.MqttError as exc:
@@ -104,12 +118,22 @@ def _alarm_test(target: BrokerTarget, args: argparse.Namespace) -> int:
     return EXIT_OK if result.result == "pass" else 1
 
 
+def _signer(args: argparse.Namespace) -> Signer | None:
+    return Signer.from_file(args.key, args.key_id) if args.key else None
+
+
 def _request(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.command == "ack":
         if not args.event_id:
             print("gridgate ack: give the EVENT_ID", file=sys.stderr)
             return None
-        return {"command": "ack", "event_id": args.event_id, "operator": args.operator}
+        if not args.key and not args.operator:
+            print(
+                "gridgate ack: give --key FILE (or, where unsigned is allowed, --operator)", file=sys.stderr
+            )
+            return None
+        request = {"command": "ack", "event_id": args.event_id}
+        return request | ({"operator": args.operator} if args.operator else {})
     if args.event_id:
         return {"command": "verify", "event_id": args.event_id}
     if args.device and args.category:

@@ -1,7 +1,10 @@
 """Send a command to a gateway as a command center would, and wait for its answer.
 
 Used by ``gridgate ack`` and ``gridgate verify``. With MQTT 5 the reply topic
-and correlation data travel as properties; with 3.1.1 in the payload.
+and correlation data travel as properties; with 3.1.1 in the payload. Given a
+:class:`Signer` the request is signed for the gateway it goes to (see
+``gateway.remote.signing``), as gateways accept only signed commands unless a
+site allows unsigned ones.
 """
 
 from __future__ import annotations
@@ -10,15 +13,35 @@ import asyncio
 import contextlib
 import json
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from firmware_tools.broker_target import BrokerTarget
+from gateway.remote.signing import load_private_key, sign_request
 
 STATE_WAIT_S = 1.0
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A command-center or maintainer key: the id the gateways trust it under, and the key."""
+
+    key_id: str
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def from_file(cls, path: str | Path, key_id: str | None = None) -> Signer:
+        """The key in ``path`` (``gridgate keys new``); its id is the file's stem unless given."""
+        return cls(key_id or Path(path).stem, load_private_key(path))
+
+    def sign(self, request: dict[str, Any], gateway: str) -> dict[str, Any]:
+        return sign_request({**request, "gateway": gateway}, self.private_key, self.key_id)
 
 
 class CommandFailed(Exception):
@@ -55,10 +78,11 @@ async def send_command(
     gateway: str | None = None,
     protocol: str = "5",
     timeout_s: float = 10.0,
+    signer: Signer | None = None,
 ) -> dict[str, Any]:
     """:func:`ask` a broker on ``host:port`` without TLS or credentials."""
     target = BrokerTarget(host, port, prefix=prefix)
-    return await ask(target, request, gateway=gateway, protocol=protocol, timeout_s=timeout_s)
+    return await ask(target, request, gateway=gateway, protocol=protocol, timeout_s=timeout_s, signer=signer)
 
 
 async def ask(
@@ -68,6 +92,7 @@ async def ask(
     gateway: str | None = None,
     protocol: str = "5",
     timeout_s: float = 10.0,
+    signer: Signer | None = None,
 ) -> dict[str, Any]:
     """Publish ``request`` to the gateway's command topic; return its response payload.
 
@@ -96,6 +121,8 @@ async def ask(
             properties.CorrelationData = correlation.encode()
         else:
             body.update(reply_to=reply_topic, correlation_id=correlation)
+        if signer is not None:
+            body = signer.sign(body, gateway)
         await client.publish(
             f"{prefix}/{gateway}/commands/request", json.dumps(body), qos=1, properties=properties
         )

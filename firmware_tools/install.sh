@@ -8,7 +8,8 @@
 #
 # What goes where:
 #   /opt/gridgate/venv         the gateway, installed (not editable) into its own virtual environment
-#   /etc/gridgate/site.toml    the site config, root:gridgate 0640 (an example on a first install)
+#   /etc/gridgate/site.toml    the site config, root:gridgate 0660 (an example on a first install);
+#                              signed bundles replace it (docs/remote-management.md)
 #   /etc/gridgate/profiles/    the site's own device profiles (searched before the shipped ones)
 #   /etc/gridgate/credentials/ secrets, root-only; each file is passed to the service with LoadCredential
 #   /var/lib/gridgate          the outbox and detection state, owned by the service user
@@ -110,17 +111,20 @@ install -m 0644 README.md "$opt/README.md"
 rm -rf "$opt/docs" && cp -r docs "$opt/docs" && chmod -R u=rwX,go=rX "$opt/docs"
 say "installed $("$opt/venv/bin/gridgate" --version) into /opt/gridgate/venv"
 
-# Config: readable by the service's group, not by others; secrets readable by root alone.
-install -d -m 0750 -o root -g "$user" "$etc" "$etc/profiles"
+# Config: readable by the service's group, not by others; secrets readable by root alone. The
+# service may replace site.toml itself (a signed config bundle, a reload that rolls back), by an
+# atomic rename beside it: the directory and the file are group-writable, nothing else is.
+install -d -m 0770 -o root -g "$user" "$etc"
+install -d -m 0750 -o root -g "$user" "$etc/profiles"
 install -d -m 0700 -o root -g root "$etc/credentials"
 if [ -n "$config" ]; then
-  install -m 0640 -o root -g "$user" "$config" "$etc/site.toml"
+  install -m 0660 -o root -g "$user" "$config" "$etc/site.toml"
   say "installed $config as /etc/gridgate/site.toml"
 elif [ ! -e "$etc/site.toml" ]; then
-  install -m 0640 -o root -g "$user" configs/site.toml "$etc/site.toml"
+  install -m 0660 -o root -g "$user" configs/site.toml "$etc/site.toml"
   say "installed an example /etc/gridgate/site.toml: edit it, then systemctl restart gridgate"
 else
-  chgrp "$user" "$etc/site.toml" && chmod g+r,o-rwx "$etc/site.toml"
+  chgrp "$user" "$etc/site.toml" && chmod g+rw,o-rwx "$etc/site.toml"
 fi
 install -d -m 0750 -o "$user" -g "$user" "$state" "$cache" "$cache/numba"
 

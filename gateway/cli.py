@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _add_command_center_parsers(commands)
     _add_commissioning_parsers(commands)
+    from firmware_tools.fleet_cli import add_fleet_parser
+    from firmware_tools.keys_cli import add_keys_parser
+
+    add_keys_parser(commands)
+    add_fleet_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.config, explain=args.explain)
@@ -83,6 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from firmware_tools.scan_cli import run_scan
 
         return run_scan(args)
+    if args.command == "fleet":
+        from firmware_tools.fleet_cli import run_fleet
+
+        return run_fleet(args)
+    if args.command == "keys":
+        from firmware_tools.keys_cli import run_keys
+
+        return run_keys(args)
     if args.command in ("monitor", "ack", "verify", "alarm-test"):
         from firmware_tools.cc_cli import run_command_center
 
@@ -104,11 +117,12 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
     ):
         sub = commands.add_parser(name, help=f"{what}; 3: no broker or no answer")
         add_broker_options(sub)
+        _add_key_options(sub)
         sub.add_argument("event_id", nargs="?", help="the event id")
         sub.add_argument("--gateway", help="gateway id (default: the config's, or the one online gateway)")
         sub.add_argument("--protocol", choices=["5", "3.1.1"], default="5")
         if name == "ack":
-            sub.add_argument("--operator", required=True, help="who acknowledges")
+            sub.add_argument("--operator", help="who acknowledges (unsigned requests; a key names itself)")
         else:
             sub.add_argument("--device", help="verify a device and category instead of an event")
             sub.add_argument("--category")
@@ -116,6 +130,7 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
         "alarm-test", help="trigger a real condition and confirm its alarm reached the broker; exit 0 passed"
     )
     add_broker_options(test)
+    _add_key_options(test)
     test.add_argument("device", help="the device whose alarm is tested")
     test.add_argument("--category", help="only an event of this category counts (default: any)")
     test.add_argument("--gateway", help="gateway id (default: the site config's)")
@@ -124,6 +139,11 @@ def _add_command_center_parsers(commands: argparse._SubParsersAction) -> None:  
     test.add_argument("--ack-as", metavar="NAME", help="acknowledge the test alarm as NAME")
     test.add_argument("--technician", help="who ran the test, for the report")
     test.add_argument("--record", default="alarm-tests.json", help="results file for the report (appended)")
+
+
+def _add_key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", metavar="FILE", help="sign with this private key (gridgate keys new)")
+    parser.add_argument("--key-id", help="the id the gateway trusts the key under (default: FILE's stem)")
 
 
 def _add_commissioning_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -230,6 +250,10 @@ def _hj212_decode(path: str, crc_mode: str) -> int:
 def _run(path: str, level: str | None) -> int:
     try:
         config, digest = load_config(path)
+        from gateway.remote.apply import recover
+
+        if recover(Path(path), config.storage.directory):  # an apply cut short: the old config is back
+            config, digest = load_config(path)
     except ConfigError as exc:
         return _check(exc.source)
     from gateway.service import logs
@@ -242,10 +266,11 @@ def _run(path: str, level: str | None) -> int:
     from gateway.service.daemon import Daemon  # numba loads here, not for `check`
 
     async def supervise() -> None:
-        daemon = Daemon(config, config_digest=digest)
+        daemon = Daemon(config, config_digest=digest, config_path=Path(path))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stop)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload)  # systemctl reload gridgate
         await daemon.run()
 
     try:

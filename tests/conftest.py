@@ -22,6 +22,7 @@ from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker, free_port
 from gateway.config import GatewayConfig, parse_config
 from tests.helpers import Subscriber
+from tests.keys import trusted_keys_toml
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +119,7 @@ channels = [
 ]
 {rules or default_rules}
 {extra}
-"""
+{trusted_keys_toml()}"""
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ TOPIC_SCHEMAS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/commands/response$"), "command-response.json"),
     (re.compile(r"/_replies/[^/]+$"), "command-response.json"),
     (re.compile(r"/[a-z0-9][a-z0-9_.-]*/commands/request$"), None),
+    (re.compile(r"/[a-z0-9][a-z0-9_.-]*/config/status$"), "config-status.json"),
+    (re.compile(r"/[a-z0-9][a-z0-9_.-]*/config/bundle$"), None),
 ]
 
 

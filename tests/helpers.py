@@ -134,9 +134,11 @@ def epoch(ts: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(config: GatewayConfig, *, digest: str = "test") -> AsyncIterator[Daemon]:
+async def running_gateway(
+    config: GatewayConfig, *, digest: str = "test", config_path: Path | None = None
+) -> AsyncIterator[Daemon]:
     """The daemon in this process, ready (kernels compiled, pollers started) inside the block."""
-    daemon = Daemon(config, config_digest=digest, flush_s=3.0)
+    daemon = Daemon(config, config_digest=digest, flush_s=3.0, config_path=config_path)
     task = asyncio.create_task(daemon.run(), name="gateway")
     ready = asyncio.create_task(daemon.ready.wait())
     await asyncio.wait([task, ready], timeout=60, return_when=asyncio.FIRST_COMPLETED)

@@ -10,6 +10,7 @@ from firmware_tools.alarm_test import alarm_test, load_results, record
 from firmware_tools.broker_target import BrokerTarget
 from firmware_tools.local_broker import LocalBroker
 from tests.helpers import Subscriber, running_gateway
+from tests.keys import COMMAND_CENTER
 from tests.test_monitor_cli import _gridgate
 
 
@@ -43,13 +44,14 @@ async def test_a_triggered_alarm_is_confirmed_acknowledged_and_its_clear_awaited
             timeout_s=20,
             clear_timeout_s=20,
             ack_as="li.ming",
+            signer=COMMAND_CENTER,
             say=said.append,
         )
         await hands
         await subscriber.wait_for(lambda m: m.payload.get("state") == "acknowledged")
     assert result.result == "pass", said
     assert result.detail == "dust-01/pm10 = 233.5 µg/m³ (limit 150.0)"
-    assert result.acknowledged_by == "li.ming" and result.cleared_at is not None
+    assert result.acknowledged_by == "test-cc" and result.cleared_at is not None
     assert result.latency_s is not None and 0 <= result.latency_s < 5
     assert any(line.startswith("PASS: alarm env.dust.pm10") for line in said)
     path = tmp_path / "alarm-tests.json"

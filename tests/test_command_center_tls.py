@@ -13,6 +13,7 @@ from firmware_tools.monitor import follow
 from gateway.config import parse_config
 from tests.conftest import gateway_toml
 from tests.helpers import running_gateway
+from tests.keys import key_file
 from tests.test_monitor_cli import _gridgate
 from tests.uplink_peers import password_tls_broker
 
@@ -69,17 +70,16 @@ async def test_late_monitor_sees_open_events_and_tools_use_tls_and_a_password_fi
             assert event["category"] == "env.dust.pm10" and event["value"] == 233.5
             assert "OPEN EVENTS (1)" in board.render(color=False)
 
-            status, out, err = await _gridgate("verify", event["event_id"], *tls)
+            key = str(key_file(tmp_path))
+            status, out, err = await _gridgate("verify", event["event_id"], "--key", key, *tls)
             assert status == 1, err
             assert json.loads(out)["result"]["verified"] is False
-            status, out, err = await _gridgate("ack", event["event_id"], "--operator", "li.ming", *tls)
+            status, out, err = await _gridgate("ack", event["event_id"], "--key", key, *tls)
             assert status == 0, err
             # The site config alone: its [uplink] address and credentials, its gateway id.
-            status, out, err = await _gridgate(
-                "ack", event["event_id"], "--operator", "li", "--config", str(site)
-            )
+            status, out, err = await _gridgate("ack", event["event_id"], "--key", key, "--config", str(site))
             assert status == 0, err
-            assert json.loads(out)["result"]["acknowledged_by"] == "li.ming"
+            assert json.loads(out)["result"]["acknowledged_by"] == "test-cc"
 
             (tmp_path / "wrong.txt").write_text("guess\n")
             wrong = [*tls[:-4], "--password-file", str(tmp_path / "wrong.txt"), "--prefix", topic_prefix]

@@ -16,6 +16,7 @@ from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.command_client import send_command
 from firmware_tools.local_broker import LocalBroker
 from tests.helpers import Received, Subscriber, running_gateway
+from tests.keys import COMMAND_CENTER, MAINTAINER, signed
 
 URGENT_PM10 = """
 [[rules]]
@@ -34,6 +35,7 @@ def _event(state: str):  # type: ignore[no-untyped-def]
 
 
 async def _command(broker: LocalBroker, prefix: str, request: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    kw.setdefault("signer", COMMAND_CENTER)
     return await send_command("127.0.0.1", broker.port, request, prefix=prefix, gateway="gw-test-01", **kw)
 
 
@@ -65,28 +67,22 @@ async def test_raise_update_acknowledge_clear_is_one_event(
             {
                 "command": "ack",
                 "event_id": raised["event_id"],
-                "operator": "op-zhang.wei",
+                "operator": "director-of-center",  # a claim: the verified key is who acknowledged
             },
         )
         assert answer["ok"] is True and answer["command"] == "ack"
-        assert answer["result"]["acknowledged_by"] == "op-zhang.wei"
+        assert answer["result"]["acknowledged_by"] == "test-cc"
         acked = (await subscriber.wait_for(_event("acknowledged"))).payload
-        assert acked["event_id"] == raised["event_id"] and acked["acknowledged_by"] == "op-zhang.wei"
+        assert acked["event_id"] == raised["event_id"] and acked["acknowledged_by"] == "test-cc"
         again = await _command(
-            broker,
-            topic_prefix,
-            {
-                "command": "ack",
-                "event_id": raised["event_id"],
-                "operator": "op-li",
-            },
+            broker, topic_prefix, {"command": "ack", "event_id": raised["event_id"]}, signer=MAINTAINER
         )
-        assert again["result"]["acknowledged_by"] == "op-zhang.wei"  # the first ack stands
+        assert again["result"]["acknowledged_by"] == "test-cc"  # the first ack stands
 
         dust_monitor.set("pm10", 20.0)
         cleared = (await subscriber.wait_for(_event("cleared"))).payload
     assert cleared["event_id"] == raised["event_id"]
-    assert cleared["peak"] == 260.0 and cleared["acknowledged_by"] == "op-zhang.wei"
+    assert cleared["peak"] == 260.0 and cleared["acknowledged_by"] == "test-cc"
     assert cleared["value"] == 20.0 and cleared["reason"] == "back to normal"
     assert len(subscriber.events("acknowledged")) == 1 and len(subscriber.events("raised")) == 1
 
@@ -197,11 +193,12 @@ async def test_bad_requests_get_an_error_response_naming_the_problem(
         (b"{not json", "malformed", "not JSON"),
         (b"[1, 2]", "malformed", "JSON object"),
         (b'{"event_id": "x"}', "malformed", "'command'"),
-        (b'{"command": "silence"}', "unknown_command", "silence"),
-        (b'{"command": "ack", "event_id": "nope", "operator": "op"}', "unknown_event", "nope"),
-        (b'{"command": "ack", "event_id": "nope"}', "malformed", "'operator'"),
+        (b'{"command": "ack", "event_id": "nope", "operator": "op"}', "unsigned", "--key FILE"),
+        (signed({"command": "silence"}), "unknown_command", "silence"),
+        (signed({"command": "ack", "event_id": "nope"}), "unknown_event", "nope"),
+        (signed({"command": "ack"}), "malformed", "'event_id'"),
         (
-            b'{"command": "verify", "device": "dust-01", "category": "fire.smoke"}',
+            signed({"command": "verify", "device": "dust-01", "category": "fire.smoke"}),
             "unknown_rule",
             "fire.smoke",
         ),

@@ -65,8 +65,9 @@ def _mode(path: Path) -> tuple[str, str, str]:
 
 
 def test_files_land_with_owners_and_modes_that_keep_config_from_others(installed: Path) -> None:
-    assert _mode(installed / "etc/gridgate") == ("0o750", "root", "gridgate")
-    assert _mode(installed / "etc/gridgate/site.toml") == ("0o640", "root", "gridgate")
+    assert _mode(installed / "etc/gridgate") == ("0o770", "root", "gridgate")
+    assert _mode(installed / "etc/gridgate/site.toml") == ("0o660", "root", "gridgate")
+    assert _mode(installed / "etc/gridgate/profiles") == ("0o750", "root", "gridgate")
     assert _mode(installed / "etc/gridgate/credentials") == ("0o700", "root", "root")
     assert _mode(installed / "var/lib/gridgate") == ("0o750", "gridgate", "gridgate")
     assert _mode(installed / "var/cache/gridgate/numba") == ("0o750", "gridgate", "gridgate")
@@ -137,7 +138,7 @@ def test_a_rerun_upgrades_keeps_config_and_state_and_passes_credentials(installe
 
     done = _install(installed)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert site.read_text() == edited and _mode(site) == ("0o640", "root", "gridgate")
+    assert site.read_text() == edited and _mode(site) == ("0o660", "root", "gridgate")
     assert state.read_bytes() == b"kept"
     dropin = installed / "etc/systemd/system/gridgate.service.d/credentials.conf"
     assert "LoadCredential=mqtt-password:/etc/gridgate/credentials/mqtt-password" in dropin.read_text()

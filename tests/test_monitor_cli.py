@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.board import Board
@@ -11,6 +12,7 @@ from firmware_tools.broker_target import BrokerTarget
 from firmware_tools.local_broker import LocalBroker, free_port
 from firmware_tools.monitor import follow
 from tests.helpers import Subscriber, run_gridgate, running_gateway
+from tests.keys import key_file
 
 
 async def _gridgate(*args: str) -> tuple[int, str, str]:
@@ -23,6 +25,7 @@ async def test_monitor_board_and_ack_verify_commands(
     subscriber: Subscriber,
     make_config,
     topic_prefix: str,
+    tmp_path: Path,
 ) -> None:
     where = ("--broker", f"127.0.0.1:{broker.port}", "--prefix", topic_prefix)
     board = Board()
@@ -43,20 +46,26 @@ async def test_monitor_board_and_ack_verify_commands(
             assert all(len(line) <= 80 for line in text.splitlines())
 
             status, out, err = await _gridgate("ack", raised["event_id"], "--operator", "op-9", *where)
+            assert status == 4, err  # unsigned: refused, and told how to sign
+            assert json.loads(out)["error"]["code"] == "unsigned" and "--key FILE" in out
+            key = str(key_file(tmp_path))
+            status, out, err = await _gridgate("ack", raised["event_id"], "--key", key, *where)
             assert status == 0, err
-            assert json.loads(out)["result"]["acknowledged_by"] == "op-9"
-            status, out, err = await _gridgate("verify", raised["event_id"], *where, "--protocol", "3.1.1")
+            assert json.loads(out)["result"]["acknowledged_by"] == "test-cc"
+            status, out, err = await _gridgate(
+                "verify", raised["event_id"], "--key", key, *where, "--protocol", "3.1.1"
+            )
             assert status == 1, err  # answered, and the answer is "not verified"
             assert json.loads(out)["result"]["condition"] == "present"
-            status, out, err = await _gridgate("ack", "no-such-event", "--operator", "op-9", *where)
+            status, out, err = await _gridgate("ack", "no-such-event", "--key", key, *where)
             assert status == 4 and json.loads(out)["error"]["code"] == "unknown_event"
 
             status, out, err = await monitoring
             assert status == 0, err
-            assert "ACK by op-9" in out and "OPEN EVENTS (1)" in out
+            assert "ACK by test-cc" in out and "OPEN EVENTS (1)" in out
             await subscriber.wait_for(lambda m: m.payload.get("state") == "acknowledged")
             await asyncio.sleep(0.2)
-            assert "ACK by op-9" in board.render(color=False)
+            assert "ACK by test-cc" in board.render(color=False)
             dust_monitor.set("pm10", 20.0)
             await subscriber.wait_for(lambda m: m.payload.get("state") == "cleared")
             await asyncio.sleep(0.2)

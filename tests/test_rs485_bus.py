@@ -23,6 +23,7 @@ from firmware_tools.command_client import send_command
 from firmware_tools.local_broker import LocalBroker
 from gateway.config.load import parse_config
 from tests.helpers import Received, Subscriber, running_gateway
+from tests.keys import COMMAND_CENTER, trusted_keys_toml
 
 PERIOD_S = 0.5
 PROFILES = ("dust-monitor", "oil-fume-monitor", "manhole-cover", "smoke-panel")
@@ -75,7 +76,7 @@ baudrate = 9600
 # timeouts far below libmodbus' 0.5 s: without this, each try of the dead unit holds the line 0.6 s.
 after_silence_s = 0
 {devices}
-"""
+{trusted_keys_toml()}"""
 
 
 @pytest.fixture
@@ -119,8 +120,10 @@ async def test_a_dead_device_on_the_bus_does_not_starve_the_seven_others(
         assert (raised["device"], raised["facet"], raised["condition"]) == ("dev-8", "comms", "offline")
         assert raised["class"] == "fault" and raised["channel"] is None
         ack = {"command": "ack", "event_id": raised["event_id"], "operator": "li"}
-        answer = await send_command("127.0.0.1", broker.port, ack, prefix=topic_prefix, gateway="gw-test-01")
-        assert answer["ok"] and answer["result"]["acknowledged_by"] == "li"
+        answer = await send_command(
+            "127.0.0.1", broker.port, ack, prefix=topic_prefix, gateway="gw-test-01", signer=COMMAND_CENTER
+        )
+        assert answer["ok"] and answer["result"]["acknowledged_by"] == COMMAND_CENTER.key_id
         acked = await sub.wait_for(
             lambda m: m.topic.endswith("/events") and m.payload["state"] == "acknowledged"
         )

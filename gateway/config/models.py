@@ -16,6 +16,7 @@ from gateway.config.rules import (
     MultivariateRule,
     ThresholdRule,
 )
+from gateway.config.trust import CommandTrust
 
 
 class Location(StrictModel):
@@ -131,6 +132,7 @@ class GatewayConfig(StrictModel):
     detection: DetectionSettings = DetectionSettings()
     logging: LoggingSettings = LoggingSettings()
     web: WebSettings | None = Field(default=None, description="status page and metrics; off unless given")
+    commands: CommandTrust = Field(default=CommandTrust(), description="who may send commands")
     sections: dict[str, Any] = Field(
         default_factory=dict,
         description="the drivers' shared sections ([[buses]], [hj212], ...) by key, validated by the loader",

@@ -56,7 +56,11 @@ class DevicePoller:
         self.attempted_at = time.monotonic()  # when the last poll began: for the watchdog
         self.poll_s_total = 0.0  # time spent in polls, answered or not: for the metrics
         self._stop_requested = False
+        self._restart_requested = False
+        self.restarts = 0
         self._task: asyncio.Task[None] | None = None
+        self._reading = asyncio.Lock()  # a read asked for by a command waits for the scheduled one
+        self.last_batch: ReadingBatch | None = None
 
     def status_fields(self) -> dict[str, Any]:
         return self.driver.status_fields()
@@ -71,9 +75,29 @@ class DevicePoller:
         if self._task is not None:
             self._task.cancel()
 
+    def restart(self) -> None:
+        """Close the driver and open it again (a command's "restart"), then poll on as before."""
+        self._restart_requested = True
+        if self._task is not None:
+            self._task.cancel()
+
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
+        while True:
+            try:
+                await self._run_driver()
+            except asyncio.CancelledError:
+                if not self._restart_requested or self._stop_requested:
+                    raise
+                uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+: forget our own cancel
+                if uncancel is not None:
+                    uncancel()
+                self._restart_requested = False
+                self.restarts += 1
+                log.info("device %s: driver restarted on request", self.device)
+
+    async def _run_driver(self) -> None:
+        loop = asyncio.get_running_loop()
         async with self.driver:
             due = loop.time()
             while True:
@@ -93,7 +117,7 @@ class DevicePoller:
         does not, so :meth:`stop` also sets a flag of ours.
         """
         cancelling = getattr(self._task, "cancelling", None)  # Python 3.11+
-        if self._stop_requested or (cancelling is not None and cancelling()):
+        if self._stop_requested or self._restart_requested or (cancelling is not None and cancelling()):
             raise asyncio.CancelledError
 
     def _wait(self) -> float:
@@ -108,7 +132,8 @@ class DevicePoller:
         self.polls += 1
         self.driver.probing = self.state in (OFFLINE, FAULTY)
         try:
-            batch = await self.driver.read()
+            async with self._reading:
+                batch = await self.driver.read()
         except DriverError as exc:
             self._failed(exc)
             return
@@ -116,12 +141,19 @@ class DevicePoller:
             self.poll_s_total += time.monotonic() - started
         self.failed_in_row = 0
         self.last_ok = time.time()
+        self.last_batch = batch
         if self.state != ONLINE:
             self._change(ONLINE, "answering")
         if log.isEnabledFor(logging.DEBUG):  # `run --log-level DEBUG` shows every reading
             values = " ".join(f"{c}={v}" for c, v in zip(batch.channels, batch.values.tolist(), strict=True))
             log.debug("device %s: %s", self.device, values)
         self._on_batch(batch)
+
+    async def read_now(self) -> ReadingBatch | None:
+        """Poll once now, out of schedule (the batch goes the usual way); None if it failed."""
+        polls_ok = self.last_ok
+        await self.poll_once()
+        return self.last_batch if self.last_ok != polls_ok else None
 
     def _failed(self, exc: DriverError) -> None:
         self.failures += 1

@@ -11,7 +11,11 @@ import functools
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
 
 from contracts.compat import TaskGroup
 from gateway import __version__
@@ -22,8 +26,12 @@ from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
-from gateway.remote.commands import CommandHandler
+from gateway.remote.apply import BUNDLE_TOPIC, ApplyResult, ConfigApplier
+from gateway.remote.auth import Authoriser
+from gateway.remote.commands import CommandHandler, event_commands
+from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
 from gateway.service.devices import DeviceStates
+from gateway.service.diagnostics import LogTail, diagnostics_bundle
 from gateway.service.health import HealthReport
 from gateway.service.pipeline import Pipeline
 from gateway.service.runners import Running, build_running, feed, heard
@@ -45,8 +53,16 @@ WRITE_BACK_S = 1.0
 class Daemon:
     """Runs the gateway until :meth:`stop`; then flushes the outbox for up to ``flush_s``."""
 
-    def __init__(self, config: GatewayConfig, *, config_digest: str, flush_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_digest: str,
+        flush_s: float = 5.0,
+        config_path: Path | None = None,
+    ) -> None:
         self.config = config
+        self.config_path = config_path  # given: signed bundles may replace it (gateway.remote.apply)
         self.config_digest = config_digest
         self.flush_s = flush_s
         self._stopping = asyncio.Event()
@@ -56,17 +72,67 @@ class Daemon:
         self.web: StatusServer | None = None  # when [web] is configured
         self.outbox: Outbox | None = None
         self.supervisor = Supervisor()
+        self.log_tail = LogTail()  # the recent log, for the log_tail and diagnostics commands
+        self.applier: ConfigApplier | None = None
+        self._next_config: GatewayConfig | None = None  # set: the runtime restarts with it
+        self._stop_requested = False
+        self._applying: set[asyncio.Task[ApplyResult]] = set()
 
     def stop(self) -> None:
+        self._stop_requested = True
         self._stopping.set()
+
+    async def restart_with(self, config: GatewayConfig) -> None:
+        """Stop the runtime and start it again with ``config``; the outbox stays open."""
+        self._next_config = config
+        self.ready.clear()
+        self._stopping.set()
+        await self.ready.wait()
+
+    def online_devices(self) -> set[str]:
+        return {d.device for d in self.running.availability if d.state == "online"}
+
+    def uplink_connected(self) -> bool:
+        return self.uplink is not None and self.uplink.connected.is_set()
+
+    def task_restarts(self) -> int:
+        return sum(self.supervisor.restarts.values())
+
+    def reload(self) -> None:
+        """SIGHUP: apply the edited config file the way a bundle is applied (window, rollback)."""
+        if self.applier is None:
+            log.warning("reload: this daemon was started without a config file; restart it instead")
+            return
+        self._start_apply(self.applier.apply_local())
+
+    async def _take_bundle(self, client: object, message: aiomqtt.Message) -> None:
+        assert self.applier is not None
+        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        self._start_apply(self.applier.apply_bundle(payload))
+
+    def _start_apply(self, apply: Coroutine[Any, Any, ApplyResult]) -> None:
+        task = asyncio.create_task(apply, name="config-apply")
+        self._applying.add(task)  # outlives the runtime it restarts; the lock queues a burst
+        task.add_done_callback(self._applying.discard)
 
     async def run(self) -> None:
         cfg = self.config
         outbox = Outbox(cfg.storage.directory, cfg.gateway.id, max_bytes=cfg.storage.max_bytes)
         self.outbox = outbox
+        logging.getLogger().addHandler(self.log_tail)
+        if self.config_path is not None:
+            self.applier = ConfigApplier(self, outbox, config_path=self.config_path)
         try:
-            await self._run(outbox)
+            while True:
+                await self._run(outbox)
+                if self._next_config is None or self._stop_requested:
+                    break
+                self.config, self._next_config = self._next_config, None
+                self._stopping.clear()
         finally:
+            for task in self._applying:
+                task.cancel()
+            logging.getLogger().removeHandler(self.log_tail)
             outbox.close()
 
     async def _run(self, outbox: Outbox) -> None:
@@ -88,7 +154,11 @@ class Daemon:
         pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
         supervisor = self.supervisor
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in cfg.devices], supervisor)
-        commands = CommandHandler(desk, states.events)
+        commands = CommandHandler(
+            event_commands(desk, states.events),
+            authoriser=Authoriser(cfg.commands, gateway_id=cfg.gateway.id, store=outbox),
+            topic_prefix=cfg.uplink.topic_prefix,
+        )
         self.uplink = client = UplinkClient(
             cfg.uplink,
             cfg.gateway,
@@ -109,6 +179,27 @@ class Daemon:
             open_events=lambda: [*alarms.open_alarms, *states.events.open_events],
             every_s=cfg.uplink.health_s,
         )
+        tail = self.log_tail
+        commands.register(
+            maintenance_commands(
+                MaintenanceHooks(
+                    pollers=running.pollers,
+                    rebirth=client.rebirth,
+                    log_lines=tail.lines,
+                    diagnostics=lambda: diagnostics_bundle(
+                        config=cfg,
+                        config_digest=self.config_digest,
+                        outbox=outbox,
+                        pollers=devices,
+                        supervisor=supervisor,
+                        health=health.body,
+                        log_tail=tail,
+                    ),
+                )
+            )
+        )
+        if self.applier is not None:
+            client.subscribe(BUNDLE_TOPIC, self._take_bundle)
         client.on_connect(lambda: states.publish_all(devices))
         client.on_connect(health.publish)
         # Every batch of a stream is a heartbeat; a stream that answers its devices (HJ 212 CN 9014)
@@ -176,7 +267,8 @@ class Daemon:
             notify("READY=1")
             self.ready.set()
             await self._stopping.wait()
-            notify("STOPPING=1")
+            restarting = self._next_config is not None and not self._stop_requested
+            notify("RELOADING=1" if restarting else "STOPPING=1")
             for poller in running.pollers:
                 poller.stop()
             for task in (*feeds, *background):
@@ -189,7 +281,7 @@ class Daemon:
                 log.warning("stop: detection state not saved (%s); the last saved copy is kept", error)
             outbox.write_back()
             flushing.set()
-            await asyncio.wait([uplink], timeout=self.flush_s)
+            await asyncio.wait([uplink], timeout=min(self.flush_s, 1.0) if restarting else self.flush_s)
             if not uplink.done():
                 log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
                 uplink.cancel()

@@ -39,7 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contracts.backoff import backoff_delays
-from contracts.errors import OutboxError
+from contracts.errors import OutboxError, UplinkError
 from gateway.config.models import GatewayIdentity, Uplink
 from gateway.outbox import Outbox, OutboxMessage, Priority
 from gateway.timestamps import iso_utc
@@ -66,7 +66,7 @@ class CommandReplyLike(Protocol):
 class CommandHandlerLike(Protocol):
     """Turns a request payload into a reply; all command logic lives outside the uplink."""
 
-    def handle(self, payload: bytes) -> CommandReplyLike: ...
+    async def handle(self, payload: bytes, response_topic: str | None = None) -> CommandReplyLike: ...
 
 
 class UplinkClient:
@@ -94,6 +94,7 @@ class UplinkClient:
         self._bd_seq = 0
         self._will: tuple[int, bytes] | None = None  # seq and payload, reserved for the next connection
         self._on_connect: list[Callable[[], None]] = []
+        self._live: tuple[aiomqtt.Client, int] | None = None  # the connection and its will's seq
         self._historical_up_to = outbox.backlog_until
         self.root = f"{config.topic_prefix}/{identity.id}"
         self.connected = asyncio.Event()
@@ -116,6 +117,15 @@ class UplinkClient:
     def on_connect(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after the birth on every connection (to enqueue retained state again)."""
         self._on_connect.append(hook)
+
+    async def rebirth(self) -> None:
+        """Publish the birth and every retained state again, as on a connection (Sparkplug's rebirth)."""
+        if self._live is None:
+            raise UplinkError("not connected to the broker; the next connection publishes them anyway")
+        client, will_seq = self._live
+        await self._publish_state(client, "online", will_seq=will_seq)
+        for hook in self._on_connect:
+            hook()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Connect, publish, reconnect; return once ``stopping`` is set and the outbox is empty."""
@@ -149,7 +159,11 @@ class UplinkClient:
                     await self._publish_state(client, "online", will_seq=will_seq)
                     for hook in self._on_connect:
                         hook()
-                    await self._serve(client, stopping)
+                    self._live = (client, will_seq)
+                    try:
+                        await self._serve(client, stopping)
+                    finally:
+                        self._live = None
                     await self._publish_state(client, "offline", reason="shutdown", seq=will_seq)
                     self._forget_will(will_seq)
                     return
@@ -257,9 +271,9 @@ class UplinkClient:
     async def _answer_command(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """Answer one command request: MQTT 5 Response Topic and Correlation Data, else the payload's."""
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-        reply = self._commands.handle(payload)
         request_props = message.properties
-        topic = getattr(request_props, "ResponseTopic", None) or reply.reply_to
+        reply = await self._commands.handle(payload, getattr(request_props, "ResponseTopic", None))
+        topic = reply.reply_to  # checked: only under the reply prefix
         properties = None
         correlation = getattr(request_props, "CorrelationData", None)
         if correlation is not None:

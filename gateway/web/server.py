@@ -16,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gateway.config.models import WebSettings
 from gateway.config.passwords import verify_password
+from gateway.config.trust import Role
+from gateway.remote.auth import Principal
 from gateway.remote.commands import CommandHandler
 from gateway.web import pages
 from gateway.web.aiohttp_server import server_half
@@ -242,10 +243,10 @@ class StatusServer:
     async def _ack(self, request: web.Request) -> web.Response:
         session = await self._acting_session(request)
         event_id = request.match_info["event_id"]
-        payload = json.dumps({"command": "ack", "event_id": event_id, "operator": session.user}).encode()
-        reply = self.commands.handle(payload)
-        if not reply.body["ok"]:
-            raise web.HTTPBadRequest(text=f"not acknowledged: {reply.body['error']['message']}")
+        ack: dict[str, Any] = {"command": "ack", "event_id": event_id}
+        body = await self.commands.run_as(ack, Principal(session.user, Role.OPERATOR, verified=True))
+        if not body["ok"]:
+            raise web.HTTPBadRequest(text=f"not acknowledged: {body['error']['message']}")
         log.info("web: %s acknowledged event %s", session.user, event_id)
         raise web.HTTPSeeOther("/events")
 
