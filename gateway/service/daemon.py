@@ -28,7 +28,7 @@ from gateway.outbox import Outbox
 from gateway.poll import DevicePoller
 from gateway.remote.commands import CommandHandler
 from gateway.service.devices import DeviceStates
-from gateway.service.health import HealthReport
+from gateway.service.health import HEALTH_TOPIC, MISSED_BEFORE_STALE, HealthReport
 from gateway.service.pipeline import Pipeline
 from gateway.service.streams import build_streams, feed
 from gateway.service.supervisor import Supervisor
@@ -113,6 +113,7 @@ class Daemon:
         )
         client.on_connect(lambda: states.publish_all(self.pollers))
         client.on_connect(health.publish)
+        client.expire_after(HEALTH_TOPIC, MISSED_BEFORE_STALE * cfg.uplink.health_s)
         stored = supervisor.guard(pipeline.accept_committed)  # streams answer once stored
         keep = supervisor.keep_running
         async with TaskGroup() as tasks:

@@ -1,5 +1,10 @@
 """The gateway about itself, every ``[uplink] health_s``: buffer, devices, and what it costs.
 
+It is the liveness a command center can trust when the Last Will cannot be:
+the will lives on the broker node the gateway was connected to and dies with
+it, whereas a retained health says by when the next one is due (``next_by``)
+and, under MQTT 5, expires on the broker at that time.
+
 Published retained on ``health`` through the outbox like everything else, so a
 command center sees the latest on subscribing, and after an outage the
 history of the gateway's health arrives too (flagged historical). It is also
@@ -25,6 +30,7 @@ from gateway.timestamps import iso_utc
 
 HEALTH_TOPIC = "health"
 FIRST_AFTER_S = 5.0
+MISSED_BEFORE_STALE = 2  # next_by: health intervals after ts; one late or lost health is no alarm
 
 
 def health_body(
@@ -33,13 +39,18 @@ def health_body(
     directory: Path,
     started: float,
     supervisor: Supervisor,
+    *,
+    every_s: float,
 ) -> dict[str, Any]:
     """One health message (docs/schemas/health.json)."""
     states = Counter(p.state or "unknown" for p in pollers)
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    now = time.time()
     return {
-        "ts": iso_utc(time.time()),
-        "uptime_s": round(time.time() - started, 1),
+        "ts": iso_utc(now),
+        "interval_s": every_s,
+        "next_by": iso_utc(now + MISSED_BEFORE_STALE * every_s),
+        "uptime_s": round(now - started, 1),
         "outbox": {
             "pending": outbox.pending(),
             "bytes": outbox.bytes_used,
@@ -78,7 +89,9 @@ class HealthReport:
         self._started = time.time()
 
     def publish(self) -> None:
-        body = health_body(self._outbox, self._pollers, self._directory, self._started, self._supervisor)
+        body = health_body(
+            self._outbox, self._pollers, self._directory, self._started, self._supervisor, every_s=self._every_s
+        )
         self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
 
     async def run(self) -> None:
