@@ -75,6 +75,12 @@ class LocalBroker:
                 self._process.stderr.close()
             self._process = None
 
+    def kill(self) -> None:
+        """Kill the broker as a crashed node dies: no goodbye to its clients, no Last Will sent."""
+        if self._process is not None:
+            self._process.kill()
+        self.stop()
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -90,7 +90,12 @@ class HealthReport:
 
     def publish(self) -> None:
         body = health_body(
-            self._outbox, self._pollers, self._directory, self._started, self._supervisor, every_s=self._every_s
+            self._outbox,
+            self._pollers,
+            self._directory,
+            self._started,
+            self._supervisor,
+            every_s=self._every_s,
         )
         self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
 

@@ -176,12 +176,7 @@ class UplinkClient:
                     )
                     failing.clear()
                     delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
-                    await self._publish_unsent_wills(client, but=will_seq)
-                    await self._subscriptions.restore(client)
-                    await self._publish_state(client, "online", will_seq=will_seq)
-                    for hook in self._on_connect:
-                        hook()
-                    await self._serve(client, stopping)
+                    await self._serve(client, stopping, will_seq)
                     await self._publish_state(client, "offline", reason="shutdown", seq=will_seq)
                     self._forget_will(will_seq)
                     return
@@ -237,12 +232,15 @@ class UplinkClient:
             self._outbox.enqueue(Priority.EVENT, NOTICES_TOPIC, notice)
         return delay
 
-    async def _serve(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
-        """Drain the outbox and dispatch incoming messages until stopping, disconnected or moving back."""
-        # Either side noticing a dead connection ends both, and its error reconnects.
-        jobs = [asyncio.create_task(self._drain(client, stopping), name="uplink-out")]
-        if self._subscriptions:
-            jobs.append(asyncio.create_task(self._subscriptions.dispatch(client), name="uplink-in"))
+    async def _serve(self, client: aiomqtt.Client, stopping: asyncio.Event, will_seq: int) -> None:
+        """Birth, then drain the outbox and dispatch incoming messages until stopping, disconnected
+        or moving back to the first server."""
+        # Either side noticing a dead connection ends both, and its error reconnects. The message
+        # iterator notices at once, even with nothing to send or while a publish awaits its PUBACK.
+        jobs = [
+            asyncio.create_task(self._start_and_drain(client, stopping, will_seq), name="uplink-out"),
+            asyncio.create_task(self._subscriptions.dispatch(client), name="uplink-in"),
+        ]
         if self._config.return_to_first_s and not self._rotation.on_first:
             jobs.append(asyncio.create_task(self._wait_for_first(), name="uplink-return"))
         try:
@@ -260,6 +258,14 @@ class UplinkClient:
             await asyncio.sleep(self._config.return_to_first_s)
             if await reachable(self._rotation.first):
                 raise _FirstIsBack
+
+    async def _start_and_drain(self, client: aiomqtt.Client, stopping: asyncio.Event, will_seq: int) -> None:
+        await self._publish_unsent_wills(client, but=will_seq)
+        await self._subscriptions.restore(client)
+        await self._publish_state(client, "online", will_seq=will_seq)
+        for hook in self._on_connect:
+            hook()
+        await self._drain(client, stopping)
 
     async def _drain(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
         """Keep up to ``inflight_window`` publishes awaiting PUBACK; refill as each is acknowledged.
