@@ -3,9 +3,10 @@
 A broker allows one connection per client id and ends the older one when a
 second arrives. Two boxes sharing an id (a copied config with a fixed
 ``client_id``) would then take turns kicking each other off, every
-reconnect delay, for ever. MQTT 5 says so (DISCONNECT with reason 0x8E,
-"session taken over"); MQTT 3.1.1 only closes the socket, so there it is
-inferred from repeated drops soon after each successful connect. Once
+reconnect delay, for ever. An MQTT 5 broker may say so (DISCONNECT with
+reason 0x8E, "session taken over"); MQTT 3.1.1 brokers, and Mosquitto 2.0 under
+either protocol, only close the socket, so there it is inferred from repeated
+drops soon after each successful connect. Once
 detected, each further takeover doubles how long the gateway stays away
 (from ``reconnect_max_s`` up to an hour), so the box that holds the session
 keeps it for longer and longer, and the notice and log line tell a
@@ -42,7 +43,7 @@ class TakeoverWatch:
         self._quick_drops = self._quick_drops + 1 if lasted_s < self._quick_s else 0
         if reason == SESSION_TAKEN_OVER:
             evidence = "the broker said so (reason code 0x8E, session taken over)"
-        elif reason is None and self._quick_drops >= QUICK_DROPS:
+        elif self._quick_drops >= QUICK_DROPS:
             evidence = f"{self._quick_drops} connections in a row dropped within {self._quick_s:g} s"
         else:
             if lasted_s >= self._quick_s:
