@@ -44,6 +44,7 @@ from gateway.outbox import NOTICES_TOPIC, Outbox, OutboxMessage, Priority
 from gateway.timestamps import iso_utc
 from gateway.uplink.backoff import backoff_delays
 from gateway.uplink.connection import (
+    SESSION_TAKEN_OVER,
     describe_failure,
     disconnect_reason,
     expiry_properties,
@@ -205,14 +206,20 @@ class UplinkClient:
             if connected_at is None:
                 delay = next(delays) if rotation.failed() else 0.0
             else:
-                stay_away = self._after_loss(client, where, lasted_s=time.monotonic() - connected_at)
+                stay_away = await self._after_loss(client, server, lasted_s=time.monotonic() - connected_at)
                 delay = next(delays) if stay_away is None else stay_away
                 rotation.failed()
             await _sleep_unless(stopping, delay)
 
-    def _after_loss(self, client: aiomqtt.Client, where: str, *, lasted_s: float) -> float | None:
+    async def _after_loss(self, client: aiomqtt.Client, server: Server, *, lasted_s: float) -> float | None:
         """How long to stay away when another box took our session over; None after an ordinary loss."""
-        evidence = self._takeover.lost(reason=disconnect_reason(client), lasted_s=lasted_s)
+        where = self._rotation.where(server)
+        reason = disconnect_reason(client)
+        # Only a quick drop needs the probe; a dead node refuses at once.
+        alive = (
+            lasted_s < self._config.keepalive_s and reason != SESSION_TAKEN_OVER and await reachable(server)
+        )
+        evidence = self._takeover.lost(reason=reason, lasted_s=lasted_s, broker_alive=alive)
         if evidence is None:
             return None
         delay = self._takeover.stay_away_s()

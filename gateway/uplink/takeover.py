@@ -38,9 +38,14 @@ class TakeoverWatch:
         self._delays: Iterator[float] | None = None
         self.takeovers = 0  # since the last ordinary loss: 1 on the first, when the notice goes
 
-    def lost(self, *, reason: int | None, lasted_s: float) -> str | None:
-        """How the broker showed a takeover ("reason code 0x8E", "N drops ..."), None for an ordinary loss."""
-        self._quick_drops = self._quick_drops + 1 if lasted_s < self._quick_s else 0
+    def lost(self, *, reason: int | None, lasted_s: float, broker_alive: bool) -> str | None:
+        """How the broker showed a takeover ("reason code 0x8E", "N drops ..."), None for an ordinary loss.
+
+        ``broker_alive``: the broker still accepts connections, so it ended ours on purpose; a node
+        that died (and so dropped us quickly, again and again in a failing cluster) is no takeover.
+        """
+        quick = lasted_s < self._quick_s and broker_alive
+        self._quick_drops = self._quick_drops + 1 if quick else 0
         if reason == SESSION_TAKEN_OVER:
             evidence = "the broker said so (reason code 0x8E, session taken over)"
         elif self._quick_drops >= QUICK_DROPS:
