@@ -48,7 +48,7 @@ async def test_a_broker_that_refuses_mqtt5_gets_311_and_the_log_and_birth_say_so
     tmp_path: Path, topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with LocalNats() as nats, caplog.at_level(logging.INFO, logger="gateway.uplink"):
-        birth = await _birth_and_delivery(nats.nodes[0].mqtt_port, tmp_path, topic_prefix)
+        birth = await _birth_and_delivery(nats.mqtt_port, tmp_path, topic_prefix)
     assert birth["protocol"] == "3.1.1"
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("gateway.uplink")]
     assert any("refused MQTT 5" in line and "3.1.1" in line for line in lines), lines
