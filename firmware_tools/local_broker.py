@@ -82,6 +82,12 @@ class LocalBroker:
         self.stop()
 
     @property
+    def pid(self) -> int:
+        """The broker's process id (for measuring what it costs)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
