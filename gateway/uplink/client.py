@@ -209,6 +209,8 @@ class UplinkClient:
                 stay_away = await self._after_loss(client, server, lasted_s=time.monotonic() - connected_at)
                 delay = next(delays) if stay_away is None else stay_away
                 rotation.failed()
+                if stay_away is not None:  # staying away on purpose (up to an hour) is no hang
+                    self.progress_at = time.monotonic() + stay_away
             await _sleep_unless(stopping, delay)
 
     async def _after_loss(self, client: aiomqtt.Client, server: Server, *, lasted_s: float) -> float | None:
