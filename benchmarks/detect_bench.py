@@ -18,16 +18,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from contracts.readings import ReadingBatch  # noqa: E402
 from gateway.config.rules import (  # noqa: E402
     AnomalyCheck,
+    AnomalyMethod,
     HealthCheck,
     MultivariateRule,
     RateCheck,
@@ -36,12 +40,13 @@ from gateway.config.rules import (  # noqa: E402
 )
 from gateway.detect import codes as c  # noqa: E402
 from gateway.detect.adaptive import AdaptiveKind, AdaptiveTwin, adaptive_step  # noqa: E402
+from gateway.detect.changepoint import ChangePointKind, ChangePointTwin  # noqa: E402
 from gateway.detect.channel import channel_step  # noqa: E402
 from gateway.detect.engine import DetectionEngine  # noqa: E402
 from gateway.detect.layout import channel_params  # noqa: E402
+from gateway.detect.perchannel import ChannelKind  # noqa: E402
 from gateway.detect.reference import ChannelLimits, ChannelTwin  # noqa: E402
-from gateway.detect.shift import ShiftKind, ShiftTwin, shift_step  # noqa: E402
-from gateway.readings import ReadingBatch  # noqa: E402
+from gateway.detect.shift import ShiftKind, ShiftTwin  # noqa: E402
 
 T0 = 1_763_800_000.0
 
@@ -94,6 +99,7 @@ def twin_of(rule: ThresholdRule) -> ChannelTwin:
         cusum_h=p[c.P_CUSUM_H],
         hampel_k=p[c.P_HAMPEL_K],
         warmup=p[c.P_WARMUP],
+        anomaly_clear_s=p[c.P_A_CLEAR],
     )
     return ChannelTwin(limits=lim)
 
@@ -147,40 +153,53 @@ def throughput(n_channels: int, twin_share: float = 1.0) -> None:
     print(f"  ratio        : {kernel_rate / twin_rate:8.0f} x")
 
 
+def _channel_kind(
+    name: str, kind: ChannelKind, twin: Callable[[list[float]], Any], values: np.ndarray, twin_share: float
+) -> None:
+    """One per-channel kind's kernel over every channel, one batch of all channels per round."""
+    rounds, n_channels = values.shape
+    kind.params[:, 2] = 0.0  # judge from the first minutes of the run (warmup_s)
+    kind.warm_up()
+    slots = np.arange(n_channels, dtype=np.int32)
+    ev = np.empty((n_channels, 4), dtype=np.int64)
+    ts = np.empty(n_channels)
+    events = 0
+    step = type(kind).step
+    cpu = time.thread_time()
+    for r in range(rounds):
+        ts.fill(T0 + r * 10.0)
+        events += step(slots, values[r], ts, kind.params, kind.param_row, kind.state, ev)
+    rate = rounds * n_channels / (time.thread_time() - cpu)
+    n_twins = max(1, int(n_channels * twin_share))
+    twins = [twin(kind.params[0].tolist()) for _ in range(n_twins)]
+    cpu = time.thread_time()
+    for r in range(rounds):
+        row = values[r].tolist()
+        for i, one in enumerate(twins):
+            one.step(row[i], T0 + r * 10.0)
+    twin_rate = rounds * n_twins / (time.thread_time() - cpu)
+    print(f"{name} kernel, {n_channels:,} channels ({rounds} batches, {events:,} changes):")
+    print(f"  numba kernel : {rate / 1e6:8.2f} M channel-updates/s per core")
+    print(f"  python twin  : {twin_rate / 1e6:8.4f} M channel-updates/s per core")
+    print(f"  ratio        : {rate / twin_rate:8.0f} x")
+
+
 def kind_throughput(n_channels: int, twin_share: float = 1.0) -> None:
-    """The registered kinds' kernels: shift on every channel, adaptive over devices of 4 channels."""
+    """The registered kinds' kernels: per-channel ones on every channel, adaptive over devices of 4."""
     rng = np.random.default_rng(2)
     rounds = 200
     values = 60 + rng.normal(0, 5, (rounds, n_channels))
     values[rng.random((rounds, n_channels)) < 0.01] = math.nan
     values[:, : n_channels // 10] += np.linspace(0, 40, rounds)[:, None]  # some channels shift
+    every: tuple[AnomalyMethod, ...] = ("spike", "shift", "changepoint")
     rules = [
-        ThresholdRule(device="bench", channel=f"ch{i}", anomaly=AnomalyCheck()) for i in range(n_channels)
+        ThresholdRule(device="bench", channel=f"ch{i}", anomaly=AnomalyCheck(method=every))
+        for i in range(n_channels)
     ]
-    shift = ShiftKind(rules)
-    shift.params[:, 2] = 0.0  # judge from the first minutes of the run (warmup_s)
-    shift.warm_up()
-    slots = np.arange(n_channels, dtype=np.int32)
-    ev = np.empty((n_channels, 4), dtype=np.int64)
-    ts = np.empty(n_channels)
-    events = 0
-    cpu = time.thread_time()
-    for r in range(rounds):
-        ts.fill(T0 + r * 10.0)
-        events += shift_step(slots, values[r], ts, shift.params, shift.param_row, shift.state, ev)
-    rate = rounds * n_channels / (time.thread_time() - cpu)
-    n_twins = max(1, int(n_channels * twin_share))
-    twins = [ShiftTwin(params=shift.params[0].tolist()) for _ in range(n_twins)]
-    cpu = time.thread_time()
-    for r in range(rounds):
-        row = values[r].tolist()
-        for i, twin in enumerate(twins):
-            twin.step(row[i], T0 + r * 10.0)
-    twin_rate = rounds * n_twins / (time.thread_time() - cpu)
-    print(f"shift kernel, {n_channels:,} channels ({rounds} batches, {events:,} changes):")
-    print(f"  numba kernel : {rate / 1e6:8.2f} M channel-updates/s per core")
-    print(f"  python twin  : {twin_rate / 1e6:8.4f} M channel-updates/s per core")
-    print(f"  ratio        : {rate / twin_rate:8.0f} x")
+    _channel_kind("shift", ShiftKind(rules), lambda p: ShiftTwin(params=p), values, twin_share)
+    _channel_kind(
+        "change-point", ChangePointKind(rules), lambda p: ChangePointTwin(params=p), values, twin_share
+    )
 
     p = 4
     devices = n_channels // p
@@ -337,9 +356,12 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=10_000)
     parser.add_argument("--twin-share", type=float, default=1.0, help="fraction of channels the twin runs")
     parser.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
+    parser.add_argument("--kernels-only", action="store_true", help="throughput only: no compile or NAB runs")
     args = parser.parse_args()
     throughput(args.channels, args.twin_share)
     kind_throughput(args.channels, args.twin_share)
+    if args.kernels_only:
+        return
     overhead()
     compile_times()
     nab_quality(args.nab)

@@ -21,7 +21,9 @@ detecting is 0 and detecting every window at its start is 100, for the
 standard, LowFP and LowFN profiles. F1 counts windows found against false
 positives; the false-alarm rate is the share of normal samples during which an
 anomaly was open. The first 15 % of every series is for learning only.
-Nothing here is tuned on the labels: the defaults are the package's own.
+Nothing here is tuned on the labels: the defaults are the package's own,
+chosen on ``--seed 1`` (the development runs); the default seed 19 and NAB
+are held out and only reported.
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway._compat import tomllib  # noqa: E402
+from contracts.compat import tomllib  # noqa: E402
+from contracts.readings import ReadingBatch  # noqa: E402
 from gateway.config.rules import MultivariateRule, ThresholdRule  # noqa: E402
 from gateway.detect.engine import DetectionEngine  # noqa: E402
-from gateway.readings import ReadingBatch  # noqa: E402
 
 Array = npt.NDArray[np.float64]
 PROBATION = 0.15

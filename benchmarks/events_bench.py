@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
+from contracts.readings import ReadingBatch
 from gateway.config.rules import ThresholdRule
 from gateway.events.watch import ChannelWatch
-from gateway.readings import ReadingBatch
 
 CHANNELS = tuple(f"ch{i:02d}" for i in range(20))
 

@@ -1,41 +1,33 @@
-"""The explicit list of drivers the gateway can load, by the name used in configs."""
+"""The explicit list of driver kinds the gateway can load; adding one is one line here."""
 
 from __future__ import annotations
 
-from drivers.base import DeviceConfig, PolledDriver
-from drivers.hj212.stream import Hj212Stream
-from drivers.modbus.bus import ModbusBus
-from drivers.modbus.config import ModbusConfig
-from drivers.modbus.device import ModbusBusDriver
-from drivers.modbus.tcp import ModbusTcpDriver
-from drivers.stream import StreamDriver
+from collections.abc import Sequence
+from pathlib import Path
 
-DRIVERS: dict[str, type[PolledDriver] | type[StreamDriver]] = {  # type: ignore[type-arg]
-    "modbus_tcp": ModbusTcpDriver,
-    # A device on a shared ``[[buses]]`` entry (RS-485 RTU, RTU over TCP, Modbus TCP gateway).
-    "modbus": ModbusBusDriver,
-    # Pushed, not polled: gateway.service.streams builds one stream for all its devices.
-    "hj212": Hj212Stream,
+from contracts.profiles import ProfileFile
+from contracts.spec import DriverSpec
+from drivers.hj212.spec import SPEC as HJ212
+from drivers.modbus.spec import BUS_SPEC as MODBUS
+from drivers.modbus.spec import TCP_SPEC as MODBUS_TCP
+from drivers.platform.spec import SPEC as PLATFORM
+
+__all__ = ["SPECS", "profile_problems"]
+
+SPECS: dict[str, DriverSpec] = {
+    spec.name: spec
+    for spec in (
+        MODBUS_TCP,
+        MODBUS,  # a device on a shared [[buses]] entry (RS-485 RTU, RTU over TCP, Modbus TCP gateway)
+        HJ212,  # pushed, not polled: one stream for the listener and every datalogger
+        PLATFORM,  # pushed through an IoT platform's broker (ChirpStack, NB-IoT): a stream per [[platforms]]
+    )
 }
 
 
-def config_models() -> tuple[type[DeviceConfig], ...]:
-    """Every driver's config model, for the config loader's tagged union."""
-    return tuple(driver.config_model for driver in DRIVERS.values())
-
-
-def is_polled(config: DeviceConfig) -> bool:
-    """Whether the device is read by a poller (else a stream receives what it pushes)."""
-    return issubclass(DRIVERS[config.driver], PolledDriver)
-
-
-def create(config: DeviceConfig, buses: dict[str, ModbusBus]) -> PolledDriver:  # type: ignore[type-arg]
-    """A driver instance for a validated device config of a polled driver.
-
-    A device on a bus shares the bus object with the other devices on it.
-    """
-    if isinstance(config, ModbusConfig):
-        return ModbusBusDriver(config, buses[config.bus])
-    driver = DRIVERS[config.driver]
-    assert issubclass(driver, PolledDriver), f"{config.driver} is not polled"
-    return driver(config)
+def profile_problems(profile: ProfileFile, search: Sequence[Path]) -> list[str]:
+    """What is wrong with ``profile`` for its driver (a profile without ``driver`` is a Modbus one)."""
+    spec = SPECS.get(profile.driver or MODBUS.name)
+    if spec is None:
+        return [f"driver: unknown driver {profile.driver!r} (one of {', '.join(sorted(SPECS))})"]
+    return list(spec.check_profile(profile, search))

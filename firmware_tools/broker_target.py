@@ -19,8 +19,8 @@ from pathlib import Path
 
 import aiomqtt
 
+from contracts.errors import ConfigError
 from gateway.config import load_config
-from gateway.errors import ConfigError
 
 PASSWORD_VARIABLE = "GRIDGATE_MQTT_PASSWORD"
 DEFAULT_PREFIX = "gridgate/v1"

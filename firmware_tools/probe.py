@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from contracts.errors import DriverError
 from drivers.modbus.bus import Counters, ModbusBus
 from drivers.modbus.config import BusConfig
 from drivers.modbus.decoding import channel_rounding
 from drivers.modbus.frames import FUNCTION
 from drivers.modbus.registers import WIDTH, ModbusChannel, WordOrder, decode, plan_requests
-from gateway.errors import DriverError
 from gateway.timestamps import iso_utc
 
 STUCK_READS = 10

@@ -16,12 +16,13 @@ import shutil
 import sys
 import time
 
+from contracts.errors import ConfigError
 from drivers.modbus.access import register_access
 from drivers.modbus.config import BusConfig
 from drivers.modbus.profiles import default_profile_dirs, load_profile
+from drivers.modbus.spec import BUSES
 from firmware_tools.probe import Probe, ProbeTarget, Sample
 from gateway.config import load_config
-from gateway.errors import ConfigError
 
 CLEAR_SCREEN = "\033[H\033[2J"
 RED, DIM, BOLD, RESET = "\033[31m", "\033[2m", "\033[1m", "\033[0m"
@@ -155,7 +156,7 @@ def _from_config(path: str, device_id: str) -> tuple[ProbeTarget, float]:
     if device is None:
         known = ", ".join(d.id for d in config.devices)
         raise ValueError(f"{path}: no device {device_id!r}; there are: {known}")
-    access = register_access(device, config.buses)
+    access = register_access(device, config.section(BUSES.key))
     if access is None:
         raise ValueError(f"{device_id}: a {device.driver} device pushes its data; probe reads Modbus devices")
     target = ProbeTarget(
@@ -166,4 +167,4 @@ def _from_config(path: str, device_id: str) -> tuple[ProbeTarget, float]:
         timeout_s=access.timeout_s,
         retries=access.retries,
     )
-    return target, device.poll_interval_s
+    return target, getattr(device, "poll_interval_s", 5.0)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import aiomqtt
 
+from contracts.errors import ConfigError
 from firmware_tools.alarm_test import load_results
 from firmware_tools.broker_target import TargetError, add_broker_options, broker_target, explain_failure
 from firmware_tools.report_data import gather
 from firmware_tools.report_html import render_html
 from firmware_tools.report_pdf import render_pdf
-from gateway.errors import ConfigError
 
 
 def add_report_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.modbus.access import register_access
+from drivers.modbus.spec import BUSES
 from firmware_tools.alarm_test import AlarmTestResult
 from firmware_tools.broker_target import BrokerTarget
 from firmware_tools.probe import Probe, ProbeTarget, Sample
@@ -59,12 +60,14 @@ async def gather(
     from_broker: dict[str, Sample] = {}
     if read_devices and broker is not None:
         modbus = {
-            d.id: a.channels for d in config.devices if (a := register_access(d, config.buses)) is not None
+            d.id: a.channels
+            for d in config.devices
+            if (a := register_access(d, config.section(BUSES.key))) is not None
         }
         from_broker = await broker_samples(broker, config.gateway.id, modbus, listen_s)
     devices = []
     for device in config.devices:
-        access = register_access(device, config.buses)
+        access = register_access(device, config.section(BUSES.key))
         profile = str(getattr(device, "profile", None) or "own register map")
         if access is None:
             devices.append(

@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from contracts.errors import ConfigError, DriverError
 from drivers.modbus.profiles import Profile, available_profiles, default_profile_dirs, load_profile
 from drivers.modbus.scan import (
     COMMON_BAUDRATES,
@@ -26,7 +27,6 @@ from drivers.modbus.scan import (
     scan,
 )
 from firmware_tools.progress import ProgressBar, duration
-from gateway.errors import ConfigError, DriverError
 
 TCP_REPLY_S = 0.15  # a device server adds its network and serial time to the device's
 

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts.errors import ConfigError, GridGateError
 from gateway import __version__
 from gateway.config import load_config
-from gateway.errors import ConfigError, GridGateError
 
 EXIT_CONFIG = 2
 
@@ -151,8 +151,9 @@ def _check(path: str, *, explain: bool = False) -> int:
     )
     if explain:
         from drivers.modbus.plan import bus_plans, describe
+        from drivers.modbus.spec import BUSES
 
-        for plan in bus_plans(config.buses, config.devices):
+        for plan in bus_plans(config.section(BUSES.key), config.devices):
             print("\n".join(describe(plan)))
     return 0
 
@@ -187,18 +188,24 @@ def _warm() -> int:
 
 
 def _profiles(config: str | None) -> int:
-    from drivers.modbus.profiles import available_profiles, default_profile_dirs, load_profile
+    from contracts.profiles import available_profiles, default_profile_dirs, read_profile
+    from drivers.registry import SPECS, profile_problems
 
     search = default_profile_dirs(Path(config).resolve().parent if config else None)
     problems = 0
     for name in available_profiles(search):
         try:
-            profile = load_profile(name, search)
+            profile = read_profile(name, search)
+            found = profile_problems(profile, search)
         except ConfigError as exc:
-            print(f"{name:<20} invalid: {exc}", file=sys.stderr)
+            found = [str(exc)]
+        if found:
+            print(f"{name:<22} invalid: {'; '.join(found)}", file=sys.stderr)
             problems += 1
             continue
-        print(f"{name:<20} {len(profile.channels):>3} channel(s)  {profile.description.splitlines()[0]}")
+        driver = SPECS[profile.driver or "modbus"].name
+        summary = profile.description.splitlines()[0] if profile.description else ""
+        print(f"{name:<22} {driver:<10} {len(profile.channels):>3} channel(s)  {summary}")
     print("searched: " + ", ".join(str(d) for d in search))
     return EXIT_CONFIG if problems else 0
 

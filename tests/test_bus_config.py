@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import ConfigError
 from drivers.modbus.config import ModbusConfig
 from gateway.config import load_config, parse_config
-from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "configs" / "rs485.toml"
@@ -28,7 +28,7 @@ def test_the_sample_cabinet_takes_its_register_maps_from_the_shipped_profiles() 
     assert isinstance(dust, ModbusConfig) and dust.profile == "dust-monitor"
     ids = [ch.id for ch in dust.channels]
     assert "pm10" in ids and "wind_direction" not in ids, "the override left the vane out"
-    assert [b.id for b in config.buses] == ["rs485-1", "rs485-2"]
+    assert [b.id for b in config.section("buses")] == ["rs485-1", "rs485-2"]
 
 
 BROKEN = [

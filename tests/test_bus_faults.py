@@ -14,6 +14,8 @@ from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 
+from contracts.errors import DeviceTimeout
+from contracts.readings import ReadingBatch
 from drivers.modbus.bus import LineFault, ModbusBus
 from drivers.modbus.config import BusConfig, ModbusConfig
 from drivers.modbus.device import ModbusBusDriver
@@ -21,9 +23,7 @@ from drivers.modbus.registers import ModbusChannel
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from drivers.simulators.rtu_server import RtuLineServer
 from firmware_tools.local_broker import free_port
-from gateway.errors import DeviceTimeout
 from gateway.poll import DevicePoller
-from gateway.readings import ReadingBatch
 
 CHANNELS = (
     ModbusChannel(id="pm10", address=2, type="float32"),

@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.board import Board
 from firmware_tools.broker_target import BrokerTarget
-from firmware_tools.local_broker import LocalBroker, free_port
 from firmware_tools.monitor import follow
 from gateway.config import parse_config
 from tests.conftest import gateway_toml
 from tests.helpers import running_gateway
 from tests.test_monitor_cli import _gridgate
-from tests.uplink_peers import make_certificates
-
-
-def _site_broker(tmp_path: Path) -> tuple[LocalBroker, int, dict[str, Path]]:
-    """A broker that wants a password on both listeners, one of them TLS only (as on 8883)."""
-    certs = make_certificates(tmp_path)
-    passwords = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "tech", "s3cret"], check=True)
-    passwords.chmod(0o644)
-    (tmp_path / "password.txt").write_text("s3cret\n")
-    tls_port = free_port()
-    broker = LocalBroker(
-        # user root: run as root, mosquitto would otherwise drop to a user that cannot read tmp_path
-        extra_config=f"user root\npassword_file {passwords}\nallow_anonymous false\n"
-        f"listener {tls_port} 127.0.0.1\ncafile {certs['ca']}\ncertfile {certs['server_cert']}\n"
-        f"keyfile {certs['server_key']}\n"
-    )
-    return broker, tls_port, certs
+from tests.uplink_peers import password_tls_broker
 
 
 async def test_late_monitor_sees_open_events_and_tools_use_tls_and_a_password_file(
     tmp_path: Path, dust_monitor: SimulatedModbusDevice, topic_prefix: str
 ) -> None:
-    broker, tls_port, certs = _site_broker(tmp_path)
+    broker, tls_port, certs = password_tls_broker(tmp_path, "tech")
     text = gateway_toml(
         broker_port=broker.port,
         modbus_port=dust_monitor.port,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-from gateway._compat import tomllib
+from contracts.compat import tomllib
+from contracts.readings import ReadingBatch
 from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule
 from gateway.detect.engine import DetectionEngine, Transition
 from gateway.detect.persist import load_state, save_state
-from gateway.readings import ReadingBatch
 
 T0 = 1_763_800_000.0
 
@@ -95,11 +96,21 @@ def test_a_sustained_level_shift_is_held_while_shifted_and_cleared_on_return() -
     engine = DetectionEngine([rule])
     rng = np.random.default_rng(2)
     level = 4.0 + rng.normal(0, 0.05, (3_000, 1))
-    level[1_800:2_400] += 0.5  # ten sd for ten minutes
+    level[1_800:2_050] += 0.5  # ten sd for four minutes, under rebaseline_s
     said = _run(engine, level, ("discharge_bar",), 0)
     assert [s for _, s in said] == ["+shift:level_shift", "-shift:level_shift"]
     (up, _), (down, _) = said
-    assert 1_800 <= up < 1_800 + 60 and 2_400 <= down < 2_400 + 180
+    assert 1_800 <= up < 1_800 + 60 and 2_050 <= down < 2_050 + 180
+
+
+def test_the_end_of_a_fault_outlasting_rebaseline_is_no_new_shift() -> None:
+    rule = ThresholdRule(device="skid", channel="discharge_bar", anomaly=AnomalyCheck(method=("shift",)))
+    engine = DetectionEngine([rule])
+    level = 4.0 + np.random.default_rng(3).normal(0, 0.05, (4_000, 1))
+    level[1_800:2_800] += 0.5  # longer than rebaseline_s: taken as normal, then it returns
+    said = _run(engine, level, ("discharge_bar",), 0)
+    assert [s for _, s in said] == ["+shift:level_shift", "-shift:level_shift"]
+    assert said[1][0] < 2_800  # cleared on re-baselining; the way back is the old normal
 
 
 def test_a_shift_that_persists_becomes_the_new_normal() -> None:
@@ -109,7 +120,7 @@ def test_a_shift_that_persists_becomes_the_new_normal() -> None:
     level[1_800:] += 0.5
     said = _run(engine, level, ("discharge_bar",), 0)
     assert [s for _, s in said] == ["+shift:level_shift", "-shift:level_shift"]
-    assert said[1][0] - said[0][0] >= 900  # held for rebaseline_s, then the new level is normal
+    assert said[1][0] - said[0][0] >= 300  # held for rebaseline_s, then the new level is normal
 
 
 def test_the_spike_check_can_be_switched_off_from_toml() -> None:
@@ -138,7 +149,7 @@ def test_a_restart_keeps_learned_baselines_and_open_shifts(tmp_path: Path) -> No
     engine = DetectionEngine([rule])
     rng = np.random.default_rng(6)
     level = 4.0 + rng.normal(0, 0.05, (2_400, 1))
-    level[1_800:] += 0.5
+    level[2_200:] += 0.5  # shifted for less than rebaseline_s when the gateway stops
     assert [s for _, s in _run(engine, level, ("discharge_bar",), 0)] == ["+shift:level_shift"]
     save_state(tmp_path, engine)
 
@@ -149,3 +160,18 @@ def test_a_restart_keeps_learned_baselines_and_open_shifts(tmp_path: Path) -> No
     # Open already, so no second raise; the baseline was kept, so the return clears it.
     again = _run(restarted, 4.0 + rng.normal(0, 0.05, (300, 1)), ("discharge_bar",), 2_400)
     assert [s for _, s in again] == ["-shift:level_shift"]
+
+
+def test_a_change_point_on_autocorrelated_data_is_raised_held_and_cleared_on_return() -> None:
+    (rule,), _ = _rules('[[rules]]\ndevice = "skid"\nchannel = "p"\nanomaly = { method = ["changepoint"] }\n')
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(5)
+    noise = np.zeros(4_000)
+    for i in range(1, noise.size):  # AR(1), phi 0.9, as 1 Hz sensor data are
+        noise[i] = 0.9 * noise[i - 1] + rng.normal(0, math.sqrt(1 - 0.81))
+    values = (4.0 + 0.05 * noise).reshape(-1, 1)
+    values[3_000:3_200] += 0.15  # three sd for three minutes
+    said = _run(engine, values, ("p",), 0)
+    assert [s for _, s in said] == ["+changepoint:change_point", "-changepoint:change_point"]
+    (up, _), (down, _) = said
+    assert 3_000 <= up < 3_000 + 120 and 3_200 <= down < 3_200 + 120

@@ -10,17 +10,23 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.detect import adaptive, shift
+from gateway.config.rules import Clause, CrossRule, MultivariateRule
+from gateway.detect import adaptive, changepoint, shift
 from gateway.detect import codes as c
 from gateway.detect.adaptive import AdaptiveTwin, adaptive_step
+from gateway.detect.changepoint import ChangePointTwin, changepoint_step
 from gateway.detect.channel import channel_step
 from gateway.detect.cross import cross_step
+from gateway.detect.crossrule import CrossKind
+from gateway.detect.hotelling import HotellingKind
+from gateway.detect.kind import DetectorKind
 from gateway.detect.multivariate import MAX_DIMS, hotelling_step
 from gateway.detect.reference import ChannelLimits, ChannelTwin, CrossTwin, HotellingTwin
 from gateway.detect.shift import ShiftTwin, shift_step
@@ -62,6 +68,7 @@ limits = st.builds(
     cusum_h=st.sampled_from([NAN, 3.0]),
     hampel_k=st.sampled_from([NAN, 2.0]),
     warmup=st.sampled_from([8.0, 20.0]),
+    anomaly_clear_s=st.sampled_from([0.0, 10.0]),
 )
 
 
@@ -93,6 +100,7 @@ def _params(lim: ChannelLimits) -> list[float]:
         (c.P_CUSUM_H, "cusum_h"),
         (c.P_HAMPEL_K, "hampel_k"),
         (c.P_WARMUP, "warmup"),
+        (c.P_A_CLEAR, "anomaly_clear_s"),
     ]:
         p[column] = getattr(lim, attr)
     p[c.P_ANOMALY_ON] = 1.0 if lim.anomaly else 0.0
@@ -331,6 +339,145 @@ def test_shift_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type
         expected = [(k, i, *change) for k, (i, v, ts) in enumerate(batch) for change in twins[i].step(v, ts)]
         ev = np.zeros((len(batch), 4), np.int64)
         got = shift_step(
+            np.array([b[0] for b in batch], np.int32),
+            np.array([b[1] for b in batch]),
+            np.array([b[2] for b in batch]),
+            params,
+            np.arange(n, dtype=np.int32),
+            state,
+            ev,
+        )
+        assert [tuple(row) for row in ev[:got].tolist()] == expected
+        state = _reload(state)
+    for i, twin in enumerate(twins):
+        assert state[i].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)
+
+
+def _batches(rows: list[tuple[str, float, float]], cuts: list[int]) -> list[list[tuple[str, float, float]]]:
+    bounds = sorted({0, len(rows), *(min(x, len(rows)) for x in cuts)})
+    return [rows[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _feed(kind: DetectorKind, batch: list[tuple[str, float, float]]) -> list[tuple[int, int, int, int]]:
+    got = kind.evaluate(
+        "d",
+        tuple(ch for ch, _, _ in batch),
+        np.array([v for _, v, _ in batch]),
+        np.array([t for _, _, t in batch]),
+    )
+    return [(e.k, e.subject, e.old, e.new) for e in got]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rules=st.lists(
+        st.tuples(st.lists(clause, min_size=1, max_size=3), st.sampled_from([0.0, 10.0])),
+        min_size=1,
+        max_size=3,
+    ),
+    stream=st.lists(
+        st.tuples(st.integers(0, 2), st.one_of(st.floats(-5, 5), st.just(NAN)), st.floats(0.001, 30)),
+        max_size=120,
+    ),
+    cuts=st.lists(st.integers(0, 120), max_size=3),
+)
+def test_cross_kind_judges_every_reading_of_a_batch_as_its_twin(rules, stream, cuts) -> None:  # type: ignore[no-untyped-def]
+    names = ["a", "b", "c"]
+    twins = [
+        CrossTwin([(names[a], op, names[b] if isinstance(b, int) else b) for a, op, b in clauses], hold)
+        for clauses, hold in rules
+    ]
+    kind = CrossKind(
+        [
+            CrossRule(
+                device="d",
+                category="test.cross",
+                hold_s=hold,
+                all=tuple(
+                    Clause(channel=names[a], op=">" if op > 0 else "<", **_other(names, b))
+                    for a, op, b in clauses
+                ),
+            )
+            for clauses, hold in rules
+        ]
+    )
+    t, latest = 1_700_000_000.0, dict.fromkeys(names, NAN)
+    rows = []
+    for channel, v, dt in stream:
+        t += dt
+        rows.append((names[channel], v, t))
+    for batch in _batches(rows, cuts):
+        expected = []
+        for k, (channel, v, ts) in enumerate(batch):
+            latest[channel] = v
+            expected += [
+                (k, r, old, new) for r, twin in enumerate(twins) for _, old, new in twin.check(latest, ts)
+            ]
+        assert _feed(kind, batch) == expected
+
+
+def _other(names: list[str], b: int | float) -> dict[str, Any]:
+    return {"than": names[b]} if isinstance(b, int) else {"value": b}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dims=st.integers(2, 4),
+    learn=st.integers(10, 40),
+    limit=st.sampled_from([5.0, 15.0]),
+    samples=st.lists(
+        st.lists(st.one_of(st.floats(-10, 10), st.just(NAN)), min_size=4, max_size=4), max_size=120
+    ),
+    cuts=st.lists(st.integers(0, 480), max_size=3),
+)
+def test_hotelling_kind_judges_every_row_of_a_backlog_as_its_twin(dims, learn, limit, samples, cuts) -> None:  # type: ignore[no-untyped-def]
+    names = ["a", "b", "c", "d"][:dims]
+    twin = HotellingTwin(dims=dims, learn_n=float(learn), limit=limit)
+    rule = MultivariateRule(
+        device="d", channels=tuple(names), method="hotelling", learn_samples=learn, limit=limit, ridge=0.01
+    )
+    kind = HotellingKind([rule])
+    rows = [(names[j], x[j], 1_700_000_000.0 + r) for r, x in enumerate(samples) for j in range(dims)]
+    latest = dict.fromkeys(names, NAN)
+    for batch in _batches(rows, [c_ * dims for c_ in cuts]):
+        expected = []
+        for k, (channel, v, _) in enumerate(batch):
+            latest[channel] = v
+            if channel == names[-1]:  # the row is complete: the kind judges it
+                expected += [(k, 0, old, new) for _, old, new in twin.step([latest[n] for n in names])]
+        assert _feed(kind, batch) == expected
+
+
+changepoint_params = st.builds(
+    lambda t, k, h: [t[0], t[1], t[2], k, h, t[3], t[4], t[5]],
+    timing,
+    st.sampled_from([0.0, 0.5]),
+    st.sampled_from([2.0, 8.0]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    slots=st.lists(changepoint_params, min_size=1, max_size=3),
+    stream=st.lists(st.tuples(st.integers(0, 2), shift_value, step), max_size=400),
+    cuts=st.lists(st.integers(0, 400), max_size=3),
+)
+def test_changepoint_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type: ignore[no-untyped-def]
+    n = len(slots)
+    twins = [ChangePointTwin(params=list(p)) for p in slots]
+    params = np.array(slots, dtype=np.float64)
+    state = np.array([changepoint.initial_state() for _ in slots])
+    t = 1_700_000_000.0
+    readings: list[tuple[int, float, float]] = []
+    for which, v, dt in stream:
+        t += dt
+        readings.append((which % n, v, t))
+    boundaries = sorted({0, len(readings), *(min(x, len(readings)) for x in cuts)})
+    for start, end in itertools.pairwise(boundaries):
+        batch = readings[start:end]
+        expected = [(k, i, *change) for k, (i, v, ts) in enumerate(batch) for change in twins[i].step(v, ts)]
+        ev = np.zeros((len(batch), 4), np.int64)
+        got = changepoint_step(
             np.array([b[0] for b in batch], np.int32),
             np.array([b[1] for b in batch]),
             np.array([b[2] for b in batch]),

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contracts.errors import ConfigError
+from contracts.readings import ReadingBatch
 from gateway.config import parse_config
 from gateway.config.events import EventPolicy
 from gateway.config.models import GatewayIdentity
@@ -25,11 +27,9 @@ from gateway.config.rules import (
 )
 from gateway.detect.engine import DetectionEngine, Transition
 from gateway.detect.persist import load_state, save_state
-from gateway.errors import ConfigError
 from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
-from gateway.readings import ReadingBatch
 from tests.conftest import gateway_toml
 
 # 2026-11-22 00:00 in Asia/Shanghai (UTC+8) is 2026-11-21 16:00 UTC.
@@ -138,8 +138,19 @@ def test_anomalies_are_found_and_can_be_switched_off() -> None:
             said += _said(_feed(engine, i * 60.0, c=float(v)))
         assert said == []
         said += _said(_feed(engine, 401 * 60.0, c=80.0))
-        said += _said(_feed(engine, 402 * 60.0, c=50.0))
+        said += _said(_feed(engine, 402 * 60.0, c=50.0))  # quiet since now: cleared after clear_s of it
+        said += _said(_feed(engine, 403 * 60.0, c=50.0))
         assert said == expected
+
+
+def test_a_burst_of_spikes_is_one_anomaly_not_a_flicker() -> None:
+    rng = np.random.default_rng(8)
+    engine = DetectionEngine([ThresholdRule(device="d", channel="c", anomaly=AnomalyCheck(warmup=100))])
+    said: list[tuple[int, str]] = []
+    readings = [*(50 + rng.normal(0, 1, 400)), 80.0, 50.0, 80.0, 50.0, 50.0, 80.0, *([50.0] * 30)]
+    for t, v in enumerate(readings):
+        said += [(t, s) for s in _said(_feed(engine, float(t), c=float(v)))]
+    assert said == [(400, "+anomaly:ewma_spike"), (416, "-anomaly:ewma_spike")]  # quiet from 406 for 10 s
 
 
 def test_cross_channel_rules_on_one_device() -> None:

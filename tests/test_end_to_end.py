@@ -94,7 +94,7 @@ async def test_a_dead_device_does_not_stop_the_gateway(
     async with running_gateway(config) as daemon:
         await subscriber.wait_for(lambda m: "/telemetry/" in m.topic)
         await dust_monitor.stop()
-        poller = daemon.pollers[0]
+        poller = daemon.running.pollers[0]
         for _ in range(50):
             if poller.available is False:
                 break

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
+from contracts.errors import DeviceTimeout
 from drivers.modbus.registers import ModbusChannel
 from drivers.modbus.tcp import ModbusTcpConfig, ModbusTcpDriver
 from drivers.simulators.field_devices import apply, make_device
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from drivers.simulators.scenarios import MODES, SCENARIOS, FieldScenario, Mode
 from firmware_tools.local_broker import free_port
-from gateway.errors import DeviceTimeout
 
 # What each profile's exceedance must cross: channel, limit.
 LIMITS: dict[str, list[tuple[str, float]]] = {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import ConfigError
 from gateway.config import load_config, parse_config
-from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def _problems(text: str) -> list[str]:
 
 def test_a_valid_hj212_site() -> None:
     config = parse_config(SITE)
-    assert config.hj212 is not None and config.hj212.port == 14001
+    assert config.section("hj212") is not None and config.section("hj212").port == 14001
     assert [d.id for d in config.devices] == ["dust-02", "fume-01"]
 
 
@@ -124,4 +124,4 @@ def test_broken_hj212_config_names_every_problem(why: str, breaks, expected: lis
 
 def test_the_shipped_hj212_example_is_valid() -> None:
     config, _ = load_config(ROOT / "configs" / "hj212.toml", check_files=False)
-    assert config.hj212 is not None and any(d.driver == "hj212" for d in config.devices)
+    assert config.section("hj212") is not None and any(d.driver == "hj212" for d in config.devices)

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from contracts.errors import DeviceTimeout, DeviceUnreachable
 from drivers.hj212 import control
 from drivers.hj212.codec import Frame, encode
 from drivers.hj212.config import Hj212DeviceConfig
 from drivers.hj212.stream import Hj212Stream
 from drivers.simulators.hj212_datalogger import Hj212Datalogger
 from drivers.simulators.hj212_dialect import DIALECTS
-from gateway.errors import DeviceTimeout, DeviceUnreachable
 from tests.test_hj212_server import _listening
 
 MN = "010000A8900016F000169DC0"

@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
+from contracts.readings import Quality, ReadingBatch
 from drivers.hj212.codec import Frame, FrameError, encode, parse
 from drivers.hj212.config import Hj212DeviceConfig
 from drivers.hj212.mapping import DataloggerMap
 from drivers.hj212.session import Hj212Counters, Session
-from gateway.readings import Quality, ReadingBatch
 from tests.test_hj212_codec import FRAMES
 
 REALTIME_NG = FRAMES[7]  # LXHB0CS0306310: particulates in ng/m³

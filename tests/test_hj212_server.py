@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from contracts.readings import ReadingBatch
 from drivers.hj212.codec import Frame, encode, parse
 from drivers.hj212.config import Hj212DeviceConfig, Hj212Listener
 from drivers.hj212.framing import FrameSplitter
 from drivers.hj212.stream import Hj212Stream
 from firmware_tools.local_broker import free_port
-from gateway.readings import ReadingBatch
 
 
 def _device(n: int, **extra: object) -> Hj212DeviceConfig:
@@ -247,7 +247,7 @@ async def test_frames_arrive_whole_whatever_the_tcp_segmentation(chunk: int) -> 
 async def test_a_listener_port_in_use_is_retried_without_stopping_anything(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from gateway.service.streams import feed
+    from gateway.service.runners import feed
 
     port = free_port()
     blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import ConfigError
+from contracts.profiles import read_profile, resolve_channels
 from drivers.modbus.profiles import (
     SHIPPED_PROFILES,
     available_profiles,
     default_profile_dirs,
     load_profile,
-    profile_channel_dicts,
-    resolve_channels,
 )
 from drivers.modbus.registers import WIDTH, ModbusChannel
-from gateway.errors import ConfigError
 
 SHIPPED = ["dust-monitor", "manhole-cover", "oil-fume-monitor", "smoke-panel"]
 
@@ -75,7 +74,8 @@ def test_a_site_profile_shadows_the_shipped_one(tmp_path: Path) -> None:
 
 
 def test_an_unknown_profile_lists_the_available_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="available: dust-monitor, manhole-cover") as caught:
+    listed = "available: dust-monitor, lora-manhole-cover, manhole-cover"
+    with pytest.raises(ConfigError, match=listed) as caught:
         load_profile("dust-monitr", [tmp_path, SHIPPED_PROFILES])
     assert "'dust-monitr'" in str(caught.value)
     with pytest.raises(ConfigError, match="no such profile"):
@@ -110,15 +110,16 @@ def test_an_invalid_channel_names_the_file_index_and_field(tmp_path: Path) -> No
 def test_a_profile_without_channels_or_with_unknown_keys_is_refused(tmp_path: Path) -> None:
     _write(tmp_path, "empty", 'description = "x"\nchannel = []\n')
     with pytest.raises(ConfigError) as caught:
-        profile_channel_dicts("empty", [tmp_path])
-    assert caught.value.problems == [
-        "channel: unknown key; a profile has description, identify and channels",
-        "channels: needs at least one [[channels]] table",
-    ]
+        read_profile("empty", [tmp_path])
+    assert caught.value.problems == ["channels: needs at least one [[channels]] table"]
+    _write(tmp_path, "typo", 'description = "x"\nchanel = 1\n[[channels]]\nid = "a"\naddress = 0\n')
+    with pytest.raises(ConfigError) as caught:
+        load_profile("typo", [tmp_path])
+    assert caught.value.problems == ["chanel: unknown key in a Modbus profile"]
 
 
 def test_channel_dicts_are_plain_and_unvalidated() -> None:
-    tables = profile_channel_dicts("oil-fume-monitor", default_profile_dirs())
+    tables = read_profile("oil-fume-monitor", default_profile_dirs()).channels
     assert tables[0] == {
         "id": "fume",
         "unit": "mg/m³",

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.readings import Rounding
 from drivers.modbus.decoding import channel_rounding
 from drivers.modbus.registers import ModbusChannel
 from drivers.simulators.field_devices import make_device
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from drivers.simulators.rtu_server import RtuLineServer
 from firmware_tools.local_broker import LocalBroker
-from gateway.readings import Rounding
 from tests.helpers import Subscriber, running_gateway
 
 

@@ -19,11 +19,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from contracts.errors import DeviceTimeout
 from drivers.modbus.bus import ModbusBus
 from drivers.modbus.config import BusConfig
 from drivers.modbus.frames import with_crc
 from drivers.simulators.rtu_server import open_pty_pair
-from gateway.errors import DeviceTimeout
 
 RESPONSE_TIMEOUT_S = 0.5  # libmodbus' default
 FRAME_END_S = 0.02

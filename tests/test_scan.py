@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import DeviceUnreachable
 from drivers.modbus.config import BusConfig
 from drivers.modbus.lines import SerialLine
 from drivers.modbus.profiles import available_profiles, default_profile_dirs, load_profile
@@ -15,7 +16,6 @@ from drivers.simulators.field_devices import make_device
 from drivers.simulators.rtu_server import RtuLineServer
 from firmware_tools.local_broker import free_port
 from gateway.config import parse_config
-from gateway.errors import DeviceUnreachable
 from tests.helpers import run_gridgate
 
 PROFILES = [load_profile(name, default_profile_dirs()) for name in available_profiles(default_profile_dirs())]

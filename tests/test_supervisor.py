@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from drivers import registry
+from contracts.readings import ReadingBatch
+from drivers.modbus.tcp import ModbusTcpDriver
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from gateway.poll import DevicePoller
-from gateway.readings import ReadingBatch
 from gateway.service.supervisor import Supervisor
 
 
@@ -31,7 +31,7 @@ async def test_a_device_whose_batches_raise_is_counted_logged_once_and_still_pol
         accepted.append(batch)
 
     guarded = supervisor.guard(detection)
-    pollers = [DevicePoller(registry.create(d, {}), guarded) for d in (device, other)]
+    pollers = [DevicePoller(ModbusTcpDriver(d), guarded) for d in (device, other)]
     tasks = [asyncio.create_task(p.run(), name=f"poll:{p.device}") for p in pollers]
     try:
         with caplog.at_level(logging.ERROR, logger="gateway.service.supervisor"):

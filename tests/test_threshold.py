@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from contracts.readings import Quality, ReadingBatch
 from gateway.config.rules import ThresholdRule
 from gateway.detect.engine import DetectionEngine
-from gateway.readings import Quality, ReadingBatch
 
 
 def _engine(**rule: Any) -> DetectionEngine:

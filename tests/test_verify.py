@@ -4,10 +4,10 @@ A gap restarts the clock; no data is no proof."""
 
 from __future__ import annotations
 
+from contracts.readings import ReadingBatch
 from gateway.config.rules import ThresholdRule
 from gateway.events.verify import verify_slots
 from gateway.events.watch import ChannelWatch
-from gateway.readings import ReadingBatch
 
 RULE = ThresholdRule(device="fume-03", channel="fume", high=2.0, hysteresis=0.2, category="env.oil_fume")
 

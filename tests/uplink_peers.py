@@ -7,6 +7,7 @@ import contextlib
 import datetime
 import ipaddress
 import json
+import subprocess
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from firmware_tools.local_broker import LocalBroker
+from firmware_tools.local_broker import LocalBroker, free_port
 
 
 def persistent_broker(store: Path) -> LocalBroker:
@@ -152,3 +153,20 @@ def make_certificates(directory: Path) -> dict[str, Path]:
             write(f"{role}_cert", cert.public_bytes(serialization.Encoding.PEM))
             write(f"{role}_key", _key_pem(key))
     return files
+
+
+def password_tls_broker(tmp_path: Path, user: str) -> tuple[LocalBroker, int, dict[str, Path]]:
+    """A broker wanting ``user``'s password (s3cret, also in password.txt) on both listeners, one TLS."""
+    certs = make_certificates(tmp_path)
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), user, "s3cret"], check=True)
+    passwords.chmod(0o644)
+    (tmp_path / "password.txt").write_text("s3cret\n")
+    tls_port = free_port()
+    broker = LocalBroker(
+        # user root: run as root, mosquitto would otherwise drop to a user that cannot read tmp_path
+        extra_config=f"user root\npassword_file {passwords}\nallow_anonymous false\n"
+        f"listener {tls_port} 127.0.0.1\ncafile {certs['ca']}\ncertfile {certs['server_cert']}\n"
+        f"keyfile {certs['server_key']}\n"
+    )
+    return broker, tls_port, certs

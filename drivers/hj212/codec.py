@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from gateway.errors import DeviceProtocolError
+from contracts.errors import DeviceProtocolError
 
 HEADER = b"##"
 TRAILER = b"\r\n"

@@ -19,13 +19,14 @@ crc = "modbus"                    # only for firmware known to send CRC-16/MODBU
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.base import ChannelConfig, DeviceConfig, StrictModel
+from contracts.config import ChannelConfig, PushedDeviceConfig, StrictModel
+from contracts.spec import Indexed
 from drivers.hj212.codec import CrcMode
 
 # Header values may hold anything but the separators of the data segment.
@@ -65,10 +66,17 @@ class Hj212Channel(ChannelConfig):
     )
 
 
-class Hj212DeviceConfig(DeviceConfig):
+class Hj212DeviceConfig(PushedDeviceConfig):
     """A datalogger that pushes HJ 212 frames, over the TCP listener or its own serial port."""
 
     driver: Literal["hj212"]
+    heartbeat_s: float | None = Field(
+        default=300.0,
+        gt=0,
+        le=7 * 86_400,
+        description="offline after missed_heartbeats × this without a frame; a logger that sends "
+        "only hourly data (2061) needs 3600 or more",
+    )
     mn: str = Field(pattern=_TOKEN, description="the datalogger's MN (device unique code)")
     pw: str = Field(pattern=_TOKEN, description="the access password frames must carry")
     time_zone: str = Field(default="Asia/Shanghai", description="zone of DataTime in its frames")
@@ -107,13 +115,12 @@ class Hj212DeviceConfig(DeviceConfig):
         return self
 
 
-def cross_check(devices: Sequence[DeviceConfig], listener: Hj212Listener | None) -> Iterable[str]:
+def cross_check(devices: Indexed, listener: Hj212Listener | None) -> Iterable[str]:
     """Problems only visible across entries: shared MNs or serial ports, no way in."""
     mns: dict[str, int] = {}
     ports: dict[str, int] = {}
-    for i, device in enumerate(devices):
-        if not isinstance(device, Hj212DeviceConfig):
-            continue
+    for i, device in devices:
+        assert isinstance(device, Hj212DeviceConfig)
         if device.mn in mns:
             yield f"devices[{i}].mn: MN {device.mn!r} is already used by devices[{mns[device.mn]}]"
         mns.setdefault(device.mn, i)

@@ -21,6 +21,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from contracts.errors import DeviceUnreachable
 from drivers.hj212.codec import Frame
 from drivers.hj212.replies import (
     CN_EXECUTION_RESULT,
@@ -30,7 +31,6 @@ from drivers.hj212.replies import (
     QnRtn,
     answered_qn,
 )
-from gateway.errors import DeviceUnreachable
 
 _Items = tuple[tuple[tuple[str, str], ...], ...]
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from contracts.readings import Quality, ReadingBatch
 from drivers.hj212.codec import (
     CN_DAY,
     CN_HOUR,
@@ -32,7 +33,6 @@ from drivers.hj212.codec import (
     Tolerance,
 )
 from drivers.hj212.config import Hj212DeviceConfig
-from gateway.readings import Quality, ReadingBatch
 
 FLAG_QUALITY = {
     "N": Quality.OK,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from contracts.errors import GridGateError
+from contracts.readings import ReadingBatch
 from drivers.hj212 import replies
 from drivers.hj212.codec import MAX_SEGMENT, ST_SYSTEM, VERSION_2017, Frame, FrameError, Tolerance, encode
 from drivers.hj212.config import Hj212DeviceConfig
@@ -22,8 +24,6 @@ from drivers.hj212.control import Command, ControlResult, PendingCommands
 from drivers.hj212.framing import FrameSplitter
 from drivers.hj212.mapping import DataloggerMap
 from drivers.hj212.reassembly import SplitPackets
-from gateway.errors import GridGateError
-from gateway.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
 

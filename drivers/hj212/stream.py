@@ -25,9 +25,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import serial
 
+from contracts.driver import StreamDriver
+from contracts.errors import DeviceTimeout, DeviceUnreachable
+from contracts.readings import ReadingBatch
 from drivers.hj212 import control as commands
 from drivers.hj212.codec import Frame
 from drivers.hj212.config import Hj212DeviceConfig, Hj212Listener
@@ -36,9 +40,6 @@ from drivers.hj212.mapping import DataloggerMap
 from drivers.hj212.replies import ANSWERS, CN_TIME_CALIBRATION_REQUEST
 from drivers.hj212.session import Hj212Counters, Session
 from drivers.hj212.tcp import Slots, TcpLink
-from drivers.stream import StreamDriver
-from gateway.errors import DeviceTimeout, DeviceUnreachable
-from gateway.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ CLOCK_CORRECTION_EVERY_S = 600.0  # at most one automatic time setting per datal
 class Hj212Stream(StreamDriver):
     """Every configured HJ 212 datalogger, whichever way it is connected."""
 
-    config_model = Hj212DeviceConfig
+    answers = True  # CN 9014 tells the datalogger its data is stored: it never sends it again
 
     def __init__(
         self,
@@ -59,7 +60,7 @@ class Hj212Stream(StreamDriver):
         serial_retry_s: float = 5.0,
     ) -> None:
         self.name = "hj212"
-        self.devices = tuple(devices)
+        self.devices: tuple[Hj212DeviceConfig, ...] = tuple(devices)
         self.listener = listener
         self.serial_retry_s = serial_retry_s
         self.counters = Hj212Counters()
@@ -111,6 +112,13 @@ class Hj212Stream(StreamDriver):
         await asyncio.gather(*self._background, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
+
+    def status_fields(self, device: str) -> dict[str, Any]:
+        """Whether the datalogger is connected now, and the deviations from the standard tolerated."""
+        config = next((d for d in self.devices if d.id == device), None)
+        linked = config is not None and config.mn in self._where
+        tolerated = sum(n for (name, _), n in self.counters.tolerated.items() if name == device)
+        return {"counters": {"linked": int(linked), "tolerated": tolerated}}
 
     @property
     def links(self) -> set[TcpLink]:

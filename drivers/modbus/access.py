@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drivers.base import DeviceConfig
+from contracts.config import DeviceConfig
 from drivers.modbus.config import BusConfig, ModbusConfig
 from drivers.modbus.registers import ModbusChannel
 from drivers.modbus.tcp import ModbusTcpConfig

@@ -25,6 +25,7 @@ import itertools
 import time
 from dataclasses import asdict, dataclass, field
 
+from contracts.errors import DeviceProtocolError, DeviceTimeout
 from drivers.modbus.config import BusConfig
 from drivers.modbus.frames import (
     Answer,
@@ -36,7 +37,6 @@ from drivers.modbus.frames import (
     rtu_read_request,
 )
 from drivers.modbus.lines import Line, SerialLine, TcpLine
-from gateway.errors import DeviceProtocolError, DeviceTimeout
 
 
 class LineFault(DeviceProtocolError):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from drivers.base import NAME_PATTERN, DeviceConfig, StrictModel
+from contracts.config import NAME_PATTERN, PolledDeviceConfig, StrictModel
 from drivers.modbus.registers import MAX_REGISTERS_PER_READ, ModbusChannel
 
 Transport = Literal["rtu", "rtu_tcp", "tcp"]
@@ -88,13 +88,12 @@ class BusConfig(StrictModel):
         return str(self.device) if self.transport == "rtu" else f"{self.host}:{self.port}"
 
 
-class ModbusConfig(DeviceConfig):
+class ModbusConfig(PolledDeviceConfig):
     """A Modbus device on a configured bus; its channels may come from a profile."""
 
     driver: Literal["modbus"]
     bus: str = Field(pattern=NAME_PATTERN)
     unit_id: int = Field(ge=1, le=247)
-    profile: str | None = Field(default=None, description="configs/profiles/<name>.toml")
     retries: int = Field(default=1, ge=0, le=5, description="extra tries of a failed request")
     max_gap: int = Field(
         default=16, ge=0, le=124, description="unused registers one read may span to save a request"

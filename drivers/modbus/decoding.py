@@ -12,8 +12,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
+from contracts.readings import Rounding
 from drivers.modbus.registers import STRUCT_FORMAT, WIDTH, ModbusChannel, ReadRequest, decode_channel
-from gateway.readings import Rounding
 
 
 def channel_rounding(channels: Sequence[ModbusChannel]) -> Rounding:

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
-from drivers.base import PolledDriver
+from contracts.driver import PolledDriver
+from contracts.errors import DriverError
+from contracts.readings import ReadingBatch
 from drivers.modbus.bus import Counters, ModbusBus
 from drivers.modbus.config import ModbusConfig
 from drivers.modbus.decoding import RequestDecoder, channel_rounding
 from drivers.modbus.frames import FUNCTION
 from drivers.modbus.registers import ReadRequest, plan_requests
-from gateway.errors import DriverError
-from gateway.readings import ReadingBatch
 
 
 class ModbusBusDriver(PolledDriver[ModbusConfig]):
     """Reads its channels in the planned requests; retries a failed request ``retries`` times."""
-
-    config_model = ModbusConfig
 
     def __init__(self, config: ModbusConfig, bus: ModbusBus) -> None:
         super().__init__(config)
@@ -31,6 +30,9 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
     def counters(self) -> Counters:
         """This device's counters as the bus keeps them (by unit id)."""
         return self.bus.unit_counters(self.config.unit_id)
+
+    def status_fields(self) -> dict[str, Any]:
+        return {"bus": self.bus.id, "counters": self.counters.as_dict()}
 
     async def read(self) -> ReadingBatch:
         cfg = self.config

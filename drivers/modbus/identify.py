@@ -16,10 +16,10 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from contracts.errors import DriverError
 from drivers.modbus.frames import FUNCTION
 from drivers.modbus.profiles import Profile
 from drivers.modbus.registers import WIDTH, ModbusChannel, decode_channel, plan_requests
-from gateway.errors import DriverError
 
 ReadRegisters = Callable[[int, int, int], Awaitable[list[int]]]  # function, start, count → registers
 _AGAINST = 3  # one implausible value outweighs this many plausible ones

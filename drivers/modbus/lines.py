@@ -13,7 +13,7 @@ from typing import Protocol
 
 import serial
 
-from gateway.errors import DeviceUnreachable
+from contracts.errors import DeviceUnreachable
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from drivers.base import ChannelConfig
+from contracts.config import ChannelConfig
 
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bits"]
 WordOrder = Literal["big", "little"]

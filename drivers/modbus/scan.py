@@ -21,12 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from contracts.errors import DeviceTimeout
 from drivers.modbus.bus import LineFault, ModbusBus
 from drivers.modbus.config import BusConfig, Transport
 from drivers.modbus.frames import READ_HOLDING, RTU_REQUEST_BYTES, rtu_response_length
 from drivers.modbus.identify import Match, ReadRegisters, identify
 from drivers.modbus.profiles import Profile
-from gateway.errors import DeviceTimeout
 
 COMMON_BAUDRATES = (9600, 19200, 4800, 2400)
 COMMON_PARITIES: tuple[Literal["N", "E", "O"], ...] = ("N", "E", "O")

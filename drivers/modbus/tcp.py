@@ -11,21 +11,21 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
-from drivers.base import DeviceConfig, PolledDriver
+from contracts.config import PolledDeviceConfig
+from contracts.driver import PolledDriver
+from contracts.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from contracts.readings import ReadingBatch
 from drivers.modbus.decoding import RequestDecoder, channel_rounding
 from drivers.modbus.registers import ModbusChannel, ReadRequest, plan_requests
-from gateway.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
-from gateway.readings import ReadingBatch
 
 
-class ModbusTcpConfig(DeviceConfig):
+class ModbusTcpConfig(PolledDeviceConfig):
     """A Modbus TCP device (or a serial server speaking Modbus TCP)."""
 
     driver: Literal["modbus_tcp"]
     host: str = Field(min_length=1)
     port: int = Field(default=502, ge=1, le=65_535)
     unit_id: int = Field(default=1, ge=0, le=255)
-    profile: str | None = Field(default=None, description="configs/profiles/<name>.toml")
     max_gap: int = Field(
         default=16, ge=0, le=124, description="unused registers one read may span to save a request"
     )
@@ -34,8 +34,6 @@ class ModbusTcpConfig(DeviceConfig):
 
 class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
     """Reads holding and input registers over Modbus TCP."""
-
-    config_model = ModbusTcpConfig
 
     def __init__(self, config: ModbusTcpConfig) -> None:
         super().__init__(config)

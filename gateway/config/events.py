@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from drivers.base import StrictModel
+from contracts.config import StrictModel
 
 CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 Category = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]

@@ -1,4 +1,4 @@
-"""Files a config refers to (MQTT password, TLS certificates and key): where they are, and can we read them.
+"""Files a config refers to (MQTT passwords, TLS certificates and keys): where they are, and can we read them.
 
 A file key holds a path, or ``credential:NAME`` for a systemd credential: under
 the unit (``LoadCredential=NAME:...``) that is ``$CREDENTIALS_DIRECTORY/NAME``,
@@ -14,38 +14,64 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
-from gateway.config.models import GatewayConfig, TlsFiles, Uplink
+from pydantic import BaseModel
+
+from gateway.config.models import GatewayConfig
 
 CREDENTIAL = "credential:"
 
 
 def resolve_files(config: GatewayConfig, config_dir: Path | None) -> tuple[GatewayConfig, list[str]]:
-    """``config`` with every file key resolved to a real path, and the problems found with those files."""
-    uplink = config.uplink
+    """``config`` with every file key resolved to a real path, and the problems found with those files.
+
+    A file key is any ``*_file`` path of the uplink or of a driver's section
+    (a platform connection's password and TLS files, say).
+    """
     problems: list[str] = []
-    resolved: dict[str, Path | None] = {}
-    for key, ref in _file_keys(uplink):
-        path, problem = _resolve(ref, config_dir)
-        if problem is None:
-            problem = unreadable(path)
-        if problem is not None and str(ref).startswith(CREDENTIAL) and not os.path.exists(path):
-            problem = (
-                f"{ref} is not there ({path}); put the secret in credentials/ beside the config "
-                "(the installer passes each file there to the service with LoadCredential)"
-            )
-        if problem is not None:
-            problems.append(f"uplink.{key}: {problem}")
-        resolved[key] = path
-    tls = uplink.tls
-    if tls is not None:
-        tls = tls.model_copy(update={k[4:]: v for k, v in resolved.items() if k.startswith("tls.")})
-    update: dict[str, object] = {"tls": tls}
-    if "password_file" in resolved:
-        update["password_file"] = resolved["password_file"]
-    return config.model_copy(update={"uplink": uplink.model_copy(update=update)}), problems
+    uplink = _resolved(config.uplink, "uplink", config_dir, problems)
+    sections = {
+        key: (
+            tuple(_resolved(entry, f"{key}[{i}]", config_dir, problems) for i, entry in enumerate(value))
+            if isinstance(value, tuple)
+            else _resolved(value, key, config_dir, problems)
+        )
+        for key, value in config.sections.items()
+    }
+    return config.model_copy(update={"uplink": uplink, "sections": sections}), problems
+
+
+M = TypeVar("M")
+
+
+def _resolved(model: M, where: str, config_dir: Path | None, problems: list[str]) -> M:
+    """``model`` (and the models inside it) with each ``*_file`` path resolved and checked."""
+    if not isinstance(model, BaseModel):
+        return model
+    update: dict[str, object] = {}
+    for key in type(model).model_fields:
+        value = getattr(model, key)
+        if isinstance(value, BaseModel):
+            update[key] = _resolved(value, f"{where}.{key}", config_dir, problems)
+        elif isinstance(value, Path) and key.endswith("_file"):
+            update[key] = _resolve_file(value, f"{where}.{key}", config_dir, problems)
+    return model.model_copy(update=update)
+
+
+def _resolve_file(ref: Path, where: str, config_dir: Path | None, problems: list[str]) -> Path:
+    path, problem = _resolve(ref, config_dir)
+    if problem is None:
+        problem = unreadable(path)
+    if problem is not None and str(ref).startswith(CREDENTIAL) and not os.path.exists(path):
+        problem = (
+            f"{ref} is not there ({path}); put the secret in credentials/ beside the config "
+            "(the installer passes each file there to the service with LoadCredential)"
+        )
+    if problem is not None:
+        problems.append(f"{where}: {problem}")
+    return path
 
 
 def read_secret(path: Path) -> str:
@@ -73,18 +99,6 @@ def unreadable(path: Path) -> str | None:
             "or pass it as a systemd credential"
         )
     return None
-
-
-def _file_keys(uplink: Uplink) -> Iterable[tuple[str, Path]]:
-    if uplink.password_file is not None:
-        yield "password_file", uplink.password_file
-    tls: TlsFiles | None = uplink.tls
-    if tls is not None:
-        yield "tls.ca_file", tls.ca_file
-        for key in ("cert_file", "key_file"):
-            ref = getattr(tls, key)
-            if ref is not None:
-                yield f"tls.{key}", ref
 
 
 def _resolve(ref: Path, config_dir: Path | None) -> tuple[Path, str | None]:

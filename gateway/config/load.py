@@ -12,18 +12,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from drivers.base import DeviceConfig
-from drivers.hj212 import config as hj212_config
-from drivers.modbus.config import ModbusConfig
-from drivers.modbus.profiles import default_profile_dirs, profile_channel_dicts, resolve_channels
-from drivers.registry import DRIVERS
-from gateway._compat import tomllib
+from contracts.compat import tomllib
+from contracts.config import DeviceConfig
+from contracts.errors import ConfigError
+from contracts.profiles import default_profile_dirs, with_profile
+from contracts.spec import DriverSpec, Indexed
+from drivers.registry import SPECS
 from gateway.config.files import resolve_files
 from gateway.config.models import GatewayConfig
-from gateway.errors import ConfigError
 
 
 def load_config(path: str | Path, *, check_files: bool = True) -> tuple[GatewayConfig, str]:
@@ -57,8 +56,12 @@ def parse_config(
 
     problems: list[str] = []
     devices = _validate_devices(data.get("devices", []), problems, default_profile_dirs(config_dir))
+    sections = _validate_sections(data, problems)
+    if "sections" in data:
+        problems.append("sections: unknown key (check its spelling against the documentation)")
+    core = {k: v for k, v in data.items() if k not in sections and k != "sections"}
     try:
-        config = GatewayConfig.model_validate({**data, "devices": devices})
+        config = GatewayConfig.model_validate({**core, "devices": devices, "sections": sections})
     except ValidationError as exc:
         problems.extend(_describe(exc.errors(), prefix=()))
         config = None
@@ -80,39 +83,70 @@ def _validate_devices(entries: Any, problems: list[str], profiles: list[Path]) -
     devices: list[DeviceConfig] = []
     for i, entry in enumerate(entries):
         where = ("devices", i)
-        driver_name = entry.get("driver") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            problems.append(f"{_path(where)}: must be a table with id, driver, ...")
+            continue
+        if "profile" in entry:
+            try:
+                entry = with_profile(entry, profiles)
+            except ConfigError as exc:
+                problems.extend(f"{_path(where)}.profile: {exc.source}: {p}" for p in exc.problems)
+                continue
+        driver_name = entry.get("driver")
         if driver_name is None:
             problems.append(f"{_path(where)}.driver: required (one of {_known_drivers()})")
             continue
-        driver = DRIVERS.get(driver_name)
-        if driver is None:
+        spec = SPECS.get(driver_name) if isinstance(driver_name, str) else None
+        if spec is None:
             problems.append(
                 f"{_path(where)}.driver: unknown driver {driver_name!r} (one of {_known_drivers()})"
             )
             continue
-        if "profile" in entry:
-            try:
-                entry = _with_profile(entry, profiles)
-            except ConfigError as exc:
-                problems.extend(f"{_path(where)}.profile: {exc.source}: {p}" for p in exc.problems)
-                continue
         try:
-            devices.append(driver.config_model.model_validate(entry))
+            devices.append(spec.device_model.model_validate(entry))
         except ValidationError as exc:
             problems.extend(_describe(exc.errors(), prefix=where))
     return devices
 
 
-def _with_profile(entry: dict[str, Any], profiles: list[Path]) -> dict[str, Any]:
-    """The device entry with its profile's channels, adjusted by the entry's own ``channels``."""
-    name = entry["profile"]
-    if not isinstance(name, str):
-        raise ConfigError("profile", ['must be a profile name, e.g. "dust-monitor"'])
-    overrides = entry.get("channels", [])
-    if not isinstance(overrides, list) or not all(isinstance(o, dict) for o in overrides):
-        raise ConfigError("channels", ["must be an array of tables adjusting the profile's channels"])
-    channels = resolve_channels(profile_channel_dicts(name, profiles), overrides)
-    return {**entry, "channels": channels}
+def _validate_sections(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """Each driver's shared section, by its key: a tuple for ``[[key]]``, a model or None for ``[key]``."""
+    sections: dict[str, Any] = {}
+    for spec in SPECS.values():
+        section = spec.section
+        if section is None or section.key in sections:
+            continue
+        raw = data.get(section.key)
+        if not section.many:
+            sections[section.key] = _validate_one(section.model, raw, (section.key,), problems)
+            continue
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            problems.append(f"{section.key}: must be an array of tables ([[{section.key}]])")
+            raw = []
+        entries = [_validate_one(section.model, e, (section.key, i), problems) for i, e in enumerate(raw)]
+        sections[section.key] = tuple(e for e in entries if e is not None)
+        problems.extend(_duplicate_section_ids(section.key, sections[section.key]))
+    return sections
+
+
+def _validate_one(model: type[BaseModel], raw: Any, where: tuple[str | int, ...], problems: list[str]) -> Any:
+    if raw is None:
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_describe(exc.errors(), prefix=where))
+        return None
+
+
+def _duplicate_section_ids(key: str, entries: Iterable[Any]) -> Iterable[str]:
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        if entry.id in seen:
+            yield f"{key}[{i}].id: duplicate id {entry.id!r}"
+        seen.add(entry.id)
 
 
 def _cross_check(config: GatewayConfig) -> Iterable[str]:
@@ -126,8 +160,8 @@ def _cross_check(config: GatewayConfig) -> Iterable[str]:
                 yield f"devices[{i}].channels[{j}].id: duplicate channel {channel.id!r}"
             seen.add(channel.id)
         channels.setdefault(device.id, seen)
-    yield from hj212_config.cross_check(config.devices, config.hj212)
-    yield from _check_buses(config)
+    for spec in SPECS.values():
+        yield from spec.check(_devices_of(spec, config), _section_of(spec, config))
     for i, rule in enumerate(config.rules):
         if rule.device not in channels:
             yield f"rules[{i}].device: no device {rule.device!r} (devices: {_names(channels)})"
@@ -139,30 +173,12 @@ def _cross_check(config: GatewayConfig) -> Iterable[str]:
     yield from _check_detector_channels(config, channels)
 
 
-def _check_buses(config: GatewayConfig) -> Iterable[str]:
-    """Bus names are unique, a device names a configured bus, and no two share its unit id."""
-    buses: dict[str, dict[int, str]] = {}
-    endpoints: dict[str, str] = {}
-    for i, bus in enumerate(config.buses):
-        if bus.id in buses:
-            yield f"buses[{i}].id: duplicate bus id {bus.id!r}"
-        elif bus.where() in endpoints:
-            yield f"buses[{i}]: {bus.where()} is already bus {endpoints[bus.where()]!r}"
-        buses.setdefault(bus.id, {})
-        endpoints.setdefault(bus.where(), bus.id)
-    for i, device in enumerate(config.devices):
-        if not isinstance(device, ModbusConfig):
-            continue
-        units = buses.get(device.bus)
-        if units is None:
-            yield f"devices[{i}].bus: no bus {device.bus!r} (buses: {_names(buses)})"
-        elif device.unit_id in units:
-            yield (
-                f"devices[{i}].unit_id: unit {device.unit_id} is already device"
-                f" {units[device.unit_id]!r} on bus {device.bus!r}"
-            )
-        else:
-            units[device.unit_id] = device.id
+def _devices_of(spec: DriverSpec, config: GatewayConfig) -> Indexed:
+    return [(i, d) for i, d in enumerate(config.devices) if d.driver == spec.name]
+
+
+def _section_of(spec: DriverSpec, config: GatewayConfig) -> Any:
+    return None if spec.section is None else config.section(spec.section.key)
 
 
 def _check_detector_channels(config: GatewayConfig, channels: dict[str, set[str]]) -> Iterable[str]:
@@ -233,7 +249,7 @@ def _path(loc: tuple[str | int, ...]) -> str:
 
 
 def _known_drivers() -> str:
-    return ", ".join(sorted(DRIVERS))
+    return ", ".join(sorted(SPECS))
 
 
 def _names(names: Iterable[str]) -> str:

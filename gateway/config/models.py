@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from drivers.base import NAME_PATTERN, NAME_RE, DeviceConfig, StrictModel
-from drivers.hj212.config import Hj212Listener
-from drivers.modbus.config import BusConfig
+from contracts.config import NAME_PATTERN, NAME_RE, DeviceConfig, StrictModel, TlsFiles
 from gateway.config.events import EventPolicy
 from gateway.config.passwords import check_hash_format
 from gateway.config.rules import (
@@ -32,18 +30,6 @@ class GatewayIdentity(StrictModel):
     site: str = Field(min_length=1)
     grid_cell: str = Field(pattern=r"^[0-9A-Za-z-]{1,32}$", description="unit grid code")
     location: Location | None = None
-
-
-class TlsFiles(StrictModel):
-    ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _cert_and_key_together(self) -> TlsFiles:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file must be given together")
-        return self
 
 
 class Uplink(StrictModel):
@@ -173,15 +159,21 @@ class GatewayConfig(StrictModel):
     gateway: GatewayIdentity
     uplink: Uplink
     storage: Storage = Storage()
-    buses: tuple[BusConfig, ...] = Field(default=(), description="shared Modbus lines (RS-485 ...)")
     devices: tuple[SerializeAsAny[DeviceConfig], ...] = Field(
         default=(), description="validated per entry by its driver's model in the loader"
     )
     rules: tuple[ThresholdRule, ...] = ()
     events: EventPolicy = EventPolicy()
-    hj212: Hj212Listener | None = Field(default=None, description="TCP listener for HJ 212 dataloggers")
     cross_rules: tuple[CrossRule, ...] = ()
     multivariate: tuple[MultivariateRule, ...] = ()
     detection: DetectionSettings = DetectionSettings()
     logging: LoggingSettings = LoggingSettings()
     web: WebSettings | None = Field(default=None, description="status page and metrics; off unless given")
+    sections: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the drivers' shared sections ([[buses]], [hj212], ...) by key, validated by the loader",
+    )
+
+    def section(self, key: str) -> Any:
+        """A driver's shared section as validated: a tuple for ``[[key]]``, else the model or None."""
+        return self.sections.get(key)

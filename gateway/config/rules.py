@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.base import StrictModel
+from contracts.config import StrictModel
 
 Severity = Literal["urgent", "important", "normal"]
 CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
@@ -65,7 +65,7 @@ class HealthCheck(StrictModel):
     severity: Severity = "normal"
 
 
-AnomalyMethod = Literal["spike", "shift"]
+AnomalyMethod = Literal["spike", "shift", "changepoint"]
 
 
 class ShiftCheck(StrictModel):
@@ -83,7 +83,20 @@ class ShiftCheck(StrictModel):
     variance_limit: float = Field(default=9.0, gt=1, description="recent variance this many times baseline")
     hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
     clear_s: float = Field(default=60.0, ge=0, le=86_400, description="quiet this long before cleared")
-    rebaseline_s: float = Field(default=900.0, gt=0, description="a shift held this long is the new normal")
+    rebaseline_s: float = Field(default=300.0, gt=0, description="a shift held this long is the new normal")
+
+
+class ChangePointCheck(StrictModel):
+    """A two-sided CUSUM on standardised residuals, scaled for their autocorrelation."""
+
+    baseline_s: float = Field(default=3_600.0, gt=0, description="baseline time constant")
+    fast_s: float = Field(default=60.0, gt=0, description="recent mean, taken on re-baselining")
+    warmup_s: float = Field(default=900.0, ge=0, description="learning time before judging")
+    k: float = Field(default=0.5, ge=0, description="slack per sample, in baseline sd")
+    h: float = Field(default=8.0, gt=0, description="a sum above this is a change point")
+    hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
+    clear_s: float = Field(default=30.0, ge=0, le=86_400, description="quiet this long before cleared")
+    rebaseline_s: float = Field(default=300.0, gt=0, description="a change held this long is the new normal")
 
 
 class AnomalyCheck(StrictModel):
@@ -99,7 +112,11 @@ class AnomalyCheck(StrictModel):
     cusum_h: float | None = Field(default=None, gt=0, description="off by default: drift is slow")
     hampel_k: float | None = Field(default=None, gt=0)
     warmup: int = Field(default=288, ge=8, description="samples learned before judging")
+    clear_s: float = Field(
+        default=10.0, ge=0, le=86_400, description="spike/outlier/drift: quiet this long before cleared"
+    )
     shift: ShiftCheck = Field(default_factory=ShiftCheck)
+    changepoint: ChangePointCheck = Field(default_factory=ChangePointCheck)
 
 
 class ThresholdRule(StrictModel):
@@ -189,11 +206,11 @@ class MultivariateRule(StrictModel):
     )
     baseline_s: float = Field(default=3_600.0, gt=0, description="adaptive: baseline time constant")
     fast_s: float = Field(default=10.0, gt=0, description="adaptive: time constant of the recent score")
-    warmup_s: float = Field(default=900.0, ge=0, description="adaptive: learning time before judging")
+    warmup_s: float = Field(default=1_800.0, ge=0, description="adaptive: learning time before judging")
     score_limit: float = Field(default=4.0, gt=1, description="adaptive: recent T²/p above this")
     hold_s: float = Field(default=10.0, ge=0, le=86_400)
     clear_s: float = Field(default=60.0, ge=0, le=86_400)
-    rebaseline_s: float = Field(default=900.0, gt=0, description="adaptive: held this long is normal")
+    rebaseline_s: float = Field(default=300.0, gt=0, description="adaptive: held this long is normal")
     category: str = Field(default="anomaly.multivariate", pattern=CATEGORY_PATTERN)
 
 

@@ -23,37 +23,37 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from gateway.config.rules import MultivariateRule
-from gateway.detect.hold import hold_step
-from gateway.detect.kind import Description, KindEvent
+from gateway.detect.kind import Description, KindEvent, StateRows
 from gateway.detect.layout import Subject, multivariate_subject
 from gateway.detect.multivariate import MAX_DIMS, invert
+from gateway.detect.pieces import CLIP, MIN_BASELINE_N, clip, hold_step, rates
 
 FACET = "multivariate"
-MIN_BASELINE_N, MIN_FAST_N = 64.0, 8.0
-CLIP = 4.0  # baseline updates are clipped at this many sd: an anomaly under way must not widen them
 
 P_DIMS, P_BASE_S, P_FAST_S, P_WARM_S, P_LIMIT, P_HOLD, P_CLEAR, P_REBASE = range(8)
 N_PARAMS = 8
-S_N, S_T0, S_TLAST, S_SCORE, S_CODE, S_PEND, S_QUIET, S_RAISED = range(8)
-N_STATE = 8
-# Per detector, after the scalars: MAX_DIMS means, MAX_DIMS variances, MAX_DIMS² co-moments.
+S_N, S_T0, S_TLAST, S_SCORE, S_CODE, S_PEND, S_QUIET, S_RAISED, S_PRIOR_T = range(9)
+N_STATE = 9
+# Per detector, after the scalars: MAX_DIMS baseline means, variances, recent means and the
+# means before the last re-baselining, then MAX_DIMS² co-moments.
 MEAN0 = N_STATE
 VAR0 = MEAN0 + MAX_DIMS
-CO0 = VAR0 + MAX_DIMS
+FAST0 = VAR0 + MAX_DIMS
+PRIOR0 = FAST0 + MAX_DIMS
+CO0 = PRIOR0 + MAX_DIMS
 WIDTH = CO0 + MAX_DIMS * MAX_DIMS
 
 
 def initial_state() -> list[float]:
     """The state of a detector that has seen nothing."""
     row = [0.0] * WIDTH
-    for column in (S_T0, S_TLAST, S_PEND, S_QUIET, S_RAISED):
+    for column in (S_T0, S_TLAST, S_PEND, S_QUIET, S_RAISED, S_PRIOR_T):
         row[column] = math.nan
     return row
 
@@ -75,12 +75,28 @@ def adaptive_update(
         s[S_N], s[S_T0], s[S_TLAST], s[S_SCORE] = 1.0, t, t, 1.0
         for j in range(p):
             s[MEAN0 + j] = x[j]
+            s[FAST0 + j] = x[j]
         return old
     dt = max(t - s[S_TLAST], 0.0)
     s[S_TLAST] = t
     n = s[S_N]
-    a_s = max(min(1.0 - math.exp(-dt / prm[P_BASE_S]), 1.0 / MIN_BASELINE_N), 1.0 / (n + 1.0))
-    a_f = max(min(1.0 - math.exp(-dt / prm[P_FAST_S]), 1.0 / MIN_FAST_N), 1.0 / (n + 1.0))
+    a_s, a_f = rates(n, dt, prm[P_BASE_S], prm[P_FAST_S])
+    code = s[S_CODE]
+    near_prior, near_now = 0.0, 0.0
+    for j in range(p):
+        s[FAST0 + j] += a_f * (x[j] - s[FAST0 + j])
+        var = s[VAR0 + j]
+        if var > 0.0:
+            near_prior += (s[FAST0 + j] - s[PRIOR0 + j]) ** 2 / var
+            near_now += (s[FAST0 + j] - s[MEAN0 + j]) ** 2 / var
+    if not math.isnan(s[S_PRIOR_T]):  # re-baselined: back nearer the old point is the old normal
+        if t - s[S_PRIOR_T] > prm[P_BASE_S] or t < s[S_PRIOR_T]:
+            s[S_PRIOR_T] = math.nan
+        elif near_prior < near_now:
+            for j in range(p):
+                s[MEAN0 + j] = s[PRIOR0 + j]
+            s[S_PRIOR_T], s[S_SCORE] = math.nan, 1.0
+            code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
     for j in range(p):
         var = s[VAR0 + j]
         z[j] = (x[j] - s[MEAN0 + j]) / math.sqrt(var) if var > 0.0 else 0.0
@@ -106,7 +122,6 @@ def adaptive_update(
     wanted = 0.0
     if n >= MIN_BASELINE_N and t - s[S_T0] >= prm[P_WARM_S] and s[S_SCORE] > prm[P_LIMIT]:
         wanted = 1.0
-    code = s[S_CODE]
     still = s[S_SCORE] > 1.0 + (prm[P_LIMIT] - 1.0) / 2.0
     new, s[S_PEND], s[S_QUIET] = hold_step(
         code, wanted, still, t, s[S_PEND], s[S_QUIET], prm[P_HOLD], prm[P_CLEAR]
@@ -115,19 +130,19 @@ def adaptive_update(
         s[S_RAISED] = t
     if new != 0.0 and t - s[S_RAISED] >= prm[P_REBASE]:
         for j in range(p):  # the new operating point is the baseline now
-            s[MEAN0 + j] = x[j]
-        s[S_SCORE] = 1.0
+            s[PRIOR0 + j], s[MEAN0 + j] = s[MEAN0 + j], s[FAST0 + j]
+        s[S_SCORE], s[S_PRIOR_T] = 1.0, t
         new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
     s[S_CODE] = new
     if new == 0.0:
         for j in range(p):
             bound = CLIP * math.sqrt(s[VAR0 + j]) if n >= MIN_BASELINE_N else math.inf
-            diff = min(max(x[j] - s[MEAN0 + j], -bound), bound)
+            diff = clip(x[j] - s[MEAN0 + j], bound)
             s[MEAN0 + j] += a_s * diff
             s[VAR0 + j] = (1.0 - a_s) * (s[VAR0 + j] + a_s * diff * diff)
         for r in range(p):
             for c in range(p):
-                zr, zc = min(max(z[r], -CLIP), CLIP), min(max(z[c], -CLIP), CLIP)
+                zr, zc = clip(z[r], CLIP), clip(z[c], CLIP)
                 s[CO0 + r * p + c] = (1.0 - a_s) * s[CO0 + r * p + c] + a_s * zr * zc
     s[S_N] = n + 1.0
     return old
@@ -193,12 +208,26 @@ class AdaptiveTwin:
         if s[S_N] == 0.0:
             s[S_N], s[S_T0], s[S_TLAST], s[S_SCORE] = 1.0, t, t, 1.0
             s[MEAN0 : MEAN0 + p] = x[:p]
+            s[FAST0 : FAST0 + p] = x[:p]
             return []
         dt = max(t - s[S_TLAST], 0.0)
         s[S_TLAST] = t
         n = s[S_N]
-        a_s = max(min(1.0 - math.exp(-dt / prm[P_BASE_S]), 1.0 / MIN_BASELINE_N), 1.0 / (n + 1.0))
-        a_f = max(min(1.0 - math.exp(-dt / prm[P_FAST_S]), 1.0 / MIN_FAST_N), 1.0 / (n + 1.0))
+        a_s, a_f = rates.py_func(n, dt, prm[P_BASE_S], prm[P_FAST_S])
+        code = s[S_CODE]
+        near_prior, near_now = 0.0, 0.0
+        for j in range(p):
+            s[FAST0 + j] += a_f * (x[j] - s[FAST0 + j])
+            if s[VAR0 + j] > 0.0:
+                near_prior += (s[FAST0 + j] - s[PRIOR0 + j]) ** 2 / s[VAR0 + j]
+                near_now += (s[FAST0 + j] - s[MEAN0 + j]) ** 2 / s[VAR0 + j]
+        if not math.isnan(s[S_PRIOR_T]):
+            if t - s[S_PRIOR_T] > prm[P_BASE_S] or t < s[S_PRIOR_T]:
+                s[S_PRIOR_T] = math.nan
+            elif near_prior < near_now:
+                s[MEAN0 : MEAN0 + p] = s[PRIOR0 : PRIOR0 + p]
+                s[S_PRIOR_T], s[S_SCORE] = math.nan, 1.0
+                code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
         var = s[VAR0 : VAR0 + p]
         z = [(x[j] - s[MEAN0 + j]) / math.sqrt(var[j]) if var[j] > 0.0 else 0.0 for j in range(p)]
         gamma = p / (p + min(n, 2.0 / a_s - 1.0))
@@ -225,7 +254,6 @@ class AdaptiveTwin:
         s[S_SCORE] += a_f * (t2 / p - s[S_SCORE])
         warm = n >= MIN_BASELINE_N and t - s[S_T0] >= prm[P_WARM_S]
         wanted = 1.0 if warm and s[S_SCORE] > prm[P_LIMIT] else 0.0
-        code = s[S_CODE]
         still = s[S_SCORE] > 1.0 + (prm[P_LIMIT] - 1.0) / 2.0
         new, s[S_PEND], s[S_QUIET] = hold_step.py_func(
             code, wanted, still, t, s[S_PEND], s[S_QUIET], prm[P_HOLD], prm[P_CLEAR]
@@ -233,19 +261,20 @@ class AdaptiveTwin:
         if new != 0.0 and code == 0.0:
             s[S_RAISED] = t
         if new != 0.0 and t - s[S_RAISED] >= prm[P_REBASE]:
-            s[MEAN0 : MEAN0 + p] = x[:p]
-            s[S_SCORE] = 1.0
+            s[PRIOR0 : PRIOR0 + p] = s[MEAN0 : MEAN0 + p]
+            s[MEAN0 : MEAN0 + p] = s[FAST0 : FAST0 + p]
+            s[S_SCORE], s[S_PRIOR_T] = 1.0, t
             new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
         s[S_CODE] = new
         if new == 0.0:
             for j in range(p):
                 bound = CLIP * math.sqrt(s[VAR0 + j]) if n >= MIN_BASELINE_N else math.inf
-                diff = min(max(x[j] - s[MEAN0 + j], -bound), bound)
+                diff = clip.py_func(x[j] - s[MEAN0 + j], bound)
                 s[MEAN0 + j] += a_s * diff
                 s[VAR0 + j] = (1.0 - a_s) * (s[VAR0 + j] + a_s * diff * diff)
             for r in range(p):
                 for c in range(p):
-                    zr, zc = min(max(z[r], -CLIP), CLIP), min(max(z[c], -CLIP), CLIP)
+                    zr, zc = clip.py_func(z[r], CLIP), clip.py_func(z[c], CLIP)
                     s[CO0 + r * p + c] = (1.0 - a_s) * s[CO0 + r * p + c] + a_s * zr * zc
         s[S_N] = n + 1.0
         return [(int(old), int(new))] if new != old else []
@@ -261,10 +290,11 @@ def adaptive_params(rule: MultivariateRule) -> list[float]:
     return p
 
 
-class AdaptiveKind:
+class AdaptiveKind(StateRows):
     """Every ``[[multivariate]]`` block with ``method = "adaptive"`` (the default)."""
 
     facet = FACET
+    code_at, raised_at, seen_at = S_CODE, S_RAISED, S_TLAST
     reports_value = False
 
     def __init__(self, rules: Sequence[MultivariateRule]) -> None:
@@ -310,19 +340,6 @@ class AdaptiveKind:
 
     def code_of(self, direction: str, condition: str) -> int:
         return 1
-
-    def set_open(self, codes: Sequence[int]) -> None:
-        self.state[:, S_CODE] = codes
-        reopened = (self.state[:, S_CODE] != 0) & np.isnan(self.state[:, S_RAISED])
-        self.state[reopened, S_RAISED] = self.state[reopened, S_TLAST]
-
-    def snapshot(self, subject: int) -> dict[str, Any]:
-        return {"state": self.state[subject].tolist()}
-
-    def load(self, subject: int, entry: dict[str, Any]) -> None:
-        code = self.state[subject, S_CODE]
-        self.state[subject] = entry["state"]
-        self.state[subject, S_CODE] = code
 
     def warm_up(self) -> None:
         ev = np.zeros((0, 4), dtype=np.int64)

@@ -45,6 +45,7 @@ from gateway.detect.codes import (
     FAULT_RANGE,
     FAULT_STUCK,
     HAMPEL_W,
+    P_A_CLEAR,
     P_ANOMALY_ON,
     P_BUCKET_S,
     P_CLEAR_HOLD,
@@ -73,6 +74,7 @@ from gateway.detect.codes import (
     P_Z_LIMIT,
     S_A_MEAN,
     S_A_N,
+    S_A_QUIET,
     S_A_VAR,
     S_ANOMALY,
     S_B_N,
@@ -352,9 +354,16 @@ def channel_step(
                 code = ANOMALY_OUTLIER
             elif drift:
                 code = ANOMALY_DRIFT
+            if code != 0.0 or state[i, S_ANOMALY] == 0.0:
+                state[i, S_A_QUIET] = math.nan
+            elif math.isnan(state[i, S_A_QUIET]) or t < state[i, S_A_QUIET]:
+                state[i, S_A_QUIET] = t  # quiet since: a raised anomaly clears after P_A_CLEAR of it
+            if code == 0.0 and state[i, S_ANOMALY] != 0.0 and t - state[i, S_A_QUIET] < params[r, P_A_CLEAR]:
+                code = state[i, S_ANOMALY]
             if code != state[i, S_ANOMALY]:
                 n_ev = _emit(ev, n_ev, k, i, F_ANOMALY, state[i, S_ANOMALY], code)
                 state[i, S_ANOMALY] = code
+                state[i, S_A_QUIET] = math.nan
             alpha = params[r, P_EWMA_ALPHA]
             if n < params[r, P_WARMUP]:
                 alpha = max(alpha, 1.0 / (n + 1.0))

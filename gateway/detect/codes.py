@@ -70,8 +70,9 @@ HAMPEL_W = 7
     P_CUSUM_H,
     P_HAMPEL_K,
     P_WARMUP,
-) = range(30)
-N_PARAMS = 30
+    P_A_CLEAR,
+) = range(31)
+N_PARAMS = 31
 
 # State columns of a channel rule slot.
 (
@@ -101,8 +102,9 @@ N_PARAMS = 30
     S_CUSUM_NEG,
     S_H_N,
     S_H_POS,
-) = range(26)
-N_STATE = 26
+    S_A_QUIET,
+) = range(27)
+N_STATE = 27
 
 
 def initial_state_row() -> list[float]:
@@ -118,6 +120,7 @@ def initial_state_row() -> list[float]:
         S_DAY,
         S_RATE_V0,
         S_RATE_T0,
+        S_A_QUIET,
     ):
         row[column] = nan
     return row

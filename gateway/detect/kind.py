@@ -68,3 +68,34 @@ class DetectorKind(Protocol):
     def load(self, subject: int, entry: dict[str, Any]) -> None: ...
 
     def warm_up(self) -> None: ...
+
+
+class StateRows:
+    """Open events, snapshot and restore for a kind whose state is one float row per subject.
+
+    ``code_at``, ``raised_at`` and ``seen_at`` are the columns of the facet
+    code, when it was raised, and the last reading's time.
+    """
+
+    state: npt.NDArray[np.float64]
+    code_at: int
+    raised_at: int
+    seen_at: int
+
+    def set_open(self, codes: Sequence[int]) -> None:
+        s = self.state
+        s[:, self.code_at] = codes
+        reopened = (s[:, self.code_at] != 0) & np.isnan(s[:, self.raised_at])
+        s[reopened, self.raised_at] = s[reopened, self.seen_at]
+
+    def snapshot(self, subject: int) -> dict[str, Any]:
+        return {"state": self.state[subject].tolist()}
+
+    def load(self, subject: int, entry: dict[str, Any]) -> None:
+        """Take a saved row back; one of another layout (an older release) is left to learn anew."""
+        row = entry["state"]
+        if len(row) != self.state.shape[1]:
+            return
+        code = self.state[subject, self.code_at]
+        self.state[subject] = row
+        self.state[subject, self.code_at] = code  # which facets are open comes from the events

@@ -139,6 +139,7 @@ def channel_params(rule: ThresholdRule) -> list[float]:
     p[c.P_CUSUM_H] = _num(anomaly.cusum_h) if anomaly else math.nan
     p[c.P_HAMPEL_K] = _num(anomaly.hampel_k) if anomaly else math.nan
     p[c.P_WARMUP] = float(anomaly.warmup) if anomaly else 0.0
+    p[c.P_A_CLEAR] = anomaly.clear_s if anomaly else 0.0
     return p
 
 

@@ -28,27 +28,15 @@ FORMAT = 1
 def snapshot(engine: DetectionEngine) -> dict[str, Any]:
     """Everything the engine learned and counted, by subject."""
     subjects: dict[str, Any] = {}
-    n_rules, n_cross = len(engine.rules), len(engine.cross_rules)
     for i, subject in enumerate(engine.subjects):
         name = f"{subject.key}#{subject.fingerprint}"
         owner = engine.kind_of(i)
         if owner is not None:
             subjects[name] = owner[0].snapshot(owner[1])
-        elif i < n_rules:
+        else:
             subjects[name] = {
                 "state": engine.state[i].tolist(),
                 "history": engine.history[i].tolist(),
-            }
-        elif i < n_rules + n_cross:
-            r = i - n_rules
-            subjects[name] = {"pending_since": float(engine.cross_pending[r])}
-        else:
-            d = i - n_rules - n_cross
-            subjects[name] = {
-                "count": float(engine.mv_count[d]),
-                "mean": engine.mv_mean[d].tolist(),
-                "comoment": engine.mv_comoment[d].tolist(),
-                "inverse": engine.mv_inverse[d].tolist(),
             }
     return {"format": FORMAT, "subjects": subjects}
 
@@ -58,7 +46,6 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
     if saved.get("format") != FORMAT:
         return 0
     subjects = saved.get("subjects", {})
-    n_rules, n_cross = len(engine.rules), len(engine.cross_rules)
     restored = 0
     for i, subject in enumerate(engine.subjects):
         entry = subjects.get(f"{subject.key}#{subject.fingerprint}")
@@ -67,17 +54,11 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
         owner = engine.kind_of(i)
         if owner is not None:
             owner[0].load(owner[1], entry)
-        elif i < n_rules:
+        elif len(entry["state"]) == engine.state.shape[1]:  # another layout (older release): learn anew
             engine.state[i] = entry["state"]
             engine.history[i] = entry["history"]
-        elif i < n_rules + n_cross:
-            engine.cross_pending[i - n_rules] = entry["pending_since"]
         else:
-            d = i - n_rules - n_cross
-            engine.mv_count[d] = entry["count"]
-            engine.mv_mean[d] = entry["mean"]
-            engine.mv_comoment[d] = entry["comoment"]
-            engine.mv_inverse[d] = entry["inverse"]
+            continue
         restored += 1
     return restored
 

@@ -26,47 +26,48 @@ hours. NaN readings are skipped.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from gateway.config.rules import ThresholdRule
-from gateway.detect.hold import hold_step
-from gateway.detect.kind import Description, KindEvent
-from gateway.detect.layout import Subject, rule_subject
+from gateway.detect.kind import Description
+from gateway.detect.perchannel import ChannelKind
+from gateway.detect.pieces import CLIP, MIN_BASELINE_N, clip, hold_step, rates
 
 FACET = "shift"
-_Route = tuple[npt.NDArray[np.int32], npt.NDArray[np.intp]]
 LEVEL_UP, LEVEL_DOWN, VARIANCE = 1, -1, 2
-MIN_BASELINE_N, MIN_FAST_N = 64.0, 8.0
 
 P_BASE_S, P_FAST_S, P_WARM_S, P_LIMIT, P_VAR_LIMIT, P_HOLD, P_CLEAR, P_REBASE = range(8)
 N_PARAMS = 8
-(S_N, S_T0, S_TLAST, S_MEAN, S_VAR, S_FAST, S_FVAR, S_NVAR, S_CODE, S_PEND, S_QUIET, S_RAISED, S_PREV) = (
-    range(13)
-)
-N_STATE = 13
-DIFF_CLIP = 4.0
+(
+    S_N,
+    S_T0,
+    S_TLAST,
+    S_MEAN,
+    S_VAR,
+    S_FAST,
+    S_FVAR,
+    S_NVAR,
+    S_CODE,
+    S_PEND,
+    S_QUIET,
+    S_RAISED,
+    S_PREV,
+    S_PRIOR,
+    S_PRIOR_T,
+) = range(15)
+N_STATE = 15
 
 
 def initial_state() -> list[float]:
     """The state of a channel that has seen nothing."""
     row = [0.0] * N_STATE
-    for column in (S_T0, S_TLAST, S_PEND, S_QUIET, S_RAISED):
+    for column in (S_T0, S_TLAST, S_PEND, S_QUIET, S_RAISED, S_PRIOR, S_PRIOR_T):
         row[column] = math.nan
     return row
-
-
-@njit(cache=True, nogil=True)
-def _alphas(n: float, dt: float, base_s: float, fast_s: float) -> tuple[float, float]:
-    warm_in = 1.0 / (n + 1.0)
-    a_s = max(min(1.0 - math.exp(-dt / base_s), 1.0 / MIN_BASELINE_N), warm_in)
-    a_f = max(min(1.0 - math.exp(-dt / fast_s), 1.0 / MIN_FAST_N), warm_in)
-    return a_s, a_f
 
 
 @njit(cache=True, nogil=True)
@@ -81,43 +82,50 @@ def shift_update(p: npt.NDArray[np.float64], s: npt.NDArray[np.float64], v: floa
         return old
     dt = max(t - s[S_TLAST], 0.0)
     s[S_TLAST] = t
-    a_s, a_f = _alphas(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+    a_s, a_f = rates(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+    learned = s[S_N] >= MIN_BASELINE_N
     sd = math.sqrt(s[S_VAR])
     step = v - s[S_MEAN]
-    if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # one wild sample moves the recent mean only so far
-        step = min(max(step, -2.0 * p[P_LIMIT] * sd), 2.0 * p[P_LIMIT] * sd)
+    if learned and sd > 0.0:  # one wild sample moves the recent mean only so far
+        step = clip(step, 2.0 * p[P_LIMIT] * sd)
     s[S_FAST] += a_f * (s[S_MEAN] + step - s[S_FAST])
     dev = v - s[S_PREV]
     s[S_PREV] = v
-    if s[S_N] >= MIN_BASELINE_N and s[S_NVAR] > 0.0:
-        bound = DIFF_CLIP * math.sqrt(s[S_NVAR])
-        dev = min(max(dev, -bound), bound)
+    if learned and s[S_NVAR] > 0.0:
+        dev = clip(dev, CLIP * math.sqrt(s[S_NVAR]))
     s[S_FVAR] = (1.0 - a_f) * s[S_FVAR] + a_f * dev * dev
+    code = s[S_CODE]
+    if not math.isnan(s[S_PRIOR]):  # re-baselined on a shift: back nearer the old level is the old normal
+        if t - s[S_PRIOR_T] > p[P_BASE_S] or t < s[S_PRIOR_T]:
+            s[S_PRIOR] = math.nan
+        elif abs(s[S_FAST] - s[S_PRIOR]) < abs(s[S_FAST] - s[S_MEAN]):
+            s[S_MEAN], s[S_PRIOR] = s[S_PRIOR], math.nan
+            code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
     d = (s[S_FAST] - s[S_MEAN]) / sd if sd > 0.0 else 0.0
     ratio = s[S_FVAR] / s[S_NVAR] if s[S_NVAR] > 0.0 else 1.0
     wanted = 0.0
-    if s[S_N] >= MIN_BASELINE_N and t - s[S_T0] >= p[P_WARM_S]:
+    if learned and t - s[S_T0] >= p[P_WARM_S]:
         if d > p[P_LIMIT]:
             wanted = LEVEL_UP
         elif d < -p[P_LIMIT]:
             wanted = LEVEL_DOWN
         elif ratio > p[P_VAR_LIMIT]:
             wanted = VARIANCE
-    code = s[S_CODE]
     still = ratio > 1.0 + (p[P_VAR_LIMIT] - 1.0) / 2.0 if code == VARIANCE else code * d > p[P_LIMIT] / 2.0
     new, s[S_PEND], s[S_QUIET] = hold_step(
         code, wanted, still, t, s[S_PEND], s[S_QUIET], p[P_HOLD], p[P_CLEAR]
     )
     if new != 0.0 and code == 0.0:
         s[S_RAISED] = t
-    if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:
-        s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]  # the shift is the new normal
+    if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:  # the shift is the new normal
+        s[S_PRIOR], s[S_PRIOR_T] = s[S_MEAN], t
+        s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]
         new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
     s[S_CODE] = new
     if new == 0.0:
         diff = v - s[S_MEAN]
-        if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # a shift under way must not widen its own yardstick
-            diff = min(max(diff, -DIFF_CLIP * sd), DIFF_CLIP * sd)
+        if learned and sd > 0.0:  # a shift under way must not widen its own yardstick
+            diff = clip(diff, CLIP * sd)
         s[S_MEAN] += a_s * diff
         s[S_VAR] = (1.0 - a_s) * (s[S_VAR] + a_s * diff * diff)
         s[S_NVAR] = (1.0 - a_s) * s[S_NVAR] + a_s * dev * dev
@@ -168,27 +176,33 @@ class ShiftTwin:
             return []
         dt = max(t - s[S_TLAST], 0.0)
         s[S_TLAST] = t
-        a_s, a_f = _alphas.py_func(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+        a_s, a_f = rates.py_func(s[S_N], dt, p[P_BASE_S], p[P_FAST_S])
+        learned = s[S_N] >= MIN_BASELINE_N
         sd = math.sqrt(s[S_VAR])
         step = v - s[S_MEAN]
-        if s[S_N] >= MIN_BASELINE_N and sd > 0.0:  # one wild sample moves the recent mean only so far
-            step = min(max(step, -2.0 * p[P_LIMIT] * sd), 2.0 * p[P_LIMIT] * sd)
+        if learned and sd > 0.0:
+            step = clip.py_func(step, 2.0 * p[P_LIMIT] * sd)
         s[S_FAST] += a_f * (s[S_MEAN] + step - s[S_FAST])
         dev = v - s[S_PREV]
         s[S_PREV] = v
-        if s[S_N] >= MIN_BASELINE_N and s[S_NVAR] > 0.0:
-            bound = DIFF_CLIP * math.sqrt(s[S_NVAR])
-            dev = min(max(dev, -bound), bound)
+        if learned and s[S_NVAR] > 0.0:
+            dev = clip.py_func(dev, CLIP * math.sqrt(s[S_NVAR]))
         s[S_FVAR] = (1.0 - a_f) * s[S_FVAR] + a_f * dev * dev
+        code = s[S_CODE]
+        if not math.isnan(s[S_PRIOR]):
+            if t - s[S_PRIOR_T] > p[P_BASE_S] or t < s[S_PRIOR_T]:
+                s[S_PRIOR] = math.nan
+            elif abs(s[S_FAST] - s[S_PRIOR]) < abs(s[S_FAST] - s[S_MEAN]):
+                s[S_MEAN], s[S_PRIOR] = s[S_PRIOR], math.nan
+                code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
         d = (s[S_FAST] - s[S_MEAN]) / sd if sd > 0.0 else 0.0
         ratio = s[S_FVAR] / s[S_NVAR] if s[S_NVAR] > 0.0 else 1.0
         wanted = 0.0
-        if s[S_N] >= MIN_BASELINE_N and t - s[S_T0] >= p[P_WARM_S]:
+        if learned and t - s[S_T0] >= p[P_WARM_S]:
             if abs(d) > p[P_LIMIT]:
                 wanted = LEVEL_UP if d > 0 else LEVEL_DOWN
             elif ratio > p[P_VAR_LIMIT]:
                 wanted = VARIANCE
-        code = s[S_CODE]
         still = (
             ratio > 1.0 + (p[P_VAR_LIMIT] - 1.0) / 2.0 if code == VARIANCE else code * d > p[P_LIMIT] / 2.0
         )
@@ -198,13 +212,14 @@ class ShiftTwin:
         if new != 0.0 and code == 0.0:
             s[S_RAISED] = t
         if new != 0.0 and t - s[S_RAISED] >= p[P_REBASE]:
+            s[S_PRIOR], s[S_PRIOR_T] = s[S_MEAN], t
             s[S_MEAN], s[S_NVAR] = s[S_FAST], s[S_FVAR]
             new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
         s[S_CODE] = new
         if new == 0.0:
             diff = v - s[S_MEAN]
-            if s[S_N] >= MIN_BASELINE_N and sd > 0.0:
-                diff = min(max(diff, -DIFF_CLIP * sd), DIFF_CLIP * sd)
+            if learned and sd > 0.0:
+                diff = clip.py_func(diff, CLIP * sd)
             s[S_MEAN] += a_s * diff
             s[S_VAR] = (1.0 - a_s) * (s[S_VAR] + a_s * diff * diff)
             s[S_NVAR] = (1.0 - a_s) * s[S_NVAR] + a_s * dev * dev
@@ -225,68 +240,14 @@ def shift_params(rule: ThresholdRule) -> list[float] | None:
     return p
 
 
-def shift_subject(rule: ThresholdRule) -> Subject:
-    """A rule's shift detector, named after the rule."""
-    base = rule_subject(rule)
-    return Subject(
-        key=f"{base.key}/shift",
-        fingerprint=base.fingerprint,
-        device=base.device,
-        channel=base.channel,
-        category=base.category,
-        severity="normal",
-        fault_severity="normal",
-        hysteresis=0.0,
-        hold_s=0.0,
-        label=f"{rule.device}/{rule.channel} sustained shift",
-        code=rule.code,
-    )
-
-
-class ShiftKind:
+class ShiftKind(ChannelKind):
     """Every ``[[rules]]`` entry whose ``anomaly.method`` includes ``shift``."""
 
-    facet = FACET
-    reports_value = True
-
-    def __init__(self, rules: Sequence[ThresholdRule]) -> None:
-        served = [(rule, row) for rule in rules if (row := shift_params(rule)) is not None]
-        self.subjects = tuple(shift_subject(rule) for rule, _ in served)
-        rows: dict[tuple[float, ...], int] = {}
-        self.param_row = np.array(
-            [rows.setdefault(tuple(row), len(rows)) for _, row in served], dtype=np.int32
-        )
-        self.params = np.array(list(rows), dtype=np.float64).reshape(len(rows), N_PARAMS)
-        self.state = np.array([initial_state() for _ in served], dtype=np.float64).reshape(
-            len(served), N_STATE
-        )
-        self._by_channel: dict[tuple[str, str], list[int]] = {}
-        for i, (rule, _) in enumerate(served):
-            self._by_channel.setdefault((rule.device, rule.channel), []).append(i)
-        self._routes: dict[tuple[str, tuple[str, ...]], _Route] = {}
-
-    def evaluate(
-        self,
-        device: str,
-        channels: tuple[str, ...],
-        values: npt.NDArray[np.float64],
-        ts: npt.NDArray[np.float64],
-    ) -> list[KindEvent]:
-        route = self._routes.get((device, channels))
-        if route is None:
-            by_channel = self._by_channel
-            pairs = [(i, col) for col, ch in enumerate(channels) for i in by_channel.get((device, ch), ())]
-            route = (
-                np.array([i for i, _ in pairs], dtype=np.int32),
-                np.array([col for _, col in pairs], dtype=np.intp),
-            )
-            self._routes[(device, channels)] = route
-        slots, columns = route
-        if not slots.size:
-            return []
-        ev = np.empty((slots.size, 4), dtype=np.int64)
-        n = shift_step(slots, values[columns], ts[columns], self.params, self.param_row, self.state, ev)
-        return [KindEvent(int(columns[k]), i, old, new) for k, i, old, new in ev[:n].tolist()]
+    facet, label, n_params = FACET, "sustained shift", N_PARAMS
+    code_at, raised_at, seen_at = S_CODE, S_RAISED, S_TLAST
+    step = shift_step
+    params_of = staticmethod(shift_params)
+    initial_state = staticmethod(initial_state)
 
     def describe(self, subject: int, code: int) -> Description:
         p = self.params[self.param_row[subject]]
@@ -298,21 +259,3 @@ class ShiftKind:
         if condition == "variance_shift":
             return VARIANCE
         return LEVEL_DOWN if direction == "low" else LEVEL_UP
-
-    def set_open(self, codes: Sequence[int]) -> None:
-        self.state[:, S_CODE] = codes
-        reopened = (self.state[:, S_CODE] != 0) & np.isnan(self.state[:, S_RAISED])
-        self.state[reopened, S_RAISED] = self.state[reopened, S_TLAST]
-
-    def snapshot(self, subject: int) -> dict[str, Any]:
-        return {"state": self.state[subject].tolist()}
-
-    def load(self, subject: int, entry: dict[str, Any]) -> None:
-        code = self.state[subject, S_CODE]
-        self.state[subject] = entry["state"]
-        self.state[subject, S_CODE] = code  # which facets are open comes from the events
-
-    def warm_up(self) -> None:
-        ev = np.zeros((0, 4), dtype=np.int64)
-        i0, f0 = np.zeros(0, np.int32), np.zeros(0)
-        shift_step(i0, f0, f0, np.zeros((0, N_PARAMS)), i0, np.zeros((0, N_STATE)), ev)

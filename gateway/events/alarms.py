@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.config.models import GatewayIdentity
 from gateway.detect.engine import Transition
 from gateway.detect.layout import Subject
+from gateway.events.model import Raised, number, payload
 from gateway.events.open_list import ALARM_KEYS, publish_with_list
 from gateway.outbox import Outbox
 from gateway.timestamps import iso_utc
@@ -142,11 +141,11 @@ class AlarmBook:
             "updated",
             transition.ts,
             level=transition.level,
-            limit=_number(transition.limit),
+            limit=number(transition.limit),
             severity=_severity(subject, transition),
             condition=transition.condition,
             direction=transition.direction or None,
-            value=_number(transition.value),
+            value=number(transition.value),
             **changes,
         )
         log.warning(
@@ -174,41 +173,26 @@ class AlarmBook:
         return opened
 
     def _raised(self, subject: Subject, transition: Transition) -> dict[str, Any]:
-        identity = self._identity
-        seen = iso_utc(transition.ts)
-        event: dict[str, Any] = {
-            "ts": seen,
-            "event_id": str(uuid.uuid4()),
-            "state": "raised",
-            "class": transition.event_class,
-            "severity": _severity(subject, transition),
-            "category": subject.category,
-            "device": subject.device,
-            "channel": subject.channel,
-            "unit": self._units.get((subject.device, subject.channel), ""),
-            "site": identity.site,
-            "grid_cell": identity.grid_cell,
-            "facet": transition.facet,
-            "level": transition.level,
-            "condition": transition.condition,
-            "direction": transition.direction or None,
-            "value": _number(transition.value),
-            "limit": _number(transition.limit),
-            "hysteresis": subject.hysteresis,
-            "hold_s": subject.hold_s,
-            "raised_at": seen,
-            "first_seen": seen,
-            "last_seen": seen,
-            "peak": _number(transition.value),
-            "count": 1,
-            "rule": subject.label,
-            "evidence": [{"kind": "telemetry", "topic": f"telemetry/{subject.device}", "ts": seen}],
-        }
-        if subject.code is not None:
-            event["code"] = subject.code
-        if identity.location is not None:
-            event["location"] = identity.location.model_dump()
-        return event
+        raised = Raised(
+            event_class=transition.event_class,
+            severity=_severity(subject, transition),
+            category=subject.category,
+            device=subject.device,
+            channel=subject.channel,
+            unit=self._units.get((subject.device, subject.channel), ""),
+            facet=transition.facet,
+            level=transition.level,
+            condition=transition.condition,
+            direction=transition.direction or None,
+            value=transition.value,
+            limit=transition.limit,
+            hysteresis=subject.hysteresis,
+            hold_s=subject.hold_s,
+            rule=subject.label,
+            evidence=({"kind": "telemetry", "topic": f"telemetry/{subject.device}"},),
+            code=subject.code,
+        )
+        return payload(self._identity, raised, transition.ts)
 
 
 def publish_open(outbox: Outbox, key: str, event: Mapping[str, Any]) -> None:
@@ -231,7 +215,7 @@ def publish_clear(
         **event,
         "ts": iso_utc(ts),
         "state": "cleared",
-        "value": _number(value),
+        "value": number(value),
         "cleared_at": iso_utc(ts),
         "reason": reason,
     }
@@ -245,8 +229,3 @@ def _severity(subject: Subject, transition: Transition) -> str:
     if transition.event_class == "fault":
         return subject.fault_severity
     return _LEVEL_SEVERITY.get(transition.level, subject.severity)
-
-
-def _number(value: float | None) -> float | None:
-    """NaN (no trustworthy reading) is published as null: JSON has no NaN."""
-    return None if value is None or math.isnan(value) else value

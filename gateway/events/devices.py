@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from gateway.config.models import GatewayIdentity
 from gateway.events.alarms import publish_clear, publish_open, publish_recovered
+from gateway.events.model import Raised, ack_reply, acknowledged, payload
 from gateway.events.open_list import DEVICE_KEYS
 from gateway.outbox import Outbox
 from gateway.timestamps import iso_utc
@@ -65,7 +65,7 @@ class DeviceEvents:
                 "detail": reason,
             }
         else:
-            event = self._raised(device, state, reason, seen, hold_s)
+            event = self._raised(device, state, reason, ts, hold_s)
         self._open[device] = event
         publish_open(self._outbox, _KV_PREFIX + device, event)
 
@@ -75,63 +75,40 @@ class DeviceEvents:
         if device is None:
             return None
         event = self._open[device]
-        if not event.get("acknowledged_by"):
-            now = iso_utc(time.time())
-            event = {
-                **event,
-                "ts": now,
-                "state": "acknowledged",
-                "acknowledged_by": operator,
-                "acknowledged_at": now,
-            }
+        now = time.time()
+        changes = acknowledged(event, operator, now)
+        if changes is not None:
+            event = {**event, **changes, "ts": iso_utc(now), "state": "acknowledged"}
             self._open[device] = event
             publish_open(self._outbox, _KV_PREFIX + device, event)
-        return {
-            "event_id": event_id,
-            "state": "open",
-            "acknowledged_by": event["acknowledged_by"],
-            "acknowledged_at": event["acknowledged_at"],
-        }
+        return ack_reply(event)
 
     def clear(self, device: str, *, ts: float) -> None:
         opened = self._open.pop(device, None)
         if opened is not None:
             self._clear(opened, ts=ts, reason="back to normal")
 
-    def _raised(self, device: str, state: str, reason: str, seen: str, hold_s: float) -> dict[str, Any]:
-        identity = self._identity
-        event: dict[str, Any] = {
-            "ts": seen,
-            "event_id": str(uuid.uuid4()),
-            "state": "raised",
-            "class": "fault",
-            "severity": "important",
-            "category": "device.comms",
-            "device": device,
-            "channel": None,
-            "unit": "",
-            "site": identity.site,
-            "grid_cell": identity.grid_cell,
-            "facet": "comms",
-            "level": None,
-            "condition": state,
-            "direction": None,
-            "value": None,
-            "limit": None,
-            "hysteresis": 0,
-            "hold_s": hold_s,
-            "raised_at": seen,
-            "first_seen": seen,
-            "last_seen": seen,
-            "peak": None,
-            "count": 1,
-            "rule": f"{device} comms",
-            "detail": reason,
-            "evidence": [{"kind": "device_status", "topic": f"devices/{device}/status", "ts": seen}],
-        }
-        if identity.location is not None:
-            event["location"] = identity.location.model_dump()
-        return event
+    def _raised(self, device: str, state: str, reason: str, ts: float, hold_s: float) -> dict[str, Any]:
+        raised = Raised(
+            event_class="fault",
+            severity="important",
+            category="device.comms",
+            device=device,
+            channel=None,
+            unit="",
+            facet="comms",
+            level=None,
+            condition=state,
+            direction=None,
+            value=None,
+            limit=None,
+            hysteresis=0,
+            hold_s=hold_s,
+            rule=f"{device} comms",
+            evidence=({"kind": "device_status", "topic": f"devices/{device}/status"},),
+            detail=reason,
+        )
+        return payload(self._identity, raised, ts)
 
     def _clear(self, event: dict[str, Any], *, ts: float, reason: str) -> None:
         publish_clear(self._outbox, _KV_PREFIX + event["device"], event, value=None, ts=ts, reason=reason)

@@ -21,13 +21,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from contracts.readings import ReadingBatch
 from gateway.config.events import EventPolicy
 from gateway.config.rules import ThresholdRule
 from gateway.detect.engine import Transition
 from gateway.events.alarms import AlarmBook, Slot
+from gateway.events.model import ack_reply, acknowledged
 from gateway.events.verify import verify_slots
 from gateway.events.watch import ChannelWatch
-from gateway.readings import ReadingBatch
 from gateway.timestamps import iso_utc
 
 _CLOSED_REMEMBERED = 1024
@@ -180,23 +181,12 @@ class EventDesk:
             return {"event_id": event_id, "state": "cleared"} if event_id in self._closed else None
         event = self._book.event(slot)
         assert event is not None
-        if not event.get("acknowledged_by"):
-            now = self._clock()
-            event = self._book.publish(
-                slot,
-                "acknowledged",
-                now,
-                acknowledged_by=operator,
-                acknowledged_at=iso_utc(now),
-                **self._seen(slot),
-            )
+        now = self._clock()
+        changes = acknowledged(event, operator, now)
+        if changes is not None:
+            event = self._book.publish(slot, "acknowledged", now, **changes, **self._seen(slot))
             self._escalation.pop(slot, None)
-        return {
-            "event_id": event_id,
-            "state": "open",
-            "acknowledged_by": event["acknowledged_by"],
-            "acknowledged_at": event["acknowledged_at"],
-        }
+        return ack_reply(event)
 
     def verify(
         self, *, event_id: str | None = None, device: str | None = None, category: str | None = None

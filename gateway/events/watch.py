@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from contracts.readings import Quality, ReadingBatch
 from gateway.config.rules import ThresholdRule
 from gateway.detect.layout import rule_columns
-from gateway.readings import Quality, ReadingBatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import OutboxError
+from contracts.errors import OutboxError
 from gateway.outbox import recovery
 from gateway.outbox.anchor import Anchor
 from gateway.outbox.notices import NOTICES_TOPIC, GapLedger, storage_full

@@ -17,14 +17,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
-from drivers.base import PolledDriver
-from gateway.errors import DeviceProtocolError, DriverError
-from gateway.readings import ReadingBatch
+from contracts.driver import PolledDriver
+from contracts.errors import DeviceProtocolError, DriverError
+from contracts.readings import ReadingBatch
+from gateway.poll.availability import FAULTY, OFFLINE, ONLINE
 
 log = logging.getLogger(__name__)
-
-ONLINE, OFFLINE, FAULTY = "online", "offline", "faulty"
 
 
 class DevicePoller:
@@ -39,6 +39,8 @@ class DevicePoller:
         self.driver = driver
         config = driver.config
         self.device = config.id
+        self.driver_name = config.driver
+        self.mode = "polled"
         self.interval = float(config.poll_interval_s)
         self.offline_after = int(config.offline_after)
         self.retry_max_s = float(config.retry_max_s)
@@ -55,6 +57,9 @@ class DevicePoller:
         self.poll_s_total = 0.0  # time spent in polls, answered or not: for the metrics
         self._stop_requested = False
         self._task: asyncio.Task[None] | None = None
+
+    def status_fields(self) -> dict[str, Any]:
+        return self.driver.status_fields()
 
     @property
     def available(self) -> bool | None:

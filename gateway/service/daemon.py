@@ -13,11 +13,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from drivers import registry
-from drivers.modbus.bus import ModbusBus
-from drivers.stream import StreamDriver
+from contracts.compat import TaskGroup
 from gateway import __version__
-from gateway._compat import TaskGroup
 from gateway.config.models import GatewayConfig
 from gateway.detect.cache import has_compiled_kernels, kernel_cache_dir
 from gateway.detect.engine import DetectionEngine
@@ -25,12 +22,11 @@ from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
-from gateway.poll import DevicePoller
 from gateway.remote.commands import CommandHandler
 from gateway.service.devices import DeviceStates
 from gateway.service.health import HEALTH_TOPIC, MISSED_BEFORE_STALE, HealthReport
 from gateway.service.pipeline import Pipeline
-from gateway.service.streams import build_streams, feed
+from gateway.service.runners import Running, build_running, feed, heard
 from gateway.service.supervisor import Supervisor
 from gateway.service.systemd import notify
 from gateway.service.watchdog import Check, feed_watchdog, poller_check, uplink_check, watchdog_interval_s
@@ -56,9 +52,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self.uplink: UplinkClient | None = None
-        self.pollers: list[DevicePoller] = []
-        self.streams: list[StreamDriver] = []
-        self.buses: dict[str, ModbusBus] = {}
+        self.running = Running()
         self.web: StatusServer | None = None  # when [web] is configured
         self.outbox: Outbox | None = None
         self.supervisor = Supervisor()
@@ -92,9 +86,8 @@ class Daemon:
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
         pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
-        polled = [d for d in cfg.devices if registry.is_polled(d)]
         supervisor = self.supervisor
-        states = DeviceStates(cfg.gateway, outbox, [d.id for d in polled], supervisor)
+        states = DeviceStates(cfg.gateway, outbox, [d.id for d in cfg.devices], supervisor)
         commands = CommandHandler(desk, states.events)
         self.uplink = client = UplinkClient(
             cfg.uplink,
@@ -104,30 +97,39 @@ class Daemon:
             config_digest=self.config_digest,
             commands=commands,
         )
-        self.buses = {b.id: ModbusBus(b) for b in cfg.buses}
-        accept = supervisor.guard(pipeline.accept)
-        self.pollers = [DevicePoller(registry.create(d, self.buses), accept, states.changed) for d in polled]
-        self.streams = build_streams(cfg)
+        self.running = running = build_running(cfg, supervisor.guard(pipeline.accept), states.changed)
+        devices = running.availability
         health = HealthReport(
-            outbox, self.pollers, cfg.storage.directory, supervisor, every_s=cfg.uplink.health_s
+            outbox,
+            devices,
+            cfg.storage.directory,
+            supervisor,
+            uplink=client,
+            pipeline=pipeline,
+            open_events=lambda: [*alarms.open_alarms, *states.events.open_events],
+            every_s=cfg.uplink.health_s,
         )
-        client.on_connect(lambda: states.publish_all(self.pollers))
+        client.on_connect(lambda: states.publish_all(devices))
         client.on_connect(health.publish)
         client.expire_after(HEALTH_TOPIC, MISSED_BEFORE_STALE * cfg.uplink.health_s)
-        stored = supervisor.guard(pipeline.accept_committed)  # streams answer once stored
+        # Every batch of a stream is a heartbeat; a stream that answers its devices (HJ 212 CN 9014)
+        # hands each batch on only once it is on disk, the others join the telemetry's group commit.
+        stored = heard(running.heartbeats, supervisor.guard(pipeline.accept_committed))
+        grouped = heard(running.heartbeats, supervisor.guard(pipeline.accept))
         keep = supervisor.keep_running
         async with TaskGroup() as tasks:
             flushing = asyncio.Event()  # set once nothing more will be enqueued
             uplink = tasks.create_task(keep("uplink", lambda: client.run(flushing)), name="uplink")
             feeds = [
                 tasks.create_task(keep(f"poll:{p.device}", p.run), name=f"poll:{p.device}")
-                for p in self.pollers
+                for p in running.pollers
             ]
             feeds += [
                 tasks.create_task(
-                    keep(f"stream:{s.name}", functools.partial(feed, s, stored)), name=f"stream:{s.name}"
+                    keep(f"stream:{s.name}", functools.partial(feed, s, stored if s.answers else grouped)),
+                    name=f"stream:{s.name}",
                 )
-                for s in self.streams
+                for s in running.streams
             ]
             background = [
                 tasks.create_task(keep(name, start), name=name)
@@ -135,7 +137,8 @@ class Daemon:
                     ("events", lambda: desk.run(self._stopping)),
                     ("detection-state", lambda: self._save_detection(engine)),
                     ("detection-silence", lambda: self._watch_silence(pipeline)),
-                    ("device-states", lambda: states.refresh(self.pollers)),
+                    ("device-states", lambda: states.refresh(devices)),
+                    ("heartbeats", running.heartbeats.run),
                     ("health", health.run),
                     ("outbox-write-back", lambda: self._write_back(outbox)),
                 )
@@ -150,12 +153,12 @@ class Daemon:
                 view = GatewayView(
                     config=cfg,
                     outbox=outbox,
-                    pollers=self.pollers,
+                    watches=devices,
                     alarms=alarms,
                     device_events=states.events,
                     pipeline=pipeline,
                     uplink=self.uplink,
-                    buses=self.buses,
+                    buses=running.buses,
                 )
                 self.web = StatusServer(cfg.web, view, commands)
                 background.append(tasks.create_task(self.web.run(self._stopping), name="web"))
@@ -175,14 +178,13 @@ class Daemon:
             self.ready.set()
             await self._stopping.wait()
             notify("STOPPING=1")
-            for poller in self.pollers:
+            for poller in running.pollers:
                 poller.stop()
             for task in (*feeds, *background):
                 task.cancel()
             commits.cancel()
             await asyncio.wait([*feeds, *background, commits])  # last telemetry committed first
-            for bus in self.buses.values():
-                bus.close()
+            running.close()
             error = save_state(cfg.storage.directory, engine)
             if error is not None:
                 log.warning("stop: detection state not saved (%s); the last saved copy is kept", error)
@@ -234,7 +236,7 @@ class Daemon:
         cfg = self.config.uplink
         limit = cfg.reconnect_max_s + CONNECT_TIMEOUT_S + 2 * cfg.keepalive_s + 30
         checks = [uplink_check(self.uplink, limit_s=limit)]
-        return checks + [poller_check(p) for p in self.pollers]
+        return checks + [poller_check(p) for p in self.running.pollers]
 
     async def _save_detection(self, engine: DetectionEngine) -> None:
         """Save windows, day counters and baselines now and then, so a crash loses little."""

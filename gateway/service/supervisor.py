@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from gateway.errors import GridGateError
-from gateway.readings import ReadingBatch
-from gateway.uplink.backoff import backoff_delays
+from contracts.backoff import backoff_delays
+from contracts.errors import GridGateError
+from contracts.readings import ReadingBatch
 
 log = logging.getLogger(__name__)
 

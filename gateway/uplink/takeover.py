@@ -19,8 +19,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from contracts.backoff import backoff_delays
 from gateway.timestamps import iso_utc
-from gateway.uplink.backoff import backoff_delays
 from gateway.uplink.connection import SESSION_TAKEN_OVER
 
 QUICK_DROPS = 3  # losses in a row, each within keepalive_s of connecting, that mean a takeover on 3.1.1

@@ -57,6 +57,7 @@ class ChannelLimits:
     cusum_h: float = NAN
     hampel_k: float = NAN
     warmup: float = 30.0
+    anomaly_clear_s: float = 0.0
 
 
 @dataclass
@@ -88,6 +89,7 @@ class ChannelTwin:
     var: float = 0.0
     cusum_pos: float = 0.0
     cusum_neg: float = 0.0
+    anomaly_quiet: float = NAN
     recent: list[float] = field(default_factory=list)  # last HAMPEL_W values, oldest first
 
     def step(self, v: float, t: float, tz_offset_s: float = 0.0) -> list[tuple[int, int, int]]:
@@ -106,7 +108,7 @@ class ChannelTwin:
         if not (math.isnan(self.limits.rate_rise) and math.isnan(self.limits.rate_fall)):
             self._rate(v, t, events)
         if self.limits.anomaly:
-            self._anomalies(v, events)
+            self._anomalies(v, t, events)
         return events
 
     def _health(self, v: float, t: float) -> int:
@@ -211,7 +213,7 @@ class ChannelTwin:
             self.rate = rate
         self.rate_v0, self.rate_t0 = v, t
 
-    def _anomalies(self, v: float, events: list[tuple[int, int, int]]) -> None:
+    def _anomalies(self, v: float, t: float, events: list[tuple[int, int, int]]) -> None:
         lim = self.limits
         sd = math.sqrt(self.var)
         z = (v - self.mean) / sd if sd > 0 else 0.0
@@ -232,9 +234,16 @@ class ChannelTwin:
             if drift:
                 self.cusum_pos = self.cusum_neg = 0.0
         code = ANOMALY_SPIKE if spike else ANOMALY_OUTLIER if outlier else ANOMALY_DRIFT if drift else 0
+        if code or not self.anomaly:
+            self.anomaly_quiet = NAN
+        elif math.isnan(self.anomaly_quiet) or t < self.anomaly_quiet:
+            self.anomaly_quiet = t
+        if not code and self.anomaly and t - self.anomaly_quiet < lim.anomaly_clear_s:
+            code = self.anomaly  # held until quiet for anomaly_clear_s
         if code != self.anomaly:
             events.append((F_ANOMALY, self.anomaly, code))
             self.anomaly = code
+            self.anomaly_quiet = NAN
         alpha = lim.ewma_alpha
         if self.samples < lim.warmup:
             alpha = max(alpha, 1.0 / (self.samples + 1.0))  # a plain running mean while learning

@@ -33,7 +33,9 @@ class ReadingBatch:
     """Readings of one device: ``channels[i]`` read ``values[i]`` at ``ts[i]``.
 
     ``values`` is float64 with NaN for a missing value, ``ts`` is Unix seconds
-    (float64), ``quality`` holds :class:`Quality` codes (uint8).
+    (float64), ``quality`` holds :class:`Quality` codes (uint8). ``late``: older
+    than what the device already sent (a platform replaying after it
+    reconnected): published as telemetry, flagged, but never a state change.
     """
 
     device: str
@@ -41,6 +43,7 @@ class ReadingBatch:
     values: npt.NDArray[np.float64]
     ts: npt.NDArray[np.float64]
     quality: npt.NDArray[np.uint8]
+    late: bool = False
 
     @classmethod
     def at(cls, device: str, channels: tuple[str, ...], values: list[float], ts: float) -> ReadingBatch:

@@ -1,0 +1,68 @@
+"""Pieces the statistical detector kinds share: learning rates, clipping, hold and clear timing.
+
+Each is a Numba function the kernels call and their Python twins call
+through ``.py_func``, so a kernel and its twin cannot drift apart in them.
+
+Hold and clear: a detector wants a code (0: normal). A new code is taken once
+it has been wanted without a break for ``hold_s`` (a minimum duration, so one
+odd sample raises nothing); a raised code is left once the detector has been
+quiet (its release condition false) for ``clear_s``. Timers restart when the
+clock steps back.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+MIN_BASELINE_N, MIN_FAST_N = 64.0, 8.0
+CLIP = 4.0  # baseline updates are clipped at this many sd: an anomaly under way must not widen them
+
+
+@njit(cache=True, nogil=True)
+def rates(n: float, dt: float, base_s: float, fast_s: float) -> tuple[float, float]:
+    """The baseline and recent-mean learning rates after ``n`` samples, ``dt`` seconds apart.
+
+    Time constants are seconds, bounded to at least 64 (baseline) and 8
+    (recent) samples, and a plain running mean while fewer have been seen.
+    """
+    warm_in = 1.0 / (n + 1.0)
+    a_s = max(min(1.0 - math.exp(-dt / base_s), 1.0 / MIN_BASELINE_N), warm_in)
+    a_f = max(min(1.0 - math.exp(-dt / fast_s), 1.0 / MIN_FAST_N), warm_in)
+    return a_s, a_f
+
+
+@njit(cache=True, nogil=True)
+def clip(x: float, bound: float) -> float:
+    """``x`` limited to ``[-bound, bound]``."""
+    return min(max(x, -bound), bound)
+
+
+@njit(cache=True, nogil=True)
+def hold_step(
+    code: float,
+    wanted: float,
+    still: bool,
+    t: float,
+    pend_since: float,
+    quiet_since: float,
+    hold_s: float,
+    clear_s: float,
+) -> tuple[float, float, float]:
+    """The new ``(code, pend_since, quiet_since)``; ``still``: a raised code's condition holds."""
+    if code == 0.0:
+        if wanted == 0.0:
+            return 0.0, math.nan, math.nan
+        if math.isnan(pend_since) or t < pend_since:
+            pend_since = t
+        if t - pend_since >= hold_s:
+            return wanted, math.nan, math.nan
+        return 0.0, pend_since, math.nan
+    if still:
+        return code, math.nan, math.nan
+    if math.isnan(quiet_since) or t < quiet_since:
+        quiet_since = t
+    if t - quiet_since >= clear_s:
+        return 0.0, math.nan, math.nan
+    return code, math.nan, quiet_since
