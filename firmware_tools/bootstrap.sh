@@ -3,8 +3,9 @@
 #   firmware_tools/bootstrap.sh demo    simulated dust monitor → gateway → local broker, live view
 #   firmware_tools/bootstrap.sh test    the test suite
 # Installs what is missing: mosquitto and python3-venv (apt-get; for the tests
-# also systemd, whose systemd-analyze checks the service unit, and chromium,
-# which renders the status page), a virtual
+# also systemd, whose systemd-analyze checks the service unit, chromium,
+# which renders the status page, and nats-server, an MQTT 3.1.1-only broker that
+# can cluster, for the fallback and failover tests), a virtual
 # environment at .venv with the Python packages (pip). The test command runs
 # ruff (lint and format) and mypy before pytest.
 set -euo pipefail
@@ -29,6 +30,7 @@ command -v mosquitto >/dev/null || missing+=(mosquitto)
 if [ "$what" = test ]; then
   command -v systemd-analyze >/dev/null || missing+=(systemd)
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v nats-server >/dev/null || missing+=(nats-server)
 fi
 command -v python3 >/dev/null || missing+=(python3)
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then

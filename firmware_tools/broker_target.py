@@ -114,7 +114,7 @@ def _from_config(args: argparse.Namespace, password: str | None) -> BrokerTarget
         problems = "; ".join(exc.problems[:3])
         raise TargetError(f"{exc.source}: {len(exc.problems)} problem(s): {problems}") from exc
     uplink = config.uplink
-    host, port = _host_port(args.broker) if args.broker else (uplink.host, uplink.port)
+    host, port = _host_port(args.broker) if args.broker else uplink.endpoints[0]
     tls = uplink.tls
     return BrokerTarget(
         host=host,

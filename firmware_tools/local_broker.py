@@ -75,6 +75,18 @@ class LocalBroker:
                 self._process.stderr.close()
             self._process = None
 
+    def kill(self) -> None:
+        """Kill the broker as a crashed node dies: no goodbye to its clients, no Last Will sent."""
+        if self._process is not None:
+            self._process.kill()
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        """The broker's process id (for measuring what it costs)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -124,7 +124,7 @@ def gateway_rows(report: Commissioning) -> list[tuple[str, str]]:
         ("Location", where),
         ("Software", f"gridgate {report.version}"),
         ("Config", f"{report.config_path} (digest {report.digest})"),
-        ("Uplink", f"{up.host}:{up.port}, {'TLS' if up.tls else 'no TLS'}, prefix {up.topic_prefix}"),
+        ("Uplink", f"{up.where}, {'TLS' if up.tls else 'no TLS'}, prefix {up.topic_prefix}"),
         ("Report made", report.generated_at),
     ]
 

@@ -11,6 +11,7 @@ from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker
 from gateway.outbox import NOTICES_TOPIC, Outbox, Priority
 from gateway.outbox.notices import storage_full
+from gateway.uplink.takeover import taken_over_notice
 from tests.contract import SCHEMAS, check, validator
 from tests.helpers import Subscriber, running_gateway
 
@@ -79,8 +80,14 @@ def test_notices_the_outbox_makes_follow_the_schema_and_are_documented(tmp_path:
         box.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n, "pad": "x" * 1000})
     notices = [json.loads(m.payload) for m in box.peek(1000) if m.topic == NOTICES_TOPIC]
     notices.append(json.loads(box.envelope(storage_full("database or disk is full", 0), 1)))
+    taken_over = taken_over_notice(client_id="gw-1", broker="10.0.0.5:1883", evidence="x", retry_in_s=30)
+    notices.append(json.loads(box.envelope(taken_over, 2)))
     box.close()
     for notice in notices:
         check("notice.json", notice, where=f"outbox notice {notice['notice']}")
     documented = {e["notice"] for schema, e in documented_examples() if schema == "notice.json"}
-    assert {n["notice"] for n in notices} == documented == {"gap", "outbox_reset", "storage_full"}
+    assert (
+        {n["notice"] for n in notices}
+        == documented
+        == {"gap", "outbox_reset", "storage_full", "session_taken_over"}
+    )

@@ -16,6 +16,7 @@ from gateway.config.rules import (
     MultivariateRule,
     ThresholdRule,
 )
+from gateway.config.servers import join_server, split_server
 from gateway.config.trust import CommandTrust
 
 
@@ -35,15 +36,28 @@ class GatewayIdentity(StrictModel):
 class Uplink(StrictModel):
     """The command center's broker. File keys take a path or ``credential:NAME`` (see config.files)."""
 
-    host: str = Field(min_length=1)
+    host: str | None = Field(default=None, min_length=1, description="one broker; servers for several")
     port: int = Field(default=1883, ge=1, le=65_535)
-    client_id: str | None = Field(default=None, description="defaults to the gateway id")
+    servers: list[str] = Field(
+        default_factory=list, description='brokers of a cluster, "host:port" ("[::1]:1883" for IPv6)'
+    )
+    server_order: Literal["in_order", "shuffle"] = Field(
+        default="in_order", description="shuffle: each box picks its own order, spreading load over nodes"
+    )
+    return_to_first_s: float = Field(
+        default=0, ge=0, le=86_400, description="in_order: probe the first server this often; 0 never"
+    )
+    client_id: str | None = Field(
+        default=None, description="defaults to the gateway id and a suffix kept in the storage directory"
+    )
     username: str | None = None
     password: str | None = Field(default=None, description="better: password_file, kept out of the config")
     password_file: Path | None = Field(
         default=None, description="file holding the password, or credential:NAME (systemd LoadCredential)"
     )
-    protocol: Literal["5", "3.1.1"] = "5"
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        default="auto", description="auto: MQTT 5, and 3.1.1 with a broker that refuses 5"
+    )
     topic_prefix: str = Field(default="gridgate/v1", pattern=r"^[^#+$/][^#+]*[^#+/]$")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
@@ -67,6 +81,30 @@ class Uplink(StrictModel):
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both (password_file keeps it out of here)")
         return self
+
+    @model_validator(mode="after")
+    def _one_way_to_name_brokers(self) -> Uplink:
+        if (self.host is None) == (not self.servers):
+            raise ValueError('give host (and port) for one broker or servers = ["host:port", ...], not both')
+        for server in self.servers:
+            split_server(server)  # raises with the bad entry named
+        if self.return_to_first_s and self.server_order == "shuffle":
+            raise ValueError(
+                'return_to_first_s needs server_order = "in_order" (shuffled, no server is first)'
+            )
+        return self
+
+    @property
+    def endpoints(self) -> list[tuple[str, int]]:
+        """Every broker as (host, port), in the configured order."""
+        if self.host is not None:
+            return [(self.host, self.port)]
+        return [split_server(server) for server in self.servers]
+
+    @property
+    def where(self) -> str:
+        """The brokers as a technician reads them: ``host:port, host:port``."""
+        return ", ".join(join_server(host, port) for host, port in self.endpoints)
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]

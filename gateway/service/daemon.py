@@ -32,7 +32,7 @@ from gateway.remote.commands import CommandHandler, event_commands
 from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
 from gateway.service.devices import DeviceStates
 from gateway.service.diagnostics import LogTail, diagnostics_bundle
-from gateway.service.health import HealthReport
+from gateway.service.health import HEALTH_TOPIC, MISSED_BEFORE_STALE, HealthReport
 from gateway.service.pipeline import Pipeline
 from gateway.service.runners import Running, build_running, feed, heard
 from gateway.service.supervisor import Supervisor
@@ -202,6 +202,7 @@ class Daemon:
             client.subscribe(BUNDLE_TOPIC, self._take_bundle)
         client.on_connect(lambda: states.publish_all(devices))
         client.on_connect(health.publish)
+        client.expire_after(HEALTH_TOPIC, MISSED_BEFORE_STALE * cfg.uplink.health_s)
         # Every batch of a stream is a heartbeat; a stream that answers its devices (HJ 212 CN 9014)
         # hands each batch on only once it is on disk, the others join the telemetry's group commit.
         stored = heard(running.heartbeats, supervisor.guard(pipeline.accept_committed))

@@ -59,8 +59,7 @@ def diagnostics_bundle(
         "platform": platform.platform(),
         "config_digest": config_digest,
         "uplink": {
-            "host": uplink.host,
-            "port": uplink.port,
+            "servers": [f"{host}:{port}" for host, port in uplink.endpoints],
             "protocol": uplink.protocol,
             "tls": uplink.tls is not None,
         },

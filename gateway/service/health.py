@@ -5,6 +5,11 @@ the same counters: those are totals since start, and here the rates are over
 the time since the previous health message, so that a command center without
 Prometheus sees the publish rate, PUBACK latency and detection time too.
 
+It is the liveness a command center can trust when the Last Will cannot be:
+the will lives on the broker node the gateway was connected to and dies with
+it, whereas a retained health says by when the next one is due (``next_by``)
+and, under MQTT 5, expires on the broker at that time.
+
 Published retained on ``health`` through the outbox like everything else, so a
 command center sees the latest on subscribing, and after an outage the
 history of the gateway's health arrives too (flagged historical). It is also
@@ -32,6 +37,7 @@ from gateway.timestamps import iso_utc
 from gateway.uplink import UplinkClient
 
 HEALTH_TOPIC = "health"
+MISSED_BEFORE_STALE = 2  # next_by: health intervals after ts; one late or lost health is no alarm
 FIRST_AFTER_S = 5.0
 EVENT_CLASSES = ("alarm", "fault", "anomaly")
 DEVICE_STATES = ("online", "offline", "faulty", "unknown")
@@ -85,9 +91,12 @@ class HealthReport:
         self._last = now
         elapsed = now.at - last.at
         uplink = self._uplink
+        wall = time.time()
         return {
-            "ts": iso_utc(time.time()),
-            "uptime_s": round(time.time() - self._started, 1),
+            "ts": iso_utc(wall),
+            "interval_s": self._every_s,
+            "next_by": iso_utc(wall + MISSED_BEFORE_STALE * self._every_s),
+            "uptime_s": round(wall - self._started, 1),
             "outbox": {
                 "pending": self._outbox.pending(),
                 "bytes": self._outbox.bytes_used,

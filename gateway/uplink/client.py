@@ -41,10 +41,21 @@ from paho.mqtt.properties import Properties
 from contracts.backoff import backoff_delays
 from contracts.errors import OutboxError, UplinkError
 from gateway.config.models import GatewayIdentity, Uplink
-from gateway.outbox import Outbox, OutboxMessage, Priority
+from gateway.outbox import NOTICES_TOPIC, Outbox, OutboxMessage, Priority
 from gateway.timestamps import iso_utc
-from gateway.uplink.connection import describe_failure, mqtt_client, telemetry_properties
+from gateway.uplink.connection import (
+    SESSION_TAKEN_OVER,
+    describe_failure,
+    disconnect_reason,
+    expiry_properties,
+    mqtt_client,
+    reachable,
+    refused_protocol,
+)
+from gateway.uplink.identity import box_client_id
+from gateway.uplink.servers import Server, ServerRotation
 from gateway.uplink.subscriptions import Handler, Subscriptions
+from gateway.uplink.takeover import TakeoverWatch, taken_over_notice
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,7 @@ COMMAND_RESPONSE_TOPIC = "commands/response"
 PUBLISH_TIMEOUT_S = 10.0
 WILL_KEY = "uplink/will/"  # + seq: a Last Will not known to be published
 _HISTORICAL = b',"historical":true}'
+_TELEMETRY = "telemetry/"  # expiry key for every telemetry topic
 
 
 class CommandReplyLike(Protocol):
@@ -89,7 +101,13 @@ class UplinkClient:
         self._config_digest = config_digest
         self._window = config.inflight_window
         self._started_at = time.time()
-        self._telemetry_properties = telemetry_properties(config)
+        self._rotation = ServerRotation(config)
+        self._takeover = TakeoverWatch(quick_s=config.keepalive_s, first_s=config.reconnect_max_s)
+        self._expire_after: dict[str, float] = {}
+        self._expiry: dict[str, Properties] = {}
+        self.client_id = config.client_id or box_client_id(identity.id, outbox.path.parent)
+        self.protocol = self._rotation.protocol()  # of the connection in use, or the next one
+        self.broker = self._rotation.where()
         self._subscriptions = Subscriptions()
         self._bd_seq = 0
         self._will: tuple[int, bytes] | None = None  # seq and payload, reserved for the next connection
@@ -114,6 +132,10 @@ class UplinkClient:
         """Call ``handler`` for messages on ``{root}/{relative_filter}``, across reconnects."""
         self._subscriptions.add(self.topic(relative_filter), handler)
 
+    def expire_after(self, relative_topic: str, seconds: float) -> None:
+        """Under MQTT 5, messages on ``relative_topic`` expire on the broker ``seconds`` after arriving."""
+        self._expire_after[relative_topic] = seconds
+
     def on_connect(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after the birth on every connection (to enqueue retained state again)."""
         self._on_connect.append(hook)
@@ -130,13 +152,19 @@ class UplinkClient:
     async def run(self, stopping: asyncio.Event) -> None:
         """Connect, publish, reconnect; return once ``stopping`` is set and the outbox is empty."""
         cfg = self._config
+        rotation = self._rotation
         delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
-        failing: str | None = None
+        failing: set[str] = set()  # reasons logged since the last connection: each once
         first = True
         while True:
             self.progress_at = time.monotonic()
+            server, protocol = rotation.current, rotation.protocol()
+            where = rotation.where(server)
+            connected_at: float | None = None
+            client = self._connect(server, protocol)
             try:
-                async with self._connect() as client:
+                async with client:
+                    connected_at = time.monotonic()
                     assert self._will is not None
                     will_seq, _ = self._will
                     self._will = None  # armed on this connection: the next one needs its own
@@ -144,54 +172,100 @@ class UplinkClient:
                         self._historical_up_to = self._outbox.last_id()
                     first = False
                     self.connections += 1
+                    self.protocol = protocol
+                    self.broker = where
+                    self._expiry = self._expiry_properties() if protocol == "5" else {}
                     self.connected.set()
+                    rotation.connected()
                     log.info(
-                        "uplink: connected %sto %s (MQTT %s, bd_seq %d)",
+                        "uplink: connected %sto %s (MQTT %s, bd_seq %d, client id %s)",
                         "again " if failing else "",
-                        self._where(),
-                        cfg.protocol,
+                        where,
+                        protocol,
                         self._bd_seq,
+                        self.client_id,
                     )
-                    failing = None
+                    failing.clear()
                     delays = backoff_delays(cfg.reconnect_min_s, cfg.reconnect_max_s)
-                    await self._publish_unsent_wills(client, but=will_seq)
-                    await self._subscriptions.restore(client)
-                    await self._publish_state(client, "online", will_seq=will_seq)
-                    for hook in self._on_connect:
-                        hook()
                     self._live = (client, will_seq)
                     try:
-                        await self._serve(client, stopping)
+                        await self._serve(client, stopping, will_seq)
                     finally:
                         self._live = None
                     await self._publish_state(client, "offline", reason="shutdown", seq=will_seq)
                     self._forget_will(will_seq)
                     return
+            except _FirstIsBack:
+                self.connected.clear()
+                log.info("uplink: %s answers again; leaving %s for it", rotation.where(rotation.first), where)
+                rotation.back_to_first()
+                continue
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
-                reason = describe_failure(exc, cfg)
-                if reason != failing:  # once when failing starts or changes, not every retry
+                if connected_at is None and rotation.can_fall_back() and refused_protocol(exc):
+                    rotation.fall_back()
+                    log.warning("uplink: %s refused MQTT 5 (%s); speaking MQTT 3.1.1 to it", where, exc)
+                    continue
+                reason = describe_failure(exc, cfg, where)
+                if reason not in failing:  # once when failing starts or changes, not every retry
                     log.warning(
                         "uplink: %s; %d message(s) kept on disk, retrying",
                         reason,
                         self._outbox.pending(),
                     )
-                    failing = reason
+                    failing.add(reason)
             if stopping.is_set():
                 log.warning("uplink: stopping with %d message(s) on disk", self._outbox.pending())
                 return
-            await _sleep_unless(stopping, next(delays))
+            if connected_at is None:
+                delay = next(delays) if rotation.failed() else 0.0
+            else:
+                stay_away = await self._after_loss(client, server, lasted_s=time.monotonic() - connected_at)
+                delay = next(delays) if stay_away is None else stay_away
+                rotation.failed()
+                if stay_away is not None:  # staying away on purpose (up to an hour) is no hang
+                    self.progress_at = time.monotonic() + stay_away
+            await _sleep_unless(stopping, delay)
 
-    async def _serve(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
-        """Drain the outbox and dispatch incoming messages until stopping or disconnected."""
-        if not self._subscriptions:
-            await self._drain(client, stopping)
-            return
-        # Either side noticing a dead connection ends both, and its error reconnects.
+    async def _after_loss(self, client: aiomqtt.Client, server: Server, *, lasted_s: float) -> float | None:
+        """How long to stay away when another box took our session over; None after an ordinary loss."""
+        where = self._rotation.where(server)
+        reason = disconnect_reason(client)
+        # Only a quick drop needs the probe; a dead node refuses at once.
+        alive = (
+            lasted_s < self._config.keepalive_s and reason != SESSION_TAKEN_OVER and await reachable(server)
+        )
+        evidence = self._takeover.lost(reason=reason, lasted_s=lasted_s, broker_alive=alive)
+        if evidence is None:
+            return None
+        delay = self._takeover.stay_away_s()
+        if self._takeover.takeovers == 1:
+            log.error(
+                "uplink: session taken over at %s: another box connects with client id %s (%s);"
+                " give each box its own [uplink] client_id, or leave it unset; retrying in %.0f s, longer"
+                " each time",
+                where,
+                self.client_id,
+                evidence,
+                delay,
+            )
+            notice = taken_over_notice(
+                client_id=self.client_id, broker=where, evidence=evidence, retry_in_s=delay
+            )
+            self._outbox.enqueue(Priority.EVENT, NOTICES_TOPIC, notice)
+        return delay
+
+    async def _serve(self, client: aiomqtt.Client, stopping: asyncio.Event, will_seq: int) -> None:
+        """Birth, then drain the outbox and dispatch incoming messages until stopping, disconnected
+        or moving back to the first server."""
+        # Either side noticing a dead connection ends both, and its error reconnects. The message
+        # iterator notices at once, even with nothing to send or while a publish awaits its PUBACK.
         jobs = [
-            asyncio.create_task(self._drain(client, stopping), name="uplink-out"),
+            asyncio.create_task(self._start_and_drain(client, stopping, will_seq), name="uplink-out"),
             asyncio.create_task(self._subscriptions.dispatch(client), name="uplink-in"),
         ]
+        if self._config.return_to_first_s and not self._rotation.on_first:
+            jobs.append(asyncio.create_task(self._wait_for_first(), name="uplink-return"))
         try:
             done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -200,6 +274,21 @@ class UplinkClient:
             await asyncio.gather(*jobs, return_exceptions=True)
         for job in done:
             job.result()
+
+    async def _wait_for_first(self) -> None:
+        """Raise once the first server accepts connections again (checked every return_to_first_s)."""
+        while True:
+            await asyncio.sleep(self._config.return_to_first_s)
+            if await reachable(self._rotation.first):
+                raise _FirstIsBack
+
+    async def _start_and_drain(self, client: aiomqtt.Client, stopping: asyncio.Event, will_seq: int) -> None:
+        await self._publish_unsent_wills(client, but=will_seq)
+        await self._subscriptions.restore(client)
+        await self._publish_state(client, "online", will_seq=will_seq)
+        for hook in self._on_connect:
+            hook()
+        await self._drain(client, stopping)
 
     async def _drain(self, client: aiomqtt.Client, stopping: asyncio.Event) -> None:
         """Keep up to ``inflight_window`` publishes awaiting PUBACK; refill as each is acknowledged.
@@ -251,7 +340,9 @@ class UplinkClient:
         payload = message.payload
         if 0 < message.id <= self._historical_up_to:
             payload = payload[:-1] + _HISTORICAL  # the envelope is a JSON object: ends in "}"
-        properties = self._telemetry_properties if message.priority == Priority.TELEMETRY else None
+        properties = self._expiry.get(message.topic)
+        if properties is None and message.priority == Priority.TELEMETRY:
+            properties = self._expiry.get(_TELEMETRY)
         started = time.monotonic()
         try:
             await client.publish(
@@ -288,7 +379,13 @@ class UplinkClient:
             timeout=PUBLISH_TIMEOUT_S,
         )
 
-    def _connect(self) -> aiomqtt.Client:
+    def _expiry_properties(self) -> dict[str, Properties]:
+        """MQTT 5 message expiry by relative topic (telemetry under ``_TELEMETRY``), for this connection."""
+        wanted = {_TELEMETRY: float(self._config.telemetry_expiry_s), **self._expire_after}
+        made = {topic: expiry_properties(seconds) for topic, seconds in wanted.items()}
+        return {topic: properties for topic, properties in made.items() if properties is not None}
+
+    def _connect(self, server: Server, protocol: str) -> aiomqtt.Client:
         if self._will is None:  # the last one was armed on a connection; a failed attempt reuses it
             self._bd_seq = self._outbox.next_bd_seq()
             seq = self._outbox.reserve_seq()
@@ -296,7 +393,9 @@ class UplinkClient:
             self._remember_will(seq, payload)
             self._will = (seq, payload)
         will = aiomqtt.Will(self.topic(STATE_TOPIC), self._will[1], qos=1, retain=True)
-        return mqtt_client(self._config, self._identity.id, will)
+        return mqtt_client(
+            self._config, server=server, protocol=protocol, client_id=self.client_id, will=will
+        )
 
     def _remember_will(self, seq: int, payload: bytes) -> None:
         try:
@@ -349,14 +448,16 @@ class UplinkClient:
         }
         if reason:
             body["reason"] = reason
-        if will_seq is not None:  # taken by the Last Will armed on this connection: not a loss
+        if will_seq is not None:  # a birth; the will_seq is taken by the Last Will armed with it: not a loss
             body["will_seq"] = will_seq
+            body["protocol"] = self.protocol
         if identity.location is not None:
             body["location"] = identity.location.model_dump()
         return self._outbox.envelope(body, self._outbox.reserve_seq() if seq is None else seq)
 
-    def _where(self) -> str:
-        return f"{self._config.host}:{self._config.port}"
+
+class _FirstIsBack(Exception):
+    """The first server answers again: leave the one in use for it (return_to_first_s)."""
 
 
 async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:

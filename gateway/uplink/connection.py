@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -9,11 +11,15 @@ import ssl
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config.files import read_secret
 from gateway.config.models import Uplink
 
 CONNECT_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 2.0
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT: another client connected with our client id
+_UNSUPPORTED_PROTOCOL = (1, 0x84)  # CONNACK: 3.1.1's "unacceptable protocol version", MQTT 5's
 
 # aiomqtt warns whenever more than ten publishes await their PUBACK, which a full
 # in-flight window always does; the uplink logs what matters itself.
@@ -37,7 +43,9 @@ _last_library_error = _LastLibraryError()
 _library_log.addHandler(_last_library_error)
 
 
-def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.Client:
+def mqtt_client(
+    config: Uplink, *, server: tuple[str, int], protocol: str, client_id: str, will: aiomqtt.Will
+) -> aiomqtt.Client:
     """A client whose session outlives an outage, so the broker keeps our subscriptions.
 
     MQTT 5: clean start off and a session expiry; 3.1.1: clean session off.
@@ -53,21 +61,21 @@ def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.C
             keyfile=str(config.tls.key_file) if config.tls.key_file else None,
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
-    if config.protocol == "5":
+    if protocol == "5":
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = config.session_expiry_s
         session: dict[str, object] = {"clean_start": False, "properties": properties}
-        protocol = aiomqtt.ProtocolVersion.V5
+        version = aiomqtt.ProtocolVersion.V5
     else:
         session = {"clean_session": False}
-        protocol = aiomqtt.ProtocolVersion.V311
+        version = aiomqtt.ProtocolVersion.V311
     return aiomqtt.Client(
-        config.host,
-        config.port,
+        server[0],
+        server[1],
         username=config.username,
         password=_password(config),
-        identifier=config.client_id or client_id,
-        protocol=protocol,
+        identifier=client_id,
+        protocol=version,
         will=will,
         keepalive=config.keepalive_s,
         tls_params=tls,
@@ -81,21 +89,54 @@ def mqtt_client(config: Uplink, client_id: str, will: aiomqtt.Will) -> aiomqtt.C
     )
 
 
-def telemetry_properties(config: Uplink) -> Properties | None:
-    """MQTT 5 message expiry for telemetry, so a broker does not hoard stale readings."""
-    if config.protocol != "5" or config.telemetry_expiry_s == 0:
+def expiry_properties(seconds: float) -> Properties | None:
+    """MQTT 5 message expiry, so a broker does not hoard what is stale; None for 0 (never)."""
+    if seconds <= 0:
         return None
     properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    properties.MessageExpiryInterval = config.telemetry_expiry_s
+    properties.MessageExpiryInterval = max(1, round(seconds))
     return properties
 
 
-def describe_failure(exc: BaseException, config: Uplink) -> str:
-    """One line a technician can act on for a failed connection."""
+def refused_protocol(exc: BaseException) -> bool:
+    """The broker answered the CONNECT by refusing its protocol version (it speaks only 3.1.1)."""
+    if not isinstance(exc, aiomqtt.MqttCodeError):
+        return False
+    rc = exc.rc.value if isinstance(exc.rc, ReasonCode) else exc.rc
+    return rc in _UNSUPPORTED_PROTOCOL
+
+
+def disconnect_reason(client: aiomqtt.Client) -> int | None:
+    """The reason code of the broker's DISCONNECT (MQTT 5) that ended ``client``'s connection, if any.
+
+    aiomqtt keeps it only on the future its message iterator waits on, so it is read from there.
+    """
+    ended = client._disconnected
+    if not ended.done() or ended.cancelled():
+        return None
+    exc = ended.exception()
+    if isinstance(exc, aiomqtt.MqttCodeError) and isinstance(exc.rc, ReasonCode):
+        return int(exc.rc.value)
+    return None
+
+
+async def reachable(server: tuple[str, int]) -> bool:
+    """Does ``server`` accept a TCP connection now (a cheap probe before moving back to it)?"""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(*server), PROBE_TIMEOUT_S)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def describe_failure(exc: BaseException, config: Uplink, where: str) -> str:
+    """One line a technician can act on for a failed connection to ``where``."""
     text = str(exc) or type(exc).__name__
     if text.startswith("cannot read uplink."):
         return text
-    where = f"{config.host}:{config.port}"
     library = _last_library_error.message
     if config.tls is not None and "SSL" in library:
         text = library

@@ -36,9 +36,6 @@ class Subscriptions:
         """Listen to ``topic_filter`` from the next connection on (and the current one's next)."""
         self._entries.append(_Subscription(topic_filter, handler))
 
-    def __bool__(self) -> bool:
-        return bool(self._entries)
-
     async def restore(self, client: aiomqtt.Client) -> None:
         """Subscribe to every registered filter, QoS 1."""
         for entry in self._entries:

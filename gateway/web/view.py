@@ -65,9 +65,9 @@ class GatewayView:
             "site": cfg.gateway.site,
             "grid_cell": cfg.gateway.grid_cell,
             "uplink": {
-                "broker": f"{cfg.uplink.host}:{cfg.uplink.port}",
+                "broker": self.uplink.broker,
                 "connected": self.uplink.connected.is_set(),
-                "protocol": cfg.uplink.protocol,
+                "protocol": self.uplink.protocol,
                 "tls": cfg.uplink.tls is not None,
             },
             "outbox": {
