@@ -115,7 +115,7 @@ async def test_pushes_in_each_format_become_channel_values(tmp_path: Path, camer
         ("cam-hik", "line_crossing", 0.0),
     ]
     assert pictures == [("cam-hik", picture)]
-    assert stream.status_fields("cam-hik") == {"pushes": 2, "rejected": 0, "pictures": 1}
+    assert stream.status_fields("cam-hik") == {"counters": {"pushes": 2, "rejected": 0, "pictures": 1}}
 
 
 async def test_auth_limits_and_bad_pushes_answer_4xx_while_others_flow(
@@ -160,7 +160,7 @@ async def test_auth_limits_and_bad_pushes_answer_4xx_while_others_flow(
     finally:
         await _stop(stream, task)
     assert [b.device for b in batches][:2] == ["cam-d", "cam-b"]
-    assert stream.status_fields("cam-b")["last_rejected"].startswith("event XML does not parse")
+    assert stream.last_rejected["cam-b"].startswith("event XML does not parse")
 
 
 async def test_heartbeat_counts_as_seen_and_active_falls_back(

@@ -70,7 +70,8 @@ class CameraStream(StreamDriver):
         self._on_batch: Callable[[ReadingBatch], None] | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port, once open (port 0 picks a free one)
-        self.counters: dict[str, dict[str, Any]] = {
+        self.last_rejected: dict[str, str] = {}  # device: why its last refused push was refused
+        self.counters: dict[str, dict[str, int]] = {
             c.id: {"pushes": 0, "rejected": 0, "pictures": 0} for c in cameras
         }
         self.refused = 0  # pushes to no known camera, or over the rate
@@ -116,7 +117,7 @@ class CameraStream(StreamDriver):
             await runner.cleanup()
 
     def status_fields(self, device: str) -> dict[str, Any]:
-        return dict(self.counters.get(device, {}))
+        return {"counters": dict(self.counters.get(device, {}))}
 
     async def _push(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
@@ -140,7 +141,9 @@ class CameraStream(StreamDriver):
             event = decode(camera.format, body)
         except PushRejected as exc:
             counters["rejected"] += 1
-            counters["last_rejected"] = str(exc)
+            if self.last_rejected.get(device) != str(exc):  # logged once per new reason, not per push
+                log.warning("camera %s: push refused: %s", device, exc)
+            self.last_rejected[device] = str(exc)
             return web.Response(status=exc.status, text=f"{exc}\n")
         counters["pushes"] += 1
         self._deliver(camera, event, jpeg)

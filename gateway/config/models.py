@@ -9,6 +9,7 @@ from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from contracts.config import NAME_PATTERN, NAME_RE, DeviceConfig, StrictModel
 from gateway.config.events import EventPolicy
+from gateway.config.evidence import EvidenceSettings
 from gateway.config.passwords import check_hash_format
 from gateway.config.rules import (
     CrossRule,
@@ -138,6 +139,7 @@ class GatewayConfig(StrictModel):
     )
     rules: tuple[ThresholdRule, ...] = ()
     events: EventPolicy = EventPolicy()
+    evidence: EvidenceSettings = EvidenceSettings()
     cross_rules: tuple[CrossRule, ...] = ()
     multivariate: tuple[MultivariateRule, ...] = ()
     detection: DetectionSettings = DetectionSettings()

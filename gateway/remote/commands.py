@@ -5,6 +5,7 @@ A request is a JSON object on ``{root}/commands/request``::
     {"command": "ack", "event_id": "...", "operator": "zhang.wei"}
     {"command": "verify", "event_id": "..."}
     {"command": "verify", "device": "...", "category": "..."}
+    {"command": "evidence", "evidence_id": "...", "offset": 0}
 
 MQTT 5 clients name the reply topic and correlation data as properties; an
 MQTT 3.1.1 client puts ``reply_to`` (and optionally ``correlation_id``) in the
@@ -26,6 +27,8 @@ from typing import Any
 
 from gateway.events.devices import DeviceEvents
 from gateway.events.lifecycle import EventDesk
+from gateway.evidence.chunks import EvidenceUnavailable, evidence_chunk
+from gateway.evidence.store import EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +59,18 @@ class CommandReply:
 class CommandHandler:
     """Serves ``ack`` and ``verify`` from the event desk; ``ack`` of comms events too."""
 
-    def __init__(self, desk: EventDesk, devices: DeviceEvents | None = None) -> None:
+    def __init__(
+        self,
+        desk: EventDesk,
+        devices: DeviceEvents | None = None,
+        *,
+        evidence: EvidenceStore | None = None,
+        chunk_bytes: int = 96 * 1024,
+    ) -> None:
         self._desk = desk
         self._devices = devices
+        self._evidence = evidence
+        self._chunk_bytes = chunk_bytes
 
     def handle(self, payload: bytes) -> CommandReply:
         """The reply to one request payload, whatever it holds."""
@@ -111,7 +123,14 @@ class CommandHandler:
                     "unknown_rule", f"no rule for category {_echo(category)!r} on device {_echo(device)!r}"
                 )
             return answer
-        raise CommandError("unknown_command", f"unknown command {_echo(command)!r} (known: ack, verify)")
+        if command == "evidence" and self._evidence is not None:
+            # Pictures show people: once commands are authorised, this one must require it.
+            try:
+                return evidence_chunk(self._evidence, request, chunk_bytes=self._chunk_bytes)
+            except EvidenceUnavailable as exc:
+                raise CommandError("unknown_evidence", str(exc)) from None
+        known = "ack, verify, evidence" if self._evidence is not None else "ack, verify"
+        raise CommandError("unknown_command", f"unknown command {_echo(command)!r} (known: {known})")
 
 
 def _error(request: dict[str, Any], code: str, message: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from gateway.detect.engine import DetectionEngine
 from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
 from gateway.events.lifecycle import EventDesk
+from gateway.evidence.desk import evidence_desk
 from gateway.outbox import Outbox
 from gateway.remote.commands import CommandHandler
 from gateway.service.devices import DeviceStates
@@ -82,13 +83,16 @@ class Daemon:
         facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
         alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
         desk = EventDesk(alarms, engine.rules, cfg.events)
+        evidence = evidence_desk(cfg, alarms)
         restored = load_state(cfg.storage.directory, engine)
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
         pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
         supervisor = self.supervisor
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in cfg.devices], supervisor)
-        commands = CommandHandler(desk, states.events)
+        commands = CommandHandler(
+            desk, states.events, evidence=evidence.store, chunk_bytes=cfg.evidence.chunk_bytes
+        )
         self.uplink = client = UplinkClient(
             cfg.uplink,
             cfg.gateway,
@@ -99,6 +103,8 @@ class Daemon:
         )
         self.running = running = build_running(cfg, supervisor.guard(pipeline.accept), states.changed)
         devices = running.availability
+        for stream in running.streams:
+            stream.picture = evidence.picture
         health = HealthReport(outbox, devices, cfg.storage.directory, supervisor, every_s=cfg.uplink.health_s)
         client.on_connect(lambda: states.publish_all(devices))
         client.on_connect(health.publish)
@@ -122,6 +128,7 @@ class Daemon:
                 tasks.create_task(keep(name, start), name=name)
                 for name, start in (
                     ("events", lambda: desk.run(self._stopping)),
+                    ("evidence", evidence.run),
                     ("detection-state", lambda: self._save_detection(engine)),
                     ("detection-silence", lambda: self._watch_silence(pipeline)),
                     ("device-states", lambda: states.refresh(devices)),
