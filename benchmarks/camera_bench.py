@@ -1,4 +1,4 @@
-"""Camera figures: receiver throughput with N cameras, push → event latency, snapshot fetch time, flood bounds.
+"""Camera figures: receiver throughput, push → event latency, snapshot fetch time, flood bounds.
 
 Part 1 runs the camera receiver alone and N simulated cameras pushing
 Hikvision ``EventNotificationAlert`` XML (and, with ``--picture-kb``, a JPEG
@@ -207,7 +207,8 @@ async def main() -> None:
     )
     times = await fetch_times(100)
     print(
-        f"snapshot fetch, digest auth, 640×480: p50 {_pct(times, 0.5) * 1000:.1f} ms, p99 {_pct(times, 0.99) * 1000:.1f} ms"
+        f"snapshot fetch, digest auth, 640×480: p50 {_pct(times, 0.5) * 1000:.1f} ms,"
+        f" p99 {_pct(times, 0.99) * 1000:.1f} ms"
     )
     with tempfile.TemporaryDirectory() as tmp:
         rss_before = _rss_mb()
@@ -216,7 +217,8 @@ async def main() -> None:
         on_disk = sum(p.stat().st_size for p in Path(tmp).glob("*.jpg")) / 1024 / 1024
         print(
             f"flood with 200 KB pictures at {rate:,.0f} pushes/s: store {on_disk:.1f} MB on disk "
-            f"(bound {args.store_mb} MB, {store.dropped} dropped), peak RSS {rss_before:.0f} → {_rss_mb():.0f} MB"
+            f"(bound {args.store_mb} MB, {store.dropped} dropped),"
+            f" peak RSS {rss_before:.0f} → {_rss_mb():.0f} MB"
         )
 
 
