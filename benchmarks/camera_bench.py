@@ -65,7 +65,12 @@ async def throughput(
     stream = CameraStream(devices, receiver=receiver)
     accepted = [0]
     if store is not None:
-        stream.picture = lambda device, ts, data: store.put(device, ts, data)
+        keep = store
+
+        def stored(device: str, ts: float, data: bytes) -> None:
+            keep.put(device, ts, data)
+
+        stream.picture = stored
     await stream.open()
     runner = asyncio.create_task(stream.run(lambda batch: None))
     picture = jpeg(256, 256, seed=1) if picture_kb else None
@@ -159,14 +164,14 @@ async def latency(events: int) -> list[float]:
                 async with session.post(url, data=hikvision_alert("line_crossing")) as response:
                     await response.read()
                 async for message in messages:
-                    payload = json.loads(message.payload)  # type: ignore[arg-type]
+                    payload = json.loads(message.payload)
                     if payload["state"] == "raised":
                         found.append(time.perf_counter() - sent)
                         break
                 async with session.post(url, data=hikvision_alert("line_crossing", active=False)) as response:
                     await response.read()
                 async for message in messages:
-                    if json.loads(message.payload)["state"] == "cleared":  # type: ignore[arg-type]
+                    if json.loads(message.payload)["state"] == "cleared":
                         break
         daemon.stop()
         await task
