@@ -69,10 +69,10 @@ class AlarmBook:
             for facet in facets[i]
         }
         self._open: dict[Slot, dict[str, Any]] = {}
-        # Evidence (gateway.evidence): the pictures at hand when a device's event opens, and who
-        # hears that it opened (to fetch snapshots and attach them with an `updated`).
+        # The pictures at hand when a device's event opens (gateway.evidence), and who hears that
+        # it opened (evidence fetches snapshots, correlation raises it).
         self.evidence_at_hand: Callable[[str, float], tuple[Mapping[str, Any], ...]] = lambda device, ts: ()
-        self.on_open: Callable[[Slot, dict[str, Any]], None] = lambda slot, event: None
+        self.on_open: list[Callable[[Slot, dict[str, Any]], None]] = []
 
     def restore(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Reload open events; return (subject, facet, event) for the detection engine.
@@ -118,7 +118,8 @@ class AlarmBook:
         event = self._raised(subject, transition)
         self._open[slot] = event
         publish_open(self._outbox, self._keys[slot], event)
-        self.on_open(slot, event)
+        for hook in self.on_open:
+            hook(slot, event)
         log.warning(
             "%s raised: %s %s %s/%s = %s",
             event["class"],

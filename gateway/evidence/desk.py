@@ -98,7 +98,7 @@ class EvidenceDesk:
         self.failed = 0
         self.fetch_s: list[float] = []  # the last fetch times, for the status and the benchmark
         book.evidence_at_hand = self.at_hand
-        book.on_open = self.opened
+        book.on_open.append(self.opened)
 
     def picture(self, device: str, ts: float, jpeg: bytes) -> None:
         """A picture a camera pushed with an alarm (``StreamDriver.picture``)."""

@@ -20,6 +20,7 @@ from gateway.detect.cache import has_compiled_kernels, kernel_cache_dir
 from gateway.detect.engine import DetectionEngine
 from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
+from gateway.events.correlate import Correlator, cells_of
 from gateway.events.lifecycle import EventDesk
 from gateway.evidence.desk import evidence_desk
 from gateway.outbox import Outbox
@@ -84,6 +85,7 @@ class Daemon:
         alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
         desk = EventDesk(alarms, engine.rules, cfg.events)
         evidence = evidence_desk(cfg, alarms)
+        Correlator(cfg.correlations, alarms, cells=cells_of(cfg), default_cell=cfg.gateway.grid_cell)
         restored = load_state(cfg.storage.directory, engine)
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
