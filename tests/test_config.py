@@ -62,7 +62,7 @@ BROKEN = [
     (
         "unknown driver",
         lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
-        ["devices[0].driver: unknown driver 'modbus_tpc' (one of camera, hj212, modbus, modbus_tcp)"],
+        ["devices[0].driver: unknown driver 'modbus_tpc' (one of camera, gpio, hj212, modbus, modbus_tcp)"],
     ),
     (
         "bad register type",
