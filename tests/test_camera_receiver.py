@@ -189,3 +189,22 @@ async def test_heartbeat_counts_as_seen_and_active_falls_back(
 def test_camera_config_names_unknown_channels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown camera channel"):
         _camera(tmp_path, channels=[{"id": "smoke"}])
+
+
+def test_a_camera_without_the_receiver_section_is_reported_with_its_path() -> None:
+    from gateway.config import parse_config
+    from gateway.config.load import ConfigError
+
+    text = """
+[gateway]
+id = "gw-1"
+site = "s"
+grid_cell = "330106001001"
+[uplink]
+host = "127.0.0.1"
+[[devices]]
+id = "cam-01"
+driver = "camera"
+"""
+    with pytest.raises(ConfigError, match=r"devices\[0\]: a camera pushes its alarms over HTTP"):
+        parse_config(text)
