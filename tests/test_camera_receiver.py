@@ -192,8 +192,8 @@ def test_camera_config_names_unknown_channels(tmp_path: Path) -> None:
 
 
 def test_a_camera_without_the_receiver_section_is_reported_with_its_path() -> None:
-    from gateway.config import parse_config
     from contracts.errors import ConfigError
+    from gateway.config import parse_config
 
     text = """
 [gateway]
