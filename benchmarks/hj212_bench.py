@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.proc import cpu_seconds, rss_mb  # noqa: E402
 from drivers.hj212.codec import Frame, parse  # noqa: E402
 from drivers.hj212.config import Hj212DeviceConfig  # noqa: E402
 from drivers.hj212.mapping import DataloggerMap  # noqa: E402
@@ -132,18 +133,6 @@ max_per_address = {n + 10}  # every simulated datalogger comes from 127.0.0.1
 {devices}"""
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def _load(n: int, port: int, seconds: float, warmup: float) -> list[Hj212Datalogger]:
     loggers = [
         Hj212Datalogger(mn=f"BENCH{i:05d}", pw="123456", interval_s=1.0, minute_s=3600, seed=i)
@@ -176,10 +165,10 @@ def gateway_under_load(n: int, seconds: float, warmup: float = 5.0) -> None:
             async def measure() -> tuple[list[Hj212Datalogger], float, float, float]:
                 load = asyncio.create_task(_load(n, listen_port, seconds, warmup))
                 await asyncio.sleep(warmup)
-                cpu0, wall0 = _cpu_seconds(gateway.pid), time.monotonic()
+                cpu0, wall0 = cpu_seconds(gateway.pid), time.monotonic()
                 await asyncio.sleep(seconds)
-                cpu1, wall1 = _cpu_seconds(gateway.pid), time.monotonic()
-                rss = _rss_mb(gateway.pid)
+                cpu1, wall1 = cpu_seconds(gateway.pid), time.monotonic()
+                rss = rss_mb(gateway.pid)
                 return await load, (cpu1 - cpu0) / (wall1 - wall0), rss, wall1 - wall0
 
             loggers, cpu_share, rss, wall = asyncio.run(measure())

@@ -1,11 +1,15 @@
-"""What the status page and metrics cost: gateway CPU and RSS without ``[web]``, with it idle, and in use.
+"""What the status page and metrics cost: the same gateway without ``[web]``, with it idle, and in use.
 
-One dust monitor polled every second against a local broker; each case runs a
-fresh gateway for ``--seconds`` after a warm-up, and reads its CPU time and
-resident memory from /proc. "In use" keeps a live page open (server-sent
-events) and scrapes /metrics every 5 s, as Prometheus would.
+One dust monitor polled every second against a local broker. Each case runs a
+fresh gateway with the same config but for ``[web]``; after the same warm-up
+its CPU time is read over ``--seconds`` and its resident memory at the end,
+both from /proc. "In use" keeps a live page open (server-sent events) and
+scrapes /metrics every 5 s, as Prometheus would. The cases take turns for
+``--rounds`` rounds, so drift on a shared machine falls on all of them; the
+figures are medians over the rounds, with the spread. The first line is what
+the imports alone cost in a fresh interpreter that already holds the daemon.
 
-    .venv/bin/python -m benchmarks.web_bench [--seconds 30]
+    .venv/bin/python -m benchmarks.web_bench [--rounds 3] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,12 +26,23 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.gateway_bench import Gateway, _rss_mb
+from benchmarks.gateway_bench import ROOT, Gateway, _rss_mb
 from drivers.simulators.dust_monitor import CHANNELS
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker, free_port
 
-WARM_UP_S = 5.0
+WARM_UP_S = 8.0  # past the first health message (5 s) and the first polls
+CASES = (("without [web]", False, False), ("[web], idle", True, False), ("[web], in use", True, True))
+IMPORT_COST = """
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+import gateway.service.daemon
+base = rss()
+import gateway.web.server
+server = rss()
+import gateway.web.metrics
+print(f"{server - base:.1f} {rss() - base:.1f}")
+"""
 
 
 def _config(broker: int, modbus: int, storage: Path, web_port: int | None) -> str:
@@ -70,46 +86,74 @@ async def _use(url: str, seconds: float) -> int:
 
 async def case(
     name: str, work: Path, broker: int, modbus: int, *, web: bool, use: bool, seconds: float
-) -> None:
+) -> tuple[float, float, int]:
+    """(CPU % of a core, RSS MB at the end, live updates) of one fresh gateway."""
     port = free_port() if web else None
     config = work / f"{name}.toml"
-    config.write_text(_config(broker, modbus, work / f"state-{name}", port))
+    storage = Path(tempfile.mkdtemp(dir=work))
+    config.write_text(_config(broker, modbus, storage, port))
     gateway = Gateway(config, work / "numba")
     try:
         await asyncio.sleep(WARM_UP_S)
         pid = gateway.process.pid
         cpu0, t0 = _cpu_s(pid), time.monotonic()
         updates = await _use(f"http://127.0.0.1:{port}", seconds) if use else 0
-        if not use:
-            await asyncio.sleep(seconds)
+        await asyncio.sleep(max(seconds - (time.monotonic() - t0), 0))
         cpu = (_cpu_s(pid) - cpu0) / (time.monotonic() - t0)
         rss, _ = _rss_mb(pid)
     finally:
         gateway.stop()
-    extra = f", {updates} live update(s)" if use else ""
-    print(f"{name:<24} CPU {cpu * 100:5.2f} % of a core   RSS {rss:6.1f} MB{extra}")
+    return cpu * 100, rss, updates
+
+
+def _import_cost() -> tuple[float, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_COST], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    server, metrics = out.split()
+    return float(server), float(metrics)
+
+
+def _spread(values: list[float], digits: int) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
+    server, metrics = _import_cost()
+    print(f"imports: status server +{server:.1f} MB, and the metrics at the first scrape +{metrics:.1f} MB")
     device = SimulatedModbusDevice(CHANNELS)
     for channel in device.channels:
         device.set(channel, 20.0)
     modbus = free_port()
     await device.serve_tcp("127.0.0.1", modbus)
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _, _ in CASES}
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(free_port()) as broker:
         work = Path(tmp)
         env = {**os.environ, "NUMBA_CACHE_DIR": str(work / "numba")}
         subprocess.run([sys.executable, "-m", "gateway", "warm"], env=env, check=True, capture_output=True)
-        for name, web, use in (
-            ("without [web]", False, False),
-            ("[web], idle", True, False),
-            ("[web], in use", True, True),
-        ):
-            await case(name, work, broker.port, modbus, web=web, use=use, seconds=args.seconds)
+        for round_ in range(args.rounds):
+            order = CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]
+            for name, web, use in order:
+                results[name].append(
+                    await case(name, work, broker.port, modbus, web=web, use=use, seconds=args.seconds)
+                )
     await device.stop()
+    print(f"{args.rounds} round(s) of {args.seconds:.0f} s after {WARM_UP_S:.0f} s warm-up; median (min–max)")
+    base_cpu = statistics.median(r[0] for r in results[CASES[0][0]])
+    base_rss = statistics.median(r[1] for r in results[CASES[0][0]])
+    for name, _, use in CASES:
+        cpu, rss = [r[0] for r in results[name]], [r[1] for r in results[name]]
+        extra = f", {min(r[2] for r in results[name])}+ live update(s)" if use else ""
+        d_cpu, d_rss = statistics.median(cpu) - base_cpu, statistics.median(rss) - base_rss
+        print(
+            f"{name:<15} CPU {_spread(cpu, 2)} % of a core  RSS {_spread(rss, 1)} MB"
+            f"  Δ CPU {d_cpu:+.2f} %  Δ RSS {d_rss:+.1f} MB{extra}"
+        )
 
 
 if __name__ == "__main__":

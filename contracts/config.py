@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 NAME_RE = re.compile(NAME_PATTERN)
@@ -14,6 +15,20 @@ class StrictModel(BaseModel):
     """A config model that refuses unknown keys, so typos are never silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsFiles(StrictModel):
+    """TLS to a broker: its CA, and a client certificate when it asks for one."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TlsFiles:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
 
 
 class ChannelConfig(StrictModel):
@@ -28,6 +43,9 @@ class DeviceConfig(StrictModel):
 
     id: str = Field(pattern=NAME_PATTERN, description="device name, unique on this gateway")
     driver: str
+    profile: str | None = Field(
+        default=None, description="the device model's profile (configs/profiles/<name>.toml) it builds on"
+    )
     channels: tuple[ChannelConfig, ...] = Field(min_length=1)
 
 

@@ -12,6 +12,7 @@ from drivers.gpio.spec import SPEC as GPIO
 from drivers.hj212.spec import SPEC as HJ212
 from drivers.modbus.spec import BUS_SPEC as MODBUS
 from drivers.modbus.spec import TCP_SPEC as MODBUS_TCP
+from drivers.platform.spec import SPEC as PLATFORM
 
 __all__ = ["SPECS", "profile_problems"]
 
@@ -23,6 +24,7 @@ SPECS: dict[str, DriverSpec] = {
         HJ212,  # pushed, not polled: one stream for the listener and every datalogger
         CAMERA,  # pushed over HTTP: one receiver for every IP camera
         GPIO,  # dry contacts on the board header (libgpiod, optional)
+        PLATFORM,  # pushed through an IoT platform's broker (ChirpStack, NB-IoT): a stream per [[platforms]]
     )
 }
 

@@ -1,4 +1,4 @@
-"""The demo: dust monitor (Modbus TCP), oil-fume datalogger (HJ 212), RS-485 line → gateway → broker → view.
+"""The demo: Modbus TCP, HJ 212, an RS-485 line and IoT-platform devices → gateway → broker → view.
 
 Everything it starts stops on Ctrl-C. The gateway's log goes to var/demo/gateway.log.
 """
@@ -25,6 +25,7 @@ BROKER_PORT = 18830  # must match configs/demo.toml
 SIMULATOR_PORT = 15020
 HJ212_PORT = 14001  # the gateway's HJ 212 listener in configs/demo.toml
 LINE_PORT = 15021  # the RS-485 line's serial device server in configs/demo.toml
+PLATFORM_PORT = 18831  # the IoT platforms' broker in configs/demo.toml
 FUME_MN = "YY330106001000000000001"
 
 
@@ -65,7 +66,7 @@ def main() -> int:
     logs = WORK / "var" / "demo"  # the outbox too: configs/demo.toml says var/demo
     logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
-    with LocalBroker(BROKER_PORT):
+    with LocalBroker(BROKER_PORT), LocalBroker(PLATFORM_PORT):
         try:
             processes.append(
                 _start(
@@ -126,6 +127,21 @@ def main() -> int:
                     logs / "datalogger.log",
                 )
             )
+            processes.append(
+                _start(
+                    [
+                        "-m",
+                        "drivers.simulators.platform_devices",
+                        "--port",
+                        str(PLATFORM_PORT),
+                        "--interval",
+                        "5",
+                        "--silent-after",
+                        str(round(args.period * 2 / 5)),
+                    ],
+                    logs / "platform-devices.log",
+                )
+            )
             print(
                 f"GridGate demo: dust monitor on :{SIMULATOR_PORT} (Modbus TCP), broker on :{BROKER_PORT}.\n"
                 f"PM10 goes over 150 µg/m³ about 15 s into every {args.period:.0f} s; watch the event open,"
@@ -134,6 +150,8 @@ def main() -> int:
                 f"On the RS-485 line (:{LINE_PORT}, RTU over TCP) a manhole cover tilts past 10°"
                 f" every period,"
                 f" and the smoke panel stops answering for 20 s: a comms event, then its clear.\n"
+                f"Through an IoT platform's broker (:{PLATFORM_PORT}) an NB-IoT smoke detector alarms"
+                f" every 30 s, and a LoRa cover falls silent after {args.period * 2:.0f} s: offline.\n"
                 f"Try: gridgate ack EVENT_ID --operator me --broker 127.0.0.1:{BROKER_PORT}\n"
                 f"Gateway log: {logs / 'gateway.log'}. Ctrl-C stops everything.\n",
                 flush=True,

@@ -74,7 +74,8 @@ def test_a_site_profile_shadows_the_shipped_one(tmp_path: Path) -> None:
 
 
 def test_an_unknown_profile_lists_the_available_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="available: di-8, dust-monitor, manhole-cover") as caught:
+    listed = "available: di-8, dust-monitor, lora-manhole-cover, manhole-cover"
+    with pytest.raises(ConfigError, match=listed) as caught:
         load_profile("dust-monitr", [tmp_path, SHIPPED_PROFILES])
     assert "'dust-monitr'" in str(caught.value)
     with pytest.raises(ConfigError, match="no such profile"):

@@ -12,8 +12,9 @@ from typing import Literal
 import aiomqtt
 import pytest
 
+from contracts.config import TlsFiles
 from firmware_tools.local_broker import LocalBroker, free_port
-from gateway.config.models import GatewayIdentity, TlsFiles, Uplink
+from gateway.config.models import GatewayIdentity, Uplink
 from gateway.outbox import Outbox, Priority
 from gateway.uplink import UplinkClient
 from tests.uplink_peers import DurableSubscriber, make_certificates, persistent_broker

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,3 +237,102 @@ async def test_the_page_in_a_real_browser_fits_phone_and_laptop_widths(
     body = pixels[130:]
     assert (body.sum(axis=2) < 200).sum() > 500, "text is drawn"
     assert (body == ONLINE_GREEN).all(axis=2).any(), "the device shows as online, in green"
+
+
+async def test_health_carries_the_summary_the_metrics_endpoint_exports(site: Site) -> None:
+    site.dust_monitor.set("pm10", 400.0)
+    health = (
+        await site.subscriber.wait_for(
+            lambda m: (
+                m.topic.endswith("/health")
+                and m.payload["events"]["alarm"].get("raised", 0) >= 1
+                and m.payload["uplink"]["puback_ms"] is not None
+                and m.payload["detection"]["ms_per_batch"] is not None
+            ),
+            timeout=20,
+        )
+    ).payload
+    async with aiohttp.ClientSession() as http:
+        text = await _text(http, f"{site.url}/metrics")
+
+    def sample(name: str) -> float:
+        found = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
+        assert found, name
+        return float(found.group(1))
+
+    uplink, detection = health["uplink"], health["detection"]
+    assert uplink["connected"] and uplink["connections"] == sample("gridgate_uplink_connections_total") == 1
+    assert uplink["reconnects"] == 0
+    assert 0 < uplink["published"] <= sample("gridgate_uplink_published_total")
+    assert uplink["published_per_s"] > 0 and uplink["puback_ms"] > 0
+    assert 0 < detection["batches"] <= sample("gridgate_detection_batches_total")
+    assert detection["ms_per_batch"] > 0
+    assert health["process"]["cpu_percent"] is not None
+    open_events = re.findall(r"^gridgate_open_events\{(.*)\} (\S+)$", text, re.M)
+    raised = [
+        float(n) for labels, n in open_events if 'class="alarm"' in labels and 'state="raised"' in labels
+    ]
+    assert raised == [1.0], text
+    assert health["events"] == {"alarm": {"raised": 1}, "fault": {}, "anomaly": {}}
+
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "grafana-dashboard.json"
+
+
+async def test_the_grafana_dashboard_queries_what_the_endpoint_exports_and_all_of_it(site: Site) -> None:
+    async with aiohttp.ClientSession() as http:
+        text = await _text(http, f"{site.url}/metrics")
+    exported = set(re.findall(r"^# TYPE (gridgate_\w+) ", text, re.M))
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    queried = {
+        name: p["title"]
+        for p in panels
+        for target in p["targets"]
+        for name in re.findall(r"\bgridgate_\w+", target["expr"])
+    }
+    variables = {
+        name
+        for v in dashboard["templating"]["list"]
+        for name in re.findall(r"\bgridgate_\w+", v["definition"])
+    }
+    missing = {name: title for name, title in queried.items() if name not in exported}
+    assert not missing, f"panels query metrics the gateway does not export: {missing}"
+    assert variables <= exported, variables - exported
+    assert exported <= set(queried), f"no panel shows {sorted(exported - set(queried))}"
+
+
+LEAN_SERVER = """
+import asyncio, sys
+from gateway.web import server
+client = {"aiohttp.client", "aiohttp.client_reqrep", "aiohttp.connector", "aiohttp.cookiejar"}
+loaded = sorted(m for m in sys.modules if m in client or m.startswith("prometheus_client"))
+assert not loaded, loaded
+web = server.web
+
+async def hello(request):
+    return web.Response(text="served")
+
+async def main():
+    runner = web.AppRunner(web.Application())
+    runner.app.router.add_get("/", hello)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    import aiohttp  # another user of aiohttp in the process gets the whole library
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/") as response:
+        print(response.status, await response.text(), aiohttp.web.Application is web.Application)
+    await runner.cleanup()
+
+asyncio.run(main())
+"""
+
+
+async def test_the_server_loads_without_aiohttp_s_client_and_the_client_still_works_after() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LEAN_SERVER, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().split() == ["200", "served", "True"]

@@ -94,7 +94,6 @@ class ModbusConfig(PolledDeviceConfig):
     driver: Literal["modbus"]
     bus: str = Field(pattern=NAME_PATTERN)
     unit_id: int = Field(ge=1, le=247)
-    profile: str | None = Field(default=None, description="configs/profiles/<name>.toml")
     retries: int = Field(default=1, ge=0, le=5, description="extra tries of a failed request")
     max_gap: int = Field(
         default=16, ge=0, le=124, description="unused registers one read may span to save a request"

@@ -26,7 +26,6 @@ class ModbusTcpConfig(PolledDeviceConfig):
     host: str = Field(min_length=1)
     port: int = Field(default=502, ge=1, le=65_535)
     unit_id: int = Field(default=1, ge=0, le=255)
-    profile: str | None = Field(default=None, description="configs/profiles/<name>.toml")
     max_gap: int = Field(
         default=16, ge=0, le=124, description="unused registers one read may span to save a request"
     )

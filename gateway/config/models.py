@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from contracts.config import NAME_PATTERN, NAME_RE, DeviceConfig, StrictModel
+from contracts.config import NAME_PATTERN, NAME_RE, DeviceConfig, StrictModel, TlsFiles
 from gateway.config.correlation import CorrelationRule
 from gateway.config.events import EventPolicy
 from gateway.config.evidence import EvidenceSettings
@@ -31,18 +31,6 @@ class GatewayIdentity(StrictModel):
     site: str = Field(min_length=1)
     grid_cell: str = Field(pattern=r"^[0-9A-Za-z-]{1,32}$", description="unit grid code")
     location: Location | None = None
-
-
-class TlsFiles(StrictModel):
-    ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _cert_and_key_together(self) -> TlsFiles:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file must be given together")
-        return self
 
 
 class Uplink(StrictModel):

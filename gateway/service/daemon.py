@@ -107,7 +107,16 @@ class Daemon:
         devices = running.availability
         for stream in running.streams:
             stream.picture = evidence.picture
-        health = HealthReport(outbox, devices, cfg.storage.directory, supervisor, every_s=cfg.uplink.health_s)
+        health = HealthReport(
+            outbox,
+            devices,
+            cfg.storage.directory,
+            supervisor,
+            uplink=client,
+            pipeline=pipeline,
+            open_events=lambda: [*alarms.open_alarms, *states.events.open_events],
+            every_s=cfg.uplink.health_s,
+        )
         client.on_connect(lambda: states.publish_all(devices))
         client.on_connect(health.publish)
         # Streams answer once stored (HJ 212 CN 9014), and every batch is a heartbeat.
@@ -149,7 +158,7 @@ class Daemon:
                 view = GatewayView(
                     config=cfg,
                     outbox=outbox,
-                    devices=devices,
+                    watches=devices,
                     alarms=alarms,
                     device_events=states.events,
                     pipeline=pipeline,

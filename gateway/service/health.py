@@ -1,4 +1,9 @@
-"""The gateway about itself, every ``[uplink] health_s``: buffer, devices, and what it costs.
+"""The gateway about itself, every ``[uplink] health_s``: buffer, devices, uplink, detection, events, cost.
+
+The same summary as the metrics endpoint (gateway/web/metrics.py), read from
+the same counters: those are totals since start, and here the rates are over
+the time since the previous health message, so that a command center without
+Prometheus sees the publish rate, PUBACK latency and detection time too.
 
 Published retained on ``health`` through the outbox like everything else, so a
 command center sees the latest on subscribing, and after an outage the
@@ -14,48 +19,36 @@ import resource
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.outbox import Outbox, Priority
 from gateway.poll.availability import Availability
+from gateway.service.pipeline import Pipeline
 from gateway.service.supervisor import Supervisor
 from gateway.timestamps import iso_utc
+from gateway.uplink import UplinkClient
 
 HEALTH_TOPIC = "health"
 FIRST_AFTER_S = 5.0
+EVENT_CLASSES = ("alarm", "fault", "anomaly")
+DEVICE_STATES = ("online", "offline", "faulty", "unknown")
+
+OpenEvents = Callable[[], Iterable[dict[str, Any]]]
 
 
-def health_body(
-    outbox: Outbox,
-    devices: Sequence[Availability],
-    directory: Path,
-    started: float,
-    supervisor: Supervisor,
-) -> dict[str, Any]:
-    """One health message (docs/schemas/health.json)."""
-    states = Counter(d.state or "unknown" for d in devices)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "ts": iso_utc(time.time()),
-        "uptime_s": round(time.time() - started, 1),
-        "outbox": {
-            "pending": outbox.pending(),
-            "bytes": outbox.bytes_used,
-            "max_bytes": outbox.max_bytes,
-        },
-        "devices": {state: states.get(state, 0) for state in ("online", "offline", "faulty", "unknown")},
-        "process": {
-            "rss_mb": round(rss_bytes() / (1024 * 1024), 1),
-            "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        },
-        "storage": "full" if outbox.disk_full else "ok",
-        "storage_free_bytes": shutil.disk_usage(directory).free,
-        "load_1m": round(os.getloadavg()[0], 2),
-        "faults": supervisor.as_dict(),
-    }
+@dataclass(frozen=True)
+class _Totals:
+    """The counters health turns into rates, read at one moment (monotonic ``at``)."""
+
+    at: float
+    published: int
+    puback_s: float
+    batches: int
+    detect_s: float
+    cpu_s: float
 
 
 class HealthReport:
@@ -68,18 +61,66 @@ class HealthReport:
         directory: Path,
         supervisor: Supervisor,
         *,
+        uplink: UplinkClient,
+        pipeline: Pipeline,
+        open_events: OpenEvents,
         every_s: float,
     ) -> None:
         self._outbox = outbox
         self._devices = devices
         self._directory = directory
         self._supervisor = supervisor
+        self._uplink = uplink
+        self._pipeline = pipeline
+        self._open_events = open_events
         self._every_s = every_s
         self._started = time.time()
+        self._last = self._totals()
+
+    def body(self) -> dict[str, Any]:
+        """One health message (docs/schemas/health.json); rates since the previous one."""
+        states = Counter(d.state or "unknown" for d in self._devices)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        now, last = self._totals(), self._last
+        self._last = now
+        elapsed = now.at - last.at
+        uplink = self._uplink
+        return {
+            "ts": iso_utc(time.time()),
+            "uptime_s": round(time.time() - self._started, 1),
+            "outbox": {
+                "pending": self._outbox.pending(),
+                "bytes": self._outbox.bytes_used,
+                "max_bytes": self._outbox.max_bytes,
+            },
+            "devices": {state: states.get(state, 0) for state in DEVICE_STATES},
+            "process": {
+                "rss_mb": round(rss_bytes() / (1024 * 1024), 1),
+                "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                "cpu_s": round(now.cpu_s, 2),
+                "cpu_percent": _per(100 * (now.cpu_s - last.cpu_s), elapsed, digits=2),
+            },
+            "storage": "full" if self._outbox.disk_full else "ok",
+            "storage_free_bytes": shutil.disk_usage(self._directory).free,
+            "load_1m": round(os.getloadavg()[0], 2),
+            "faults": self._supervisor.as_dict(),
+            "uplink": {
+                "connected": uplink.connected.is_set(),
+                "connections": uplink.connections,
+                "reconnects": max(uplink.connections - 1, 0),
+                "published": now.published,
+                "published_per_s": _per(now.published - last.published, elapsed, digits=2),
+                "puback_ms": _per(1000 * (now.puback_s - last.puback_s), now.published - last.published),
+            },
+            "detection": {
+                "batches": now.batches,
+                "ms_per_batch": _per(1000 * (now.detect_s - last.detect_s), now.batches - last.batches),
+            },
+            "events": events_by_class_and_state(self._open_events()),
+        }
 
     def publish(self) -> None:
-        body = health_body(self._outbox, self._devices, self._directory, self._started, self._supervisor)
-        self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, body, retain=True)
+        self._outbox.enqueue(Priority.STATE, HEALTH_TOPIC, self.body(), retain=True)
 
     async def run(self) -> None:
         """Publish soon after start (devices polled by then), then every ``every_s``."""
@@ -87,6 +128,36 @@ class HealthReport:
         while True:
             self.publish()
             await asyncio.sleep(self._every_s)
+
+    def _totals(self) -> _Totals:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return _Totals(
+            at=time.monotonic(),
+            published=self._uplink.acknowledged,
+            puback_s=self._uplink.puback_s_total,
+            batches=self._pipeline.batches,
+            detect_s=self._pipeline.detect_s_total,
+            cpu_s=usage.ru_utime + usage.ru_stime,
+        )
+
+
+def open_event_counts(events: Iterable[dict[str, Any]]) -> Counter[tuple[str, str, str]]:
+    """Open events by (class, state, severity): what health and the metrics both count."""
+    return Counter((str(e["class"]), str(e["state"]), str(e["severity"])) for e in events)
+
+
+def events_by_class_and_state(events: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Open events: class → state → how many (every class present, states only when some are)."""
+    found: dict[str, dict[str, int]] = {kind: {} for kind in EVENT_CLASSES}
+    for (kind, state, _), count in open_event_counts(events).items():
+        states = found.setdefault(kind, {})
+        states[state] = states.get(state, 0) + count
+    return found
+
+
+def _per(amount: float, count: float, *, digits: int = 3) -> float | None:
+    """``amount / count`` rounded; None when there is nothing to divide by (nothing happened)."""
+    return round(amount / count, digits) if count > 0 else None
 
 
 def rss_bytes() -> int:

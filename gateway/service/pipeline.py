@@ -13,6 +13,7 @@ from gateway.outbox import Outbox, TelemetryBatcher
 from gateway.timestamps import iso_utc
 
 TELEMETRY_TOPIC = "telemetry/{device}"
+LATEST_CHANNEL_SETS = 4  # kept per device: a device whose frames carry ever other channels stays bounded
 
 
 class Pipeline:
@@ -30,7 +31,9 @@ class Pipeline:
         self._alarms = alarms
         self._outbox = outbox
         self.telemetry = TelemetryBatcher(outbox, interval_s=telemetry_commit_s)
-        self.latest: dict[str, ReadingBatch] = {}  # each device's last batch, for the status page
+        # For the status page: each device's last batch of each set of channels it sends (an
+        # HJ 212 logger sends real-time values and minute, hour and day statistics apart).
+        self.latest: dict[str, dict[tuple[str, ...], ReadingBatch]] = {}
         self.batches = 0  # for the metrics: batches evaluated and the time detection took
         self.detect_s_total = 0.0
 
@@ -59,13 +62,20 @@ class Pipeline:
     def _detect(self, batch: ReadingBatch) -> None:
         if batch.late:  # history of what detection has already moved past
             return
-        self.latest[batch.device] = batch
+        self._keep_latest(batch)
         started = time.perf_counter()
         transitions = self._engine.evaluate(batch)
         self.detect_s_total += time.perf_counter() - started
         self.batches += 1
         self._alarms.handle_all(transitions)
         self._alarms.observe(batch)
+
+    def _keep_latest(self, batch: ReadingBatch) -> None:
+        kept = self.latest.setdefault(batch.device, {})
+        kept.pop(batch.channels, None)  # the newest last
+        kept[batch.channels] = batch
+        if len(kept) > LATEST_CHANNEL_SETS:
+            del kept[next(iter(kept))]
 
     def check_silence(self, now: float) -> None:
         """Raise missing-data faults for channels that sent nothing for too long."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.backoff import backoff_delays
 from contracts.driver import StreamDriver
 from contracts.errors import DriverError
 from contracts.readings import ReadingBatch
@@ -22,7 +23,6 @@ from gateway.config.models import GatewayConfig
 from gateway.poll import DevicePoller
 from gateway.poll.availability import Availability
 from gateway.poll.heartbeat import HeartbeatBook, HeartbeatWatch
-from gateway.uplink.backoff import backoff_delays
 
 log = logging.getLogger(__name__)
 

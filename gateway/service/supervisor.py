@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from contracts.backoff import backoff_delays
 from contracts.errors import GridGateError
 from contracts.readings import ReadingBatch
-from gateway.uplink.backoff import backoff_delays
 
 log = logging.getLogger(__name__)
 

@@ -38,11 +38,11 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contracts.backoff import backoff_delays
 from contracts.errors import OutboxError
 from gateway.config.models import GatewayIdentity, Uplink
 from gateway.outbox import Outbox, OutboxMessage, Priority
 from gateway.timestamps import iso_utc
-from gateway.uplink.backoff import backoff_delays
 from gateway.uplink.connection import describe_failure, mqtt_client, telemetry_properties
 from gateway.uplink.subscriptions import Handler, Subscriptions
 

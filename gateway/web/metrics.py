@@ -2,22 +2,23 @@
 
 The counters live where the work is done (pollers, buses, uplink, pipeline);
 this collector turns them into metric families when ``/metrics`` is asked for.
+The health message (gateway/service/health.py) summarises the same counters.
+The server imports this module at the first scrape, so a gateway nobody
+scrapes does not carry the client library.
 """
 
 from __future__ import annotations
 
 import resource
 import shutil
-from collections import Counter
 from collections.abc import Iterator
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from gateway.service.health import rss_bytes
+from gateway.service.health import DEVICE_STATES, open_event_counts, rss_bytes
 from gateway.web.view import GatewayView
-
-STATES = ("online", "offline", "faulty", "unknown")
 
 
 class GatewayCollector(Collector):
@@ -48,12 +49,12 @@ class GatewayCollector(Collector):
             view.pipeline.detect_s_total,
         )
         events = GaugeMetricFamily(
-            "gridgate_open_events", "open events by class and severity", labels=["class", "severity"]
+            "gridgate_open_events",
+            "open events by class, state and severity (no series: none)",
+            labels=["class", "state", "severity"],
         )
-        for (kind, severity), count in Counter(
-            (str(e["class"]), str(e["severity"])) for e in view.open_events()
-        ).items():
-            events.add_metric([kind, severity], count)
+        for labels, count in open_event_counts(view.open_events()).items():
+            events.add_metric(list(labels), count)
         yield events
         yield _gauge(
             "gridgate_storage_free_bytes",
@@ -77,13 +78,20 @@ class GatewayCollector(Collector):
         seconds = CounterMetricFamily(
             "gridgate_device_poll_seconds", "time spent polling, summed (÷ polls: latency)", labels=["device"]
         )
-        for poller in self._view.devices:
-            for name in STATES:
+        for poller in self._view.watches:
+            for name in DEVICE_STATES:
                 state.add_metric([poller.device, name], int((poller.state or "unknown") == name))
             polls.add_metric([poller.device], poller.polls)
             failures.add_metric([poller.device], poller.failures)
             seconds.add_metric([poller.device], getattr(poller, "poll_s_total", 0.0))
-        yield from (state, polls, failures, seconds)
+        read_at = GaugeMetricFamily(
+            "gridgate_device_read_timestamp_seconds",
+            "when the device's latest reading was taken, polled or pushed (HJ 212)",
+            labels=["device"],
+        )
+        for device, batches in self._view.pipeline.latest.items():
+            read_at.add_metric([device], max(float(b.ts.max()) for b in batches.values()))
+        yield from (state, polls, failures, seconds, read_at)
 
     def _buses(self) -> Iterator[Metric]:
         busy = CounterMetricFamily(
@@ -102,10 +110,17 @@ class GatewayCollector(Collector):
         yield from (busy, requests)
 
 
-def registry_for(view: GatewayView) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(view))
-    return registry
+class MetricsPage:
+    """What ``/metrics`` answers: the Prometheus text exposition of ``view`` as it is now."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, view: GatewayView) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(GatewayCollector(view))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -37,7 +37,8 @@ def overview(view: GatewayView) -> str:
     info = view.gateway()
     uplink, outbox, disk = info["uplink"], info["outbox"], info["disk"]
     state = "online" if uplink["connected"] else "offline"
-    rows = "".join(_device_row(d) for d in view.device_list())
+    devices = view.devices()
+    rows = "".join(_device_row(d) for d in devices)
     events = view.open_events()
     versions = ", ".join(f"{k} {escape(v)}" for k, v in info["versions"].items())
     return (
@@ -51,7 +52,7 @@ def overview(view: GatewayView) -> str:
         f'<dt>open events</dt><dd><a href="/events">{len(events)}</a></dd>'
         f"<dt>up</dt><dd>{_duration(info['uptime_s'])}</dd>"
         f'<dt>versions</dt><dd class="muted">{versions}</dd></dl></section>'
-        f"<section><h2>Devices ({len(view.devices)})</h2><table><tr><th>device</th><th>state</th>"
+        f"<section><h2>Devices ({len(devices)})</h2><table><tr><th>device</th><th>state</th>"
         f'<th class="wide">driver</th><th>last reading</th></tr>{rows}</table></section>'
     )
 
@@ -63,13 +64,20 @@ def device_page(view: GatewayView, device: dict[str, Any]) -> str:
         f"<td class=muted>{'' if v['quality'] == 'ok' else escape(v['quality'])}</td></tr>"
         for v in device["values"]
     )
+    if device["pushed"]:
+        comms = (
+            f"<dt>driver</dt><dd>{escape(device['driver'])} (the device sends its data)</dd>"
+            f"<dt>last frame</dt><dd>{_age(device['read_age_s'])} "
+        )
+    else:
+        comms = (
+            f"<dt>driver</dt><dd>{escape(device['driver'])}</dd>"
+            f"<dt>since</dt><dd>{escape(device['since'])} {escape(device['reason'])}</dd>"
+            f"<dt>polls</dt><dd>{device['polls']} ({device['failures']} failed)</dd>"
+            f"<dt>last reading</dt><dd>{_age(device['read_age_s'])} "
+        )
     return (
-        f"<section><h2>{escape(device['id'])} "
-        f'<span class="{escape(device["state"])}">{escape(device["state"])}</span></h2><dl>'
-        f"<dt>driver</dt><dd>{escape(device['driver'])}</dd>"
-        f"<dt>since</dt><dd>{escape(device['since'])} {escape(device['reason'])}</dd>"
-        f"<dt>polls</dt><dd>{device['polls']} ({device['failures']} failed)</dd>"
-        f"<dt>last reading</dt><dd>{_age(device['read_age_s'])} "
+        f"<section><h2>{escape(device['id'])} {_state(device)}</h2><dl>{comms}"
         f"<span class=muted>{escape(device['read_at'] or '')}</span></dd></dl></section>"
         "<section><h2>Live values</h2><table><tr><th>channel</th><th class=num>value</th>"
         f"<th>unit</th><th></th></tr>{values or _NO_READING}</table></section>"
@@ -131,10 +139,16 @@ _NO_READING = "<tr><td colspan=4 class=muted>no reading yet</td></tr>"
 def _device_row(device: dict[str, Any]) -> str:
     return (
         f'<tr><td><a href="/devices/{escape(device["id"])}">{escape(device["id"])}</a></td>'
-        f'<td class="{escape(device["state"])}">{escape(device["state"])}</td>'
+        f"<td>{_state(device)}</td>"
         f'<td class="wide">{escape(device["driver"])}</td>'
         f'<td class="muted">{_age(device["read_age_s"])}</td></tr>'
     )
+
+
+def _state(device: dict[str, Any]) -> str:
+    """The device's availability; a pushed one (judged by its heartbeat) says so."""
+    state = f'<span class="{escape(device["state"])}">{escape(device["state"])}</span>'
+    return state + (' <span class="muted">pushed</span>' if device["pushed"] else "")
 
 
 def _value(value: float | None) -> str:

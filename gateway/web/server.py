@@ -5,7 +5,10 @@ open events; the log and every action (acknowledge, log out) need a logged-in
 user. Actions are POST forms carrying the session's CSRF token, from this
 origin only. ``/metrics`` answers loopback clients alone. A page that is open
 updates itself from ``/live`` (server-sent events). The server is a side show:
-if it cannot start, the gateway says so and runs on without it.
+if it cannot start, the gateway says so and runs on without it. It must also
+stay cheap (10 MB, 1 % of a core: benchmarks/web_bench.py), so only aiohttp's
+server half is loaded (gateway/web/aiohttp_server.py) and the metrics code
+waits for the first scrape.
 """
 
 from __future__ import annotations
@@ -17,18 +20,23 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.config.models import WebSettings
 from gateway.config.passwords import verify_password
 from gateway.remote.commands import CommandHandler
 from gateway.web import pages
+from gateway.web.aiohttp_server import server_half
 from gateway.web.auth import LoginLimiter, Session, Sessions
-from gateway.web.metrics import registry_for
 from gateway.web.view import GatewayView
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gateway.web.metrics import MetricsPage
+else:
+    web = server_half()
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +62,8 @@ class StatusServer:
         self.commands = commands
         self.sessions = Sessions(ttl_s=settings.session_ttl_s)
         self.logins = LoginLimiter()
-        self.registry = registry_for(view)
         self.port: int | None = None
+        self._metrics_page: MetricsPage | None = None  # made at the first scrape
         self._static = {
             name: (resources.files("gateway.web") / "static" / name).read_bytes() for name in _STATIC
         }
@@ -114,8 +122,8 @@ class StatusServer:
         if path == "/log":
             return ("log", pages.log_page(self.view)) if session else None
         if path.startswith("/devices/"):
-            poller = self.view.availability(path.removeprefix("/devices/"))
-            return (poller.device, pages.device_page(self.view, self.view.device(poller))) if poller else None
+            device = self.view.device(path.removeprefix("/devices/"))
+            return (device["id"], pages.device_page(self.view, device)) if device else None
         return None
 
     def _page(self, request: web.Request, path: str) -> web.Response:
@@ -168,7 +176,7 @@ class StatusServer:
     async def _api_status(self, request: web.Request) -> web.Response:
         body = {
             "gateway": self.view.gateway(),
-            "devices": self.view.device_list(),
+            "devices": self.view.devices(),
             "events": self.view.open_events(),
         }
         return web.json_response(body)
@@ -182,9 +190,12 @@ class StatusServer:
     async def _metrics(self, request: web.Request) -> web.Response:
         if not _loopback(request.remote):
             raise web.HTTPForbidden(text="metrics are served to loopback clients only")
-        return web.Response(
-            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        if self._metrics_page is None:
+            from gateway.web.metrics import MetricsPage  # the client library loads at the first scrape
+
+            self._metrics_page = MetricsPage(self.view)
+        page = self._metrics_page
+        return web.Response(body=page.render(), headers={"Content-Type": page.content_type})
 
     # login and actions
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from contracts.config import DeviceConfig
 from contracts.readings import Quality
 from gateway import __version__
 from gateway.config.models import GatewayConfig
@@ -47,12 +48,12 @@ class GatewayView:
 
     config: GatewayConfig
     outbox: Outbox
-    devices: Sequence[Availability]
+    watches: Sequence[Availability]  # every device's availability, polled or pushed
     alarms: AlarmBook
     device_events: DeviceEvents
     pipeline: Pipeline
     uplink: UplinkClient
-    buses: Mapping[str, Any]  # shared wires, with their counters
+    buses: Mapping[str, Any]  # the wires devices share, with their counters
     started: float = field(default_factory=time.time)
     log: RecentLog = field(default_factory=RecentLog)
 
@@ -79,37 +80,42 @@ class GatewayView:
             "versions": versions(),
         }
 
-    def device_list(self) -> list[dict[str, Any]]:
-        return [self.device(d) for d in self.devices]
+    def devices(self) -> list[dict[str, Any]]:
+        """Every configured device, polled or pushed, in the config's order."""
+        return [self._device(config) for config in self.config.devices]
 
-    def device(self, poller: Availability) -> dict[str, Any]:
-        config = next(d for d in self.config.devices if d.id == poller.device)
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        config = next((d for d in self.config.devices if d.id == device_id), None)
+        return None if config is None else self._device(config)
+
+    def _device(self, config: DeviceConfig) -> dict[str, Any]:
         units = {ch.id: ch.unit for ch in config.channels}
-        batch = self.pipeline.latest.get(poller.device)
-        values = []
-        if batch is not None:
-            for channel, value, quality in zip(
-                batch.channels, batch.values.tolist(), batch.quality.tolist(), strict=True
-            ):
-                values.append(
-                    {
-                        "channel": channel,
-                        "value": None if math.isnan(value) else value,
-                        "unit": units.get(channel, ""),
-                        "quality": Quality(quality).name.lower(),
-                    }
-                )
+        order = {ch.id: n for n, ch in enumerate(config.channels)}
+        batches = list(self.pipeline.latest.get(config.id, {}).values())  # the newest last
+        newest: dict[str, tuple[float, int]] = {}
+        for batch in batches:
+            pairs = zip(batch.values.tolist(), batch.quality.tolist(), strict=True)
+            newest.update(zip(batch.channels, pairs, strict=True))
+        values = [
+            {
+                "channel": channel,
+                "value": None if math.isnan(value) else value,
+                "unit": _unit(units, channel),
+                "quality": Quality(quality).name.lower(),
+            }
+            for channel, (value, quality) in sorted(
+                newest.items(), key=lambda item: (order.get(_base(item[0]), len(order)), item[0])
+            )
+        ]
+        read_at = max((float(b.ts.max()) for b in batches), default=None)
+        watch = self.availability(config.id)
         return {
-            "id": poller.device,
+            "id": config.id,
             "driver": config.driver,
-            "state": poller.state or "unknown",
-            "since": iso_utc(poller.since),
-            "reason": poller.reason,
-            "polls": poller.polls,
-            "failures": poller.failures,
-            "last_ok": None if poller.last_ok is None else iso_utc(poller.last_ok),
-            "read_at": None if batch is None else iso_utc(float(batch.ts.max())),
-            "read_age_s": None if batch is None else max(time.time() - float(batch.ts.max()), 0.0),
+            "pushed": watch is not None and watch.mode == "pushed",
+            **(_availability(watch) if watch is not None else _UNKNOWN),
+            "read_at": None if read_at is None else iso_utc(read_at),
+            "read_age_s": None if read_at is None else max(time.time() - read_at, 0.0),
             "values": values,
         }
 
@@ -118,7 +124,41 @@ class GatewayView:
         return sorted(events, key=lambda e: str(e.get("raised_at", "")), reverse=True)
 
     def availability(self, device: str) -> Availability | None:
-        return next((d for d in self.devices if d.device == device), None)
+        return next((w for w in self.watches if w.device == device), None)
+
+
+# A device nothing watches (none today: every driver's devices have availability).
+_UNKNOWN: dict[str, Any] = {
+    "state": "unknown",
+    "since": None,
+    "reason": "",
+    "polls": None,
+    "failures": None,
+    "last_ok": None,
+}
+
+
+def _availability(watch: Availability) -> dict[str, Any]:
+    return {
+        "state": watch.state or "unknown",
+        "since": iso_utc(watch.since),
+        "reason": watch.reason,
+        "polls": watch.polls,
+        "failures": watch.failures,
+        "last_ok": None if watch.last_ok is None else iso_utc(watch.last_ok),
+    }
+
+
+def _base(channel: str) -> str:
+    """The configured channel a statistic belongs to: ``pm10.minute_avg`` → ``pm10`` (docs/mqtt-api.md)."""
+    return channel.partition(".")[0]
+
+
+def _unit(units: Mapping[str, str], channel: str) -> str:
+    """A channel's unit; a mean, minimum or maximum has its channel's, a cumulative amount none known."""
+    if channel in units:
+        return units[channel]
+    return units.get(_base(channel), "") if channel.endswith(("_avg", "_min", "_max")) else ""
 
 
 def versions() -> dict[str, str]:
