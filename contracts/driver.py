@@ -62,6 +62,10 @@ def _nobody(device: str, ts: float) -> None:
     """The default of :attr:`StreamDriver.seen`: nobody watches."""
 
 
+def _nobody_pictured(device: str, ts: float, jpeg: bytes) -> None:
+    """The default of :attr:`StreamDriver.picture`: nobody keeps pictures."""
+
+
 class StreamDriver(ClosedOnExit):
     """Receives what devices send; ``name`` names its task in the supervisor.
 
@@ -79,6 +83,8 @@ class StreamDriver(ClosedOnExit):
     answers: bool = False
     # Set by the gateway before ``run``: device id and Unix time of a message without values.
     seen: Callable[[str, float], None] = staticmethod(_nobody)
+    # Set by the gateway before ``run``: device id, Unix time and JPEG of a picture sent with an alarm.
+    picture: Callable[[str, float, bytes], None] = staticmethod(_nobody_pictured)
 
     async def __aenter__(self) -> StreamDriver:
         await self.open()

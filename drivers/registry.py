@@ -7,6 +7,8 @@ from pathlib import Path
 
 from contracts.profiles import ProfileFile
 from contracts.spec import DriverSpec
+from drivers.camera.spec import SPEC as CAMERA
+from drivers.gpio.spec import SPEC as GPIO
 from drivers.hj212.spec import SPEC as HJ212
 from drivers.modbus.spec import BUS_SPEC as MODBUS
 from drivers.modbus.spec import TCP_SPEC as MODBUS_TCP
@@ -20,6 +22,8 @@ SPECS: dict[str, DriverSpec] = {
         MODBUS_TCP,
         MODBUS,  # a device on a shared [[buses]] entry (RS-485 RTU, RTU over TCP, Modbus TCP gateway)
         HJ212,  # pushed, not polled: one stream for the listener and every datalogger
+        CAMERA,  # pushed over HTTP: one receiver for every IP camera
+        GPIO,  # dry contacts on the board header (libgpiod, optional)
         PLATFORM,  # pushed through an IoT platform's broker (ChirpStack, NB-IoT): a stream per [[platforms]]
     )
 }

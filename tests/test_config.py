@@ -62,7 +62,10 @@ BROKEN = [
     (
         "unknown driver",
         lambda t: t.replace('driver = "modbus_tcp"', 'driver = "modbus_tpc"'),
-        ["devices[0].driver: unknown driver 'modbus_tpc' (one of hj212, modbus, modbus_tcp, platform)"],
+        [
+            "devices[0].driver: unknown driver 'modbus_tpc'"
+            " (one of camera, gpio, hj212, modbus, modbus_tcp, platform)"
+        ],
     ),
     (
         "bad register type",

@@ -16,7 +16,7 @@ from drivers.modbus.profiles import (
 )
 from drivers.modbus.registers import WIDTH, ModbusChannel
 
-SHIPPED = ["dust-monitor", "manhole-cover", "oil-fume-monitor", "smoke-panel"]
+SHIPPED = ["di-8", "dust-monitor", "manhole-cover", "oil-fume-monitor", "smoke-panel"]
 
 
 def test_every_shipped_profile_is_listed() -> None:
@@ -74,7 +74,7 @@ def test_a_site_profile_shadows_the_shipped_one(tmp_path: Path) -> None:
 
 
 def test_an_unknown_profile_lists_the_available_ones(tmp_path: Path) -> None:
-    listed = "available: dust-monitor, lora-manhole-cover, manhole-cover"
+    listed = "available: di-8, dust-monitor, lora-manhole-cover, manhole-cover"
     with pytest.raises(ConfigError, match=listed) as caught:
         load_profile("dust-monitr", [tmp_path, SHIPPED_PROFILES])
     assert "'dust-monitr'" in str(caught.value)

@@ -1,6 +1,7 @@
 """Modbus RTU and Modbus TCP (MBAP) frames for register reads, and how answers go wrong.
 
-Only what a poller needs: function codes 3 (holding) and 4 (input registers).
+Only what a poller needs: function codes 3 (holding) and 4 (input registers),
+and 1 (coils) and 2 (discrete inputs), whose answers hold bits, eight a byte.
 A response is matched against the request it answers; everything else on the
 line is classified, so the bus can count it:
 
@@ -20,7 +21,23 @@ from typing import Literal
 
 READ_HOLDING = 3
 READ_INPUT = 4
-FUNCTION = {"holding": READ_HOLDING, "input": READ_INPUT}
+READ_COILS = 1
+READ_DISCRETE = 2
+FUNCTION = {"holding": READ_HOLDING, "input": READ_INPUT, "coils": READ_COILS, "discrete": READ_DISCRETE}
+BIT_FUNCTIONS = frozenset({READ_COILS, READ_DISCRETE})
+
+
+def data_bytes(function: int, count: int) -> int:
+    """Bytes of data in a normal answer to a read of ``count`` registers or bits."""
+    return (count + 7) // 8 if function in BIT_FUNCTIONS else 2 * count
+
+
+def _values(function: int, count: int, data: bytes) -> tuple[int, ...]:
+    """Registers, or bits (0/1, least significant bit of the first byte first)."""
+    if function in BIT_FUNCTIONS:
+        return tuple((data[i // 8] >> (i % 8)) & 1 for i in range(count))
+    return struct.unpack(f">{count}H", data)
+
 
 Fault = Literal["garbage", "crc", "wrong_unit", "exception"]
 
@@ -58,9 +75,9 @@ def rtu_read_request(unit: int, function: int, start: int, count: int) -> bytes:
     return with_crc(struct.pack(">BBHH", unit, function, start, count))
 
 
-def rtu_response_length(count: int) -> int:
-    """Bytes of a normal answer to a read of ``count`` registers: unit, fc, n, data, crc."""
-    return 5 + 2 * count
+def rtu_response_length(count: int, function: int = READ_HOLDING) -> int:
+    """Bytes of a normal answer to a read of ``count`` registers (or bits): unit, fc, n, data, crc."""
+    return 5 + data_bytes(function, count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +101,15 @@ def parse_rtu(buffer: bytes, unit: int, function: int, count: int) -> Answer | N
     wins; bytes before it are reported as ``skipped``. When no answer can be
     found, call :func:`classify_rtu` once the line has gone quiet.
     """
-    normal = rtu_response_length(count)
+    normal = rtu_response_length(count, function)
     for at in range(len(buffer) - 4):
         if buffer[at] != unit:
             continue
         fc = buffer[at + 1]
-        if fc == function and buffer[at + 2] == 2 * count and len(buffer) - at >= normal:
+        if fc == function and buffer[at + 2] == data_bytes(function, count) and len(buffer) - at >= normal:
             frame = buffer[at : at + normal]
             if _crc_ok(frame):
-                regs = struct.unpack(f">{count}H", frame[3:-2])
-                return Answer(registers=regs, skipped=at)
+                return Answer(registers=_values(function, count, frame[3:-2]), skipped=at)
         elif fc == function | 0x80:
             frame = buffer[at : at + 5]
             if _crc_ok(frame):
@@ -106,10 +122,10 @@ def classify_rtu(buffer: bytes, unit: int, function: int, count: int) -> Answer:
     """What a buffer that holds no good answer was, after the line went quiet."""
     if not buffer:
         return Answer()
-    normal = rtu_response_length(count)
+    normal = rtu_response_length(count, function)
     for at in range(len(buffer) - 4):
         fc = buffer[at + 1]
-        if fc == function and buffer[at + 2] == 2 * count and len(buffer) - at >= normal:
+        if fc == function and buffer[at + 2] == data_bytes(function, count) and len(buffer) - at >= normal:
             frame = buffer[at : at + normal]
             if not _crc_ok(frame):
                 if buffer[at] == unit:
@@ -138,6 +154,7 @@ def parse_mbap(frame: bytes, transaction: int, unit: int, function: int, count: 
         return Answer(fault="wrong_unit", detail=f"answer came from unit {who}")
     if pdu[0] == function | 0x80 and len(pdu) >= 2:
         return Answer(fault="exception", detail=f"exception code {pdu[1]}")
-    if pdu[0] != function or len(pdu) != 2 + 2 * count or pdu[1] != 2 * count:
+    size = data_bytes(function, count)
+    if pdu[0] != function or len(pdu) != 2 + size or pdu[1] != size:
         return Answer(fault="garbage", detail=f"{len(pdu)}-byte answer to a {count}-register read")
-    return Answer(registers=struct.unpack(f">{count}H", pdu[2:]))
+    return Answer(registers=_values(function, count, pdu[2:]))

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -28,7 +28,8 @@ from contracts.config import ChannelConfig
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bits"]
 WordOrder = Literal["big", "little"]
 ByteOrder = Literal["big", "little"]
-Table = Literal["holding", "input"]
+Table = Literal["holding", "input", "coils", "discrete"]
+BIT_TABLES: tuple[Table, ...] = ("coils", "discrete")  # FC 1 and 2: one bit per address, read as 0/1
 
 MAX_REGISTERS_PER_READ = 125
 WIDTH: dict[str, int] = {
@@ -86,6 +87,22 @@ class ModbusChannel(ChannelConfig):
     plausible: tuple[float, float] | None = Field(
         default=None, description="[low, high] a working sensor reads within; probe and scan check it"
     )
+    contact: Literal["no", "nc"] | None = Field(
+        default=None,
+        description="a dry contact on a coil or discrete input: no (1 when closed) or nc (1 when open)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contact_as_scale(cls, data: Any) -> Any:
+        """A normally-closed contact reads 1 - bit: that is scale -1, offset 1, on one code path."""
+        if isinstance(data, dict) and data.get("contact") == "nc":
+            if "scale" in data or "offset" in data:
+                raise ValueError(
+                    f"channel {data.get('id')!r}: contact = 'nc' sets scale and offset; drop them"
+                )
+            return {**data, "scale": -1.0, "offset": 1.0}
+        return data
 
     @property
     def resolution(self) -> tuple[int | None, int | None]:
@@ -105,6 +122,12 @@ class ModbusChannel(ChannelConfig):
 
     @model_validator(mode="after")
     def _bit_field_fits(self) -> ModbusChannel:
+        if self.table in BIT_TABLES and self.type != "uint16":
+            raise ValueError(f"channel {self.id!r}: a {self.table} channel is one bit; drop `type`")
+        if self.contact is not None and self.table not in BIT_TABLES:
+            raise ValueError(
+                f"channel {self.id!r}: `contact` is for coils and discrete inputs, not {self.table}"
+            )
         if self.type == "bits":
             if self.bit is None:
                 raise ValueError(f"channel {self.id!r}: type 'bits' needs 'bit' (0–15)")
@@ -218,7 +241,8 @@ def plan_requests(
     channels that overlap (bit fields of one status word) share the read.
     """
     requests: list[ReadRequest] = []
-    for table in ("holding", "input"):
+    tables: tuple[Table, ...] = ("holding", "input", *BIT_TABLES)
+    for table in tables:
         ordered = sorted(
             (i for i, ch in enumerate(channels) if ch.table == table),
             key=lambda i: channels[i].address,

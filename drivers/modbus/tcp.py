@@ -16,7 +16,7 @@ from contracts.driver import PolledDriver
 from contracts.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from contracts.readings import ReadingBatch
 from drivers.modbus.decoding import RequestDecoder, channel_rounding
-from drivers.modbus.registers import ModbusChannel, ReadRequest, plan_requests
+from drivers.modbus.registers import BIT_TABLES, ModbusChannel, ReadRequest, plan_requests
 
 
 class ModbusTcpConfig(PolledDeviceConfig):
@@ -72,7 +72,12 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
 
     async def _read_registers(self, client: AsyncModbusTcpClient, request: ReadRequest) -> list[int]:
         cfg = self.config
-        read = client.read_holding_registers if request.table == "holding" else client.read_input_registers
+        read = {
+            "holding": client.read_holding_registers,
+            "input": client.read_input_registers,
+            "coils": client.read_coils,
+            "discrete": client.read_discrete_inputs,
+        }[request.table]
         where = f"{request.table} registers {request.start}..{request.start + request.count - 1}"
         try:
             response: ModbusPDU = await read(request.start, count=request.count, device_id=cfg.unit_id)
@@ -88,6 +93,10 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         if response.isError():
             code = getattr(response, "exception_code", "?")
             raise DeviceProtocolError(cfg.id, f"exception code {code} reading {where}")
+        if request.table in BIT_TABLES:  # bits come padded to whole bytes
+            if len(response.bits) < request.count:
+                raise DeviceProtocolError(cfg.id, f"{len(response.bits)} bits returned for {where}")
+            return [int(bit) for bit in response.bits[: request.count]]
         if len(response.registers) != request.count:
             raise DeviceProtocolError(cfg.id, f"{len(response.registers)} registers returned for {where}")
         return list(response.registers)

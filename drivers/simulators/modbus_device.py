@@ -14,7 +14,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.modbus.frames import READ_HOLDING, READ_INPUT
+from drivers.modbus.frames import READ_COILS, READ_DISCRETE, READ_HOLDING, READ_INPUT
 from drivers.modbus.registers import WIDTH, ModbusChannel, decode_channel, encode_channel
 
 
@@ -30,6 +30,8 @@ class SimulatedModbusDevice:
         self.unit_id = unit_id
         self.holding = [0] * size
         self.input = [0] * size
+        self.coils = [0] * size
+        self.discrete = [0] * size
         self.response_delay_s = 0.0
         self.silent = False
         self.exception: ExcCodes | None = None
@@ -55,10 +57,13 @@ class SimulatedModbusDevice:
 
     def image(self, function: int) -> list[int] | None:
         """The register table a read function code reads (3 holding, 4 input); None for others."""
-        return {READ_HOLDING: self.holding, READ_INPUT: self.input}.get(function)
+        tables = {READ_HOLDING: self.holding, READ_INPUT: self.input, READ_COILS: self.coils}
+        return {**tables, READ_DISCRETE: self.discrete}.get(function)
 
     def _table(self, ch: ModbusChannel) -> list[int]:
-        return self.holding if ch.table == "holding" else self.input
+        return {"holding": self.holding, "input": self.input, "coils": self.coils, "discrete": self.discrete}[
+            ch.table
+        ]
 
     def sim_device(self) -> SimDevice:
         size = len(self.holding)

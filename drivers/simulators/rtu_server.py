@@ -1,6 +1,6 @@
 """Several simulated devices on one Modbus RTU line: a pty pair, a serial port, or RTU over TCP.
 
-The server answers read requests (function codes 3 and 4) for the unit ids it
+The server answers read requests (function codes 1 to 4) for the unit ids it
 holds, from each device's register image, the way a real RS-485 slave does:
 requests for other units and frames with a bad CRC get no answer. Each unit can
 misbehave (see :class:`SimulatedModbusDevice`: slow, dead, exception codes), and
@@ -32,7 +32,7 @@ import tty
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from drivers.modbus.frames import RTU_REQUEST_BYTES, crc16, with_crc
+from drivers.modbus.frames import BIT_FUNCTIONS, RTU_REQUEST_BYTES, crc16, data_bytes, with_crc
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 
 LineFault = Literal["garbage", "crc", "wrong_unit"]
@@ -153,8 +153,13 @@ class RtuLineServer:
             body = struct.pack(">BBB", unit, function | 0x80, int(device.exception))
         elif image is None:
             body = struct.pack(">BBB", unit, function | 0x80, 1)  # illegal function
-        elif start + count > len(image) or not 1 <= count <= 125:
+        elif start + count > len(image) or not 1 <= count <= (2000 if function in BIT_FUNCTIONS else 125):
             body = struct.pack(">BBB", unit, function | 0x80, 2)  # illegal data address
+        elif function in BIT_FUNCTIONS:
+            packed = bytearray(data_bytes(function, count))
+            for i, bit in enumerate(image[start : start + count]):
+                packed[i // 8] |= (bit & 1) << (i % 8)
+            body = struct.pack(">BBB", unit, function, len(packed)) + bytes(packed)
         else:
             words = image[start : start + count]
             body = struct.pack(f">BBB{count}H", unit, function, 2 * count, *words)

@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from contracts.config import NAME_PATTERN, NAME_RE, DeviceConfig, StrictModel, TlsFiles
+from gateway.config.correlation import CorrelationRule
 from gateway.config.events import EventPolicy
+from gateway.config.evidence import EvidenceSettings
 from gateway.config.passwords import check_hash_format
 from gateway.config.rules import (
     CrossRule,
@@ -165,6 +167,8 @@ class GatewayConfig(StrictModel):
     )
     rules: tuple[ThresholdRule, ...] = ()
     events: EventPolicy = EventPolicy()
+    evidence: EvidenceSettings = EvidenceSettings()
+    correlations: tuple[CorrelationRule, ...] = ()
     cross_rules: tuple[CrossRule, ...] = ()
     multivariate: tuple[MultivariateRule, ...] = ()
     detection: DetectionSettings = DetectionSettings()

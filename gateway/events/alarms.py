@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.config.models import GatewayIdentity
@@ -69,6 +69,10 @@ class AlarmBook:
             for facet in facets[i]
         }
         self._open: dict[Slot, dict[str, Any]] = {}
+        # The pictures at hand when a device's event opens (gateway.evidence), and who hears that
+        # it opened (evidence fetches snapshots, correlation raises it).
+        self.evidence_at_hand: Callable[[str, float], tuple[Mapping[str, Any], ...]] = lambda device, ts: ()
+        self.on_open: list[Callable[[Slot, dict[str, Any]], None]] = []
 
     def restore(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Reload open events; return (subject, facet, event) for the detection engine.
@@ -114,6 +118,8 @@ class AlarmBook:
         event = self._raised(subject, transition)
         self._open[slot] = event
         publish_open(self._outbox, self._keys[slot], event)
+        for hook in self.on_open:
+            hook(slot, event)
         log.warning(
             "%s raised: %s %s %s/%s = %s",
             event["class"],
@@ -189,7 +195,10 @@ class AlarmBook:
             hysteresis=subject.hysteresis,
             hold_s=subject.hold_s,
             rule=subject.label,
-            evidence=({"kind": "telemetry", "topic": f"telemetry/{subject.device}"},),
+            evidence=(
+                {"kind": "telemetry", "topic": f"telemetry/{subject.device}"},
+                *self.evidence_at_hand(subject.device, transition.ts),
+            ),
             code=subject.code,
         )
         return payload(self._identity, raised, transition.ts)

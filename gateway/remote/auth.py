@@ -23,6 +23,7 @@ HOW_TO_SIGN = (
 )
 _NONCE_RE = re.compile(r"^[0-9A-Za-z_-]{16,64}$")
 EVENT_COMMANDS = frozenset({"ack", "verify"})
+CENTER_COMMANDS = frozenset({"evidence"})  # a command center, signed; never unsigned, never an operator
 
 
 class Unauthorised(Exception):
@@ -42,7 +43,9 @@ class Principal:
     verified: bool
 
     def may(self, command: str) -> bool:
-        return self.role is Role.MAINTAINER or command in EVENT_COMMANDS
+        if self.role is Role.MAINTAINER or command in EVENT_COMMANDS:
+            return True
+        return command in CENTER_COMMANDS and self.role is Role.COMMAND_CENTER
 
 
 class Authoriser:

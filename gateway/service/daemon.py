@@ -24,11 +24,14 @@ from gateway.detect.cache import has_compiled_kernels, kernel_cache_dir
 from gateway.detect.engine import DetectionEngine
 from gateway.detect.persist import load_state, save_state
 from gateway.events import AlarmBook
+from gateway.events.correlate import Correlator, cells_of
 from gateway.events.lifecycle import EventDesk
+from gateway.evidence.desk import evidence_desk
 from gateway.outbox import Outbox
 from gateway.remote.apply import BUNDLE_TOPIC, ApplyResult, ConfigApplier
 from gateway.remote.auth import Authoriser
 from gateway.remote.commands import CommandHandler, event_commands
+from gateway.remote.evidence import evidence_commands
 from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
 from gateway.service.devices import DeviceStates
 from gateway.service.diagnostics import LogTail, diagnostics_bundle
@@ -148,6 +151,8 @@ class Daemon:
         facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
         alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
         desk = EventDesk(alarms, engine.rules, cfg.events)
+        evidence = evidence_desk(cfg, alarms)
+        Correlator(cfg.correlations, alarms, cells=cells_of(cfg), default_cell=cfg.gateway.grid_cell)
         restored = load_state(cfg.storage.directory, engine)
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
@@ -159,6 +164,8 @@ class Daemon:
             authoriser=Authoriser(cfg.commands, gateway_id=cfg.gateway.id, store=outbox),
             topic_prefix=cfg.uplink.topic_prefix,
         )
+        if evidence.store is not None:
+            commands.register(evidence_commands(evidence.store, chunk_bytes=cfg.evidence.chunk_bytes))
         self.uplink = client = UplinkClient(
             cfg.uplink,
             cfg.gateway,
@@ -169,6 +176,8 @@ class Daemon:
         )
         self.running = running = build_running(cfg, supervisor.guard(pipeline.accept), states.changed)
         devices = running.availability
+        for stream in running.streams:
+            stream.picture = evidence.picture
         health = HealthReport(
             outbox,
             devices,
@@ -226,6 +235,7 @@ class Daemon:
                 tasks.create_task(keep(name, start), name=name)
                 for name, start in (
                     ("events", lambda: desk.run(self._stopping)),
+                    ("evidence", evidence.run),
                     ("detection-state", lambda: self._save_detection(engine)),
                     ("detection-silence", lambda: self._watch_silence(pipeline)),
                     ("device-states", lambda: states.refresh(devices)),
