@@ -148,3 +148,37 @@ def test_version() -> None:
 
     result = _gridgate("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"gridgate {__version__}"
+
+
+def test_a_devices_secret_files_are_resolved_and_checked_like_the_uplinks(tmp_path: Path) -> None:
+    site = """
+[gateway]
+id = "gw-1"
+site = "s"
+grid_cell = "330106001001"
+[uplink]
+host = "127.0.0.1"
+[cameras]
+port = 8090
+[[devices]]
+id = "cam-01"
+driver = "camera"
+format = "hikvision"
+push_auth = { auth = "digest", username = "cam01", password_file = "credential:cam01-push" }
+[devices.snapshot]
+url = "http://192.168.1.64/ISAPI/Streaming/channels/101/picture"
+username = "gridgate"
+password_file = "cam01.pw"
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(site, config_dir=tmp_path)
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "devices[0].push_auth.password_file",
+        "devices[0].snapshot.password_file",
+    ]
+    (tmp_path / "credentials").mkdir()
+    (tmp_path / "credentials" / "cam01-push").write_text("s3cret\n")
+    (tmp_path / "cam01.pw").write_text("s3cret\n")
+    config = parse_config(site.replace('"cam01.pw"', f'"{tmp_path / "cam01.pw"}"'), config_dir=tmp_path)
+    camera = config.devices[0]
+    assert camera.push_auth.password_file == tmp_path / "credentials" / "cam01-push"  # type: ignore[attr-defined]

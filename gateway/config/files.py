@@ -27,8 +27,9 @@ CREDENTIAL = "credential:"
 def resolve_files(config: GatewayConfig, config_dir: Path | None) -> tuple[GatewayConfig, list[str]]:
     """``config`` with every file key resolved to a real path, and the problems found with those files.
 
-    A file key is any ``*_file`` path of the uplink or of a driver's section
-    (a platform connection's password and TLS files, say).
+    A file key is any ``*_file`` path of the uplink, of a driver's section or
+    of a device entry (a platform connection's password and TLS files, a
+    camera's snapshot password), nested tables included.
     """
     problems: list[str] = []
     uplink = _resolved(config.uplink, "uplink", config_dir, problems)
@@ -40,7 +41,8 @@ def resolve_files(config: GatewayConfig, config_dir: Path | None) -> tuple[Gatew
         )
         for key, value in config.sections.items()
     }
-    return config.model_copy(update={"uplink": uplink, "sections": sections}), problems
+    devices = tuple(_resolved(d, f"devices[{i}]", config_dir, problems) for i, d in enumerate(config.devices))
+    return config.model_copy(update={"uplink": uplink, "sections": sections, "devices": devices}), problems
 
 
 M = TypeVar("M")
