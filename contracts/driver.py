@@ -101,3 +101,7 @@ class StreamDriver(ClosedOnExit):
     def status_fields(self, device: str) -> dict[str, Any]:
         """What this driver adds to ``device``'s status message (its counters)."""
         return {}
+
+    def status(self) -> dict[str, Any]:
+        """The stream as a whole, for the health message (its connection, messages for no device)."""
+        return {}

@@ -138,9 +138,22 @@ async def test_a_smoke_alarm_from_the_platform_is_one_event_however_often_the_pl
         late = await subscriber.wait_for(
             lambda m: m.topic.endswith("/telemetry/smoke-01") and m.payload.get("late") is True, timeout=10
         )
+        await publish(own_broker.port, (SMOKE_TOPIC, smoke_report("860000000000000", NORMAL, ts=time.time())))
+        health = await subscriber.wait_for(
+            lambda m: (
+                m.topic.endswith("/health")
+                and m.payload.get("inputs", {})
+                .get("platform:aep", {})
+                .get("unmatched", {})
+                .get("unknown_device")
+                == 1
+            ),
+            timeout=10,
+        )
         status = await subscriber.wait_for(lambda m: m.topic.endswith("/devices/smoke-01/status"))
         smoke = next(d for d in daemon.running.availability if d.device == "smoke-01")
         counters = smoke.status_fields()["counters"]  # what its next status message carries
+    assert health.payload["inputs"]["platform:aep"]["connected"] is True  # a stranger counted, not lost
     assert raised.payload["device"] == "smoke-01" and raised.payload["severity"] == "urgent"
     assert raised.payload["grid_cell"] == "330106001001"
     assert len(_events(subscriber, "fire.smoke", "raised")) == 1

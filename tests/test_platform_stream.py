@@ -178,7 +178,7 @@ async def test_bad_input_is_counted_by_device_and_reason_while_good_messages_kee
             "oversized": 1,
             "unknown_status": 1,
         }
-        assert lora.stream.connection_status() == {
+        assert lora.stream.status() == {
             "connected": True,
             "connects": 1,
             "unmatched": {"unknown_device": 1},

@@ -227,7 +227,7 @@ class PlatformStream(StreamDriver):
         counters = self.counters.get(device_id)
         return {"counters": counters.as_dict()} if counters is not None else {}
 
-    def connection_status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         """The platform connection itself: up or not, how often made, what matched no device."""
         return {"connected": self.connected, "connects": self.connects, "unmatched": dict(self.unmatched)}
 

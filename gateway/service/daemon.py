@@ -187,6 +187,7 @@ class Daemon:
             pipeline=pipeline,
             open_events=lambda: [*alarms.open_alarms, *states.events.open_events],
             every_s=cfg.uplink.health_s,
+            streams=running.streams,
         )
         tail = self.log_tail
         commands.register(

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contracts.driver import StreamDriver
 from gateway.outbox import Outbox, Priority
 from gateway.poll.availability import Availability
 from gateway.service.pipeline import Pipeline
@@ -71,7 +72,9 @@ class HealthReport:
         pipeline: Pipeline,
         open_events: OpenEvents,
         every_s: float,
+        streams: Sequence[StreamDriver] = (),
     ) -> None:
+        self._streams = streams
         self._outbox = outbox
         self._devices = devices
         self._directory = directory
@@ -126,6 +129,7 @@ class HealthReport:
                 "ms_per_batch": _per(1000 * (now.detect_s - last.detect_s), now.batches - last.batches),
             },
             "events": events_by_class_and_state(self._open_events()),
+            **_inputs(self._streams),
         }
 
     def publish(self) -> None:
@@ -177,3 +181,9 @@ def rss_bytes() -> int:
     except (OSError, ValueError, IndexError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _inputs(streams: Sequence[StreamDriver]) -> dict[str, Any]:
+    """``inputs``: what each stream says of itself, when any says something."""
+    said = {stream.name: status for stream in streams if (status := stream.status())}
+    return {"inputs": said} if said else {}
