@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from contracts.errors import DeviceProtocolError
 from drivers.modbus.frames import READ_HOLDING, READ_INPUT
 from drivers.modbus.identify import identify
 from drivers.modbus.profiles import available_profiles, default_profile_dirs, load_profile
@@ -27,8 +28,9 @@ type = "float32"
 
 def _reader(device: SimulatedModbusDevice):  # type: ignore[no-untyped-def]
     async def read(function: int, start: int, count: int) -> list[int]:
+        if function not in (READ_HOLDING, READ_INPUT):  # a register device has no coils or inputs
+            raise DeviceProtocolError("probe", f"exception 1 (illegal function) for function {function}")
         image = device.holding if function == READ_HOLDING else device.input
-        assert function in (READ_HOLDING, READ_INPUT)
         return image[start : start + count]
 
     return read
