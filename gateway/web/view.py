@@ -56,6 +56,11 @@ class GatewayView:
     buses: Mapping[str, Any]  # the wires devices share, with their counters
     started: float = field(default_factory=time.time)
     log: RecentLog = field(default_factory=RecentLog)
+    _by_device: dict[str, Availability] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Looked up once per device on every page and live update: by id, not by scanning the list.
+        self._by_device = {w.device: w for w in self.watches}
 
     def gateway(self) -> dict[str, Any]:
         cfg = self.config
@@ -124,7 +129,7 @@ class GatewayView:
         return sorted(events, key=lambda e: str(e.get("raised_at", "")), reverse=True)
 
     def availability(self, device: str) -> Availability | None:
-        return next((w for w in self.watches if w.device == device), None)
+        return self._by_device.get(device)
 
 
 # A device nothing watches (none today: every driver's devices have availability).
