@@ -202,7 +202,7 @@ def _warm() -> int:
     from gateway.detect.cache import kernel_cache_dir
     from gateway.detect.engine import DetectionEngine
 
-    seconds = DetectionEngine((), (), ()).warm_up()
+    seconds = DetectionEngine((), (), ()).warm_up(every_kind=True)
     print(f"detection kernels ready in {kernel_cache_dir()} ({seconds:.1f} s)")
     return 0
 
