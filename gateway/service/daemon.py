@@ -157,7 +157,13 @@ class Daemon:
         restored = load_state(cfg.storage.directory, engine)
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
-        pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
+        pipeline = Pipeline(
+            engine,
+            desk,
+            outbox,
+            telemetry_commit_s=cfg.storage.telemetry_commit_s,
+            telemetry_coalesce_s=cfg.storage.telemetry_coalesce_s,
+        )
         supervisor = self.supervisor
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in cfg.devices], supervisor)
         commands = CommandHandler(
