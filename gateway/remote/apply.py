@@ -13,7 +13,8 @@ The steps, each leaving the box with one whole config in force:
    device run on), else by restarting the whole runtime in-process (the
    outbox stays open, detection state is saved and restored across it).
 4. Health window: the uplink is connected, every device online before is
-   online again and no task failed, within ``[commands] apply_window_s``.
+   online again (unless the new config took it out), every stream it started
+   is open and no task failed, within ``[commands] apply_window_s``.
 5. Commit: one write of the trusted state takes the new version and clears the
    pending apply. Or roll back: the previous config text goes back into the
    file and is put in force the same way (piecewise undoes piecewise), the
@@ -93,6 +94,7 @@ class Runtime(Protocol):
     def uplink_connected(self) -> bool: ...
     def task_restarts(self) -> Mapping[str, int]: ...
     def last_failure(self, task: str) -> str: ...
+    def opening(self) -> set[str]: ...
 
 
 def recover(config_path: Path, storage: Path) -> bool:
@@ -232,6 +234,9 @@ class ConfigApplier:
             missing = sorted(online_before - self._runtime.online_devices())
             if missing:
                 problems.append(f"device(s) online before are not online again: {', '.join(missing)}")
+            opening = sorted(self._runtime.opening())
+            if opening:
+                problems.append(f"not open yet: {', '.join(opening)}")
             now = self._runtime.task_restarts()
             failed = sorted(name for name, n in now.items() if n > restarts_before.get(name, 0))
             if failed:

@@ -126,6 +126,10 @@ class Daemon:
     def task_restarts(self) -> dict[str, int]:
         return dict(self.supervisor.restarts)
 
+    def opening(self) -> set[str]:
+        """Streams started and not open yet (a listener binding its port)."""
+        return set() if self._live is None else set(self._live.tasks.opening)
+
     def last_failure(self, task: str) -> str:
         return self.supervisor.last_failure.get(task, "")
 

@@ -47,6 +47,7 @@ class UnitTasks:
         self._build = build
         self._feed_for = feed_for
         self._tasks: dict[UnitKey, list[asyncio.Task[None]]] = {}
+        self.opening: set[str] = set()  # streams started and not open yet: an apply waits for them
 
     def all(self) -> list[asyncio.Task[None]]:
         return [task for tasks in self._tasks.values() for task in tasks]
@@ -60,7 +61,9 @@ class UnitTasks:
         for stream in run.runners.streams:
             name = f"stream:{stream.name}"
             failed = functools.partial(self._supervisor.failed, name)
-            start = functools.partial(feed, stream, self._feed_for(stream), failed=failed)
+            opened = functools.partial(self.opening.discard, name)
+            self.opening.add(name)
+            start = functools.partial(feed, stream, self._feed_for(stream), failed=failed, opened=opened)
             tasks.append(self._group.create_task(keep(name, start), name=name))
         self._tasks[run.unit.key] = tasks
 
@@ -69,6 +72,7 @@ class UnitTasks:
         for poller in run.pollers:
             poller.stop()
         tasks = self._tasks.pop(run.unit.key, [])
+        self.opening.difference_update(f"stream:{s.name}" for s in run.runners.streams)
         for task in tasks:
             task.cancel()
         if tasks:

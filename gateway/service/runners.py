@@ -151,16 +151,19 @@ async def feed(
     on_batch: Callable[[ReadingBatch], None],
     *,
     failed: Callable[[str], None] = lambda why: None,
+    opened: Callable[[], None] = lambda: None,
 ) -> None:
     """Run ``stream`` into ``on_batch`` until cancelled; if it cannot open, retry with backoff.
 
-    Each failure is also handed to ``failed`` (the supervisor counts it, so a
-    config apply sees a listener that cannot bind its port).
+    ``opened`` is called once it is open; each failure is handed to ``failed``
+    (the supervisor counts it, so a config apply sees a listener that cannot
+    bind its port).
     """
     delays = backoff_delays(1.0, 60.0)
     while True:
         try:
             async with stream:
+                opened()
                 await stream.run(on_batch)
         except DriverError as exc:
             delay = next(delays)
