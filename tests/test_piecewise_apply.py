@@ -10,6 +10,7 @@ flowing through the apply.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from drivers.simulators.modbus_device import SimulatedModbusDevice
 from firmware_tools.local_broker import LocalBroker, free_port
 from gateway.config import parse_config
 from tests.helpers import Received, Subscriber, running_gateway
+from tests.keys import MAINTAINER
+from tests.test_command_auth import Requester
 from tests.test_config_apply import _bundle, _push, _site
 
 CHANNELS = ",\n".join(
@@ -251,3 +254,39 @@ async def test_a_config_whose_listener_cannot_start_is_rolled_back_in_process(
             seen = len(subscriber.received)
             dust_monitor.set("pm10", 55.5)
             await subscriber.reading("dust-01", "pm10", 55.5, after=seen)  # still running, the old config
+
+
+async def test_the_restart_command_restarts_the_stream_of_a_pushed_device(
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    subscriber: Subscriber,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    site = (
+        _site(tmp_path, broker, dust_monitor.port, topic_prefix)
+        + f"""
+[hj212]
+host = "127.0.0.1"
+port = {port}
+
+[[devices]]
+id = "dust-hj-01"
+driver = "hj212"
+mn = "88888880000001"
+pw = "123456"
+channels = [{{ id = "pm10", code = "a34002", unit = "µg/m³" }}]
+"""
+    )
+    requests = Requester(broker, topic_prefix, subscriber)
+    async with running_gateway(parse_config(site)) as daemon:
+        await _online(subscriber, "dust-01")
+        before = list(daemon.running.streams)
+        reply = await requests.ask({"command": "restart", "device": "dust-hj-01"}, signer=MAINTAINER)
+        assert reply.payload["ok"] is True and reply.payload["result"]["restarting"] is True, reply.payload
+        assert len(daemon.running.streams) == 1 and daemon.running.streams[0] is not before[0]
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)  # listens again
+        writer.close()
+        unknown = await requests.ask({"command": "restart", "device": "nope"}, signer=MAINTAINER)
+        assert unknown.payload["error"]["code"] == "unknown_device"
