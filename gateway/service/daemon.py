@@ -103,7 +103,8 @@ class Daemon:
         runtime that fails with the new config goes back to the one before.
         """
         changes = changes_between(self.config, config)
-        self._fallback = self.config
+        if self._fallback is None:  # a rollback keeps the config from before the apply
+            self._fallback = self.config
         live = self._live
         if changes.whole or live is None:
             await self.restart_with(config)
