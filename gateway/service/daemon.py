@@ -255,7 +255,7 @@ class Daemon:
                     rebirth=client.rebirth,
                     log_lines=tail.lines,
                     diagnostics=lambda: diagnostics_bundle(
-                        config=cfg,
+                        config=self.config,  # a piecewise apply replaces it
                         config_digest=self.config_digest,
                         outbox=outbox,
                         pollers=devices,

@@ -81,8 +81,10 @@ class UnitTasks:
 
     async def restart(self, running: Running, run: UnitRun) -> None:
         """Stop ``run`` and start its unit afresh (the ``restart`` command for a stream's device)."""
-        await self.stop(run)
+        if running.units.get(run.unit.key) is not run:  # an apply replaced it meanwhile
+            return
         del running.units[run.unit.key]
+        await self.stop(run)
         self._start(running, run.unit)
 
     async def apply(self, running: Running, config: GatewayConfig) -> None:
@@ -94,8 +96,8 @@ class UnitTasks:
         wanted = units_of(config)
         for key, run in list(running.units.items()):
             if wanted.get(key) != run.unit:
-                await self.stop(run)
                 del running.units[key]
+                await self.stop(run)
         for key, unit in wanted.items():
             if key not in running.units:
                 self._start(running, unit)
