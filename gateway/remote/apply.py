@@ -189,6 +189,9 @@ class ConfigApplier:
         previous_text = self._in_force
         online_before = self._runtime.online_devices()
         restarts_before = self._runtime.task_restarts()
+        # A stream that could not open before either (its platform's broker is down) is not this
+        # apply's fault; one that was open, or is new, must open again.
+        not_open_before = self._runtime.opening()
         self._status("applying", bundle.version, current.version, ())
         save_trusted(self._storage, replace(current, previous=previous_text))  # pending, step 1
         self._keep(bundle)
@@ -199,7 +202,7 @@ class ConfigApplier:
         changes = await self._runtime.apply_config(bundle.config)
         kept = {d.id for d in bundle.config.devices}  # a device taken out need not come back
         window_s = bundle.config.commands.apply_window_s
-        problems = await self._watch(online_before & kept, restarts_before, window_s)
+        problems = await self._watch(online_before & kept, restarts_before, not_open_before, window_s)
         if not problems:
             save_trusted(self._storage, TrustedState(version=bundle.version, digest=bundle.digest))  # commit
             self._runtime.settle()
@@ -223,7 +226,11 @@ class ConfigApplier:
         )
 
     async def _watch(
-        self, online_before: set[str], restarts_before: Mapping[str, int], window_s: float
+        self,
+        online_before: set[str],
+        restarts_before: Mapping[str, int],
+        not_open_before: set[str],
+        window_s: float,
     ) -> list[str]:
         """Wait up to ``window_s`` for health; what is still wrong at the end (nothing: healthy)."""
         deadline = time.monotonic() + window_s
@@ -234,11 +241,15 @@ class ConfigApplier:
             missing = sorted(online_before - self._runtime.online_devices())
             if missing:
                 problems.append(f"device(s) online before are not online again: {', '.join(missing)}")
-            opening = sorted(self._runtime.opening())
+            opening = sorted(self._runtime.opening() - not_open_before)
             if opening:
                 problems.append(f"not open yet: {', '.join(opening)}")
             now = self._runtime.task_restarts()
-            failed = sorted(name for name, n in now.items() if n > restarts_before.get(name, 0))
+            failed = sorted(
+                name
+                for name, n in now.items()
+                if n > restarts_before.get(name, 0) and name not in not_open_before
+            )
             if failed:
                 named = [f"{name} ({self._runtime.last_failure(name)})" for name in failed]
                 problems.append(f"task(s) failed since the apply: {'; '.join(named)}")
