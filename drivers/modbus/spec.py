@@ -84,6 +84,7 @@ BUS_SPEC = DriverSpec(
     check=check_buses,
     build=build_bus_devices,
     check_profile=check_profile,
+    entry=lambda device: device.bus if isinstance(device, ModbusConfig) else "",
 )
 TCP_SPEC = DriverSpec(
     name="modbus_tcp", device_model=ModbusTcpConfig, build=build_tcp_devices, check_profile=check_profile
