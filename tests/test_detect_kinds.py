@@ -91,6 +91,26 @@ def test_adaptive_multivariate_finds_a_broken_relation_within_its_first_half_hou
     assert [s for _, s in after if "multivariate" in s] == ["-multivariate:adaptive_t2"]
 
 
+def test_the_end_of_a_fault_re_baselined_twice_is_the_old_normal_again() -> None:
+    text = """
+[[multivariate]]
+device = "skid"
+channels = ["discharge_bar", "vibration_g"]
+"""
+    rules, multivariate = _rules(text)
+    engine = DetectionEngine(rules, (), multivariate)
+    rng = np.random.default_rng(7)
+    assert _run(engine, _skid(rng, 1_800), CHANNELS, 0) == []
+    fault = _skid(rng, 800)
+    fault[:, 1] += 0.002  # off its relation by ten noise sd ...
+    fault[400:, 1] += 0.002  # ... and by twenty before the first re-baselining is 100 s old
+    said = _run(engine, fault, CHANNELS, 1_800)
+    assert [s for _, s in said].count("+multivariate:adaptive_t2") == 2  # each step, then the new normal
+    after = _run(engine, _skid(rng, 900), CHANNELS, 2_600)
+    # back to the normal of before the fault: at most the open event clears, nothing is raised
+    assert [s for _, s in after if s.startswith("+")] == []
+
+
 def test_a_sustained_level_shift_is_held_while_shifted_and_cleared_on_return() -> None:
     rule = ThresholdRule(device="skid", channel="discharge_bar", anomaly=AnomalyCheck(method=("shift",)))
     engine = DetectionEngine([rule])

@@ -208,8 +208,8 @@ class MultivariateRule(StrictModel):
     fast_s: float = Field(default=10.0, gt=0, description="adaptive: time constant of the recent score")
     warmup_s: float = Field(default=1_800.0, ge=0, description="adaptive: learning time before judging")
     score_limit: float = Field(default=4.0, gt=1, description="adaptive: recent T²/p above this")
-    hold_s: float = Field(default=10.0, ge=0, le=86_400)
-    clear_s: float = Field(default=60.0, ge=0, le=86_400)
+    hold_s: float = Field(default=5.0, ge=0, le=86_400, description="adaptive: wanted this long")
+    clear_s: float = Field(default=20.0, ge=0, le=86_400, description="adaptive: quiet this long")
     rebaseline_s: float = Field(default=300.0, gt=0, description="adaptive: held this long is normal")
     category: str = Field(default="anomaly.multivariate", pattern=CATEGORY_PATTERN)
 
