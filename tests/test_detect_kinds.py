@@ -195,3 +195,21 @@ def test_a_change_point_on_autocorrelated_data_is_raised_held_and_cleared_on_ret
     assert [s for _, s in said] == ["+changepoint:change_point", "-changepoint:change_point"]
     (up, _), (down, _) = said
     assert 3_000 <= up < 3_000 + 120 and 3_200 <= down < 3_200 + 120
+
+
+def test_hotelling_judges_a_channel_in_g_as_it_would_in_mg() -> None:
+    def said(scale: float) -> list[tuple[int, str]]:
+        rule = MultivariateRule(
+            device="skid", channels=CHANNELS, method="hotelling", learn_samples=600, ridge=0.01
+        )
+        engine = DetectionEngine([], (), [rule])
+        rng = np.random.default_rng(11)
+        rows = _skid(rng, 1_200)
+        rows[900:1_000, 1] += 0.002  # the vibration leaves its relation with the pressure for 100 s
+        rows[:, 1] *= scale
+        out: list[tuple[int, str]] = _run(engine, rows, CHANNELS, 0)
+        return out
+
+    in_g = said(1.0)
+    assert in_g and in_g[0][0] >= 900  # the broken relation is found, though 0.002 g is tiny in bar
+    assert said(1_000.0) == in_g

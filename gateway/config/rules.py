@@ -202,7 +202,7 @@ class MultivariateRule(StrictModel):
     learn_samples: int = Field(default=2_000, ge=10)
     limit: float = Field(default=40.0, gt=0, description="hotelling: T² above this is an anomaly")
     ridge: float = Field(
-        default=1e-4, ge=0, description="added to the covariance diagonal, relative to its mean"
+        default=1e-4, ge=0, description="hotelling: each variance is raised by this share of itself"
     )
     baseline_s: float = Field(default=3_600.0, gt=0, description="adaptive: baseline time constant")
     fast_s: float = Field(default=10.0, gt=0, description="adaptive: time constant of the recent score")
