@@ -11,7 +11,7 @@ from contracts.compat import tomllib
 from contracts.readings import ReadingBatch
 from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule
 from gateway.detect.engine import DetectionEngine, Transition
-from gateway.detect.persist import load_state, save_state
+from gateway.detect.persist import apply, load_state, save_state, snapshot
 
 T0 = 1_763_800_000.0
 
@@ -213,3 +213,26 @@ def test_hotelling_judges_a_channel_in_g_as_it_would_in_mg() -> None:
     in_g = said(1.0)
     assert in_g and in_g[0][0] >= 900  # the broken relation is found, though 0.002 g is tiny in bar
     assert said(1_000.0) == in_g
+
+
+def test_hampel_by_default_is_quiet_on_quantised_readings_and_finds_a_spike() -> None:
+    rule = ThresholdRule(device="skid", channel="bearing_temp_c", anomaly=AnomalyCheck(method=("hampel",)))
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(3)
+    temp = (
+        np.round((45.0 + rng.normal(0, 0.04, (3_600, 1))) / 0.1) * 0.1
+    )  # mostly one value, now and then ±0.1
+    assert _run(engine, temp, ("bearing_temp_c",), 0) == []
+    temp[600, 0] += 1.0  # a wild reading of ten steps of its resolution
+    said = _run(engine, temp, ("bearing_temp_c",), 3_600)
+    assert said[0] == (4_200, "+anomaly:hampel_outlier")
+    assert [s for _, s in said] == ["+anomaly:hampel_outlier", "-anomaly:hampel_outlier"]
+
+
+def test_a_state_saved_with_a_shorter_hampel_window_is_learned_anew() -> None:
+    rule = ThresholdRule(device="skid", channel="bearing_temp_c", anomaly=AnomalyCheck(method=("hampel",)))
+    engine = DetectionEngine([rule])
+    saved = snapshot(engine)
+    for entry in saved["subjects"].values():
+        entry["history"] = entry["history"][:14]  # an older release's 7-value window
+    assert apply(DetectionEngine([rule]), saved) == 0

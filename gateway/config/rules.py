@@ -65,7 +65,7 @@ class HealthCheck(StrictModel):
     severity: Severity = "normal"
 
 
-AnomalyMethod = Literal["spike", "shift", "changepoint"]
+AnomalyMethod = Literal["spike", "shift", "changepoint", "hampel"]
 
 
 class ShiftCheck(StrictModel):
@@ -110,7 +110,9 @@ class AnomalyCheck(StrictModel):
     z_limit: float | None = Field(default=5.0, gt=0, description="tuned on NAB: few false positives")
     cusum_k: float = Field(default=0.5, ge=0)
     cusum_h: float | None = Field(default=None, gt=0, description="off by default: drift is slow")
-    hampel_k: float | None = Field(default=None, gt=0)
+    hampel_k: float | None = Field(
+        default=None, gt=0, description="hampel: outlier limit in robust sd (4 when named in method)"
+    )
     warmup: int = Field(default=288, ge=8, description="samples learned before judging")
     clear_s: float = Field(
         default=10.0, ge=0, le=86_400, description="spike/outlier/drift: quiet this long before cleared"

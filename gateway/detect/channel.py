@@ -15,7 +15,8 @@ For each reading ``k`` the slot ``slot[k]`` is advanced through, in order:
    exceedances in one local calendar day raise the daily facet until midnight.
 4. **rate of change** per minute, measured over spans of ``rate_span_s``.
 5. **anomalies** (when switched on): EWMA z-score spikes, Hampel / MAD
-   outliers over the last ``HAMPEL_W`` values, CUSUM drift of the z-score.
+   outliers over the last ``HAMPEL_W`` values (a MAD of 0 floored at the
+   resolution they show), CUSUM drift of the z-score.
    All O(1) per sample.
 
 NaN-safe by construction: every comparison with a NaN limit is false, so a
@@ -145,7 +146,12 @@ def target_level(v: float, level: int, params: npt.NDArray[np.float64], i: int) 
 
 @njit(cache=True, nogil=True)
 def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, float]:
-    """Median and MAD of slot ``i``'s full, sorted window (odd length), in O(window)."""
+    """Median and MAD of slot ``i``'s full, sorted window (odd length), in O(window).
+
+    A MAD of 0 (more than half the window one value, as quantised readings
+    often are) is floored at the smallest step between the window's values,
+    the resolution the channel shows; a window of one value has no floor.
+    """
     window = history[i, HAMPEL_W:]
     m = HAMPEL_W // 2
     med = window[m]
@@ -161,6 +167,13 @@ def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, 
         else:
             mad = dr
             above += 1
+    if mad == 0.0:
+        step = math.inf
+        for j in range(1, HAMPEL_W):
+            gap = window[j] - window[j - 1]
+            if 0.0 < gap < step:
+                step = gap
+        mad = step if step < math.inf else 0.0
     return med, mad
 
 
