@@ -99,49 +99,32 @@ def quadratic(inv: npt.NDArray[np.float64], ok: bool, v: npt.NDArray[np.float64]
 
 
 @njit(cache=True, nogil=True)
-def back_at_prior(
-    s: npt.NDArray[np.float64],
-    p: int,
-    ok: bool,
-    inv: npt.NDArray[np.float64],
-    v: npt.NDArray[np.float64],
-    limit: float,
-) -> bool:
-    """Whether the recent means are back at the baseline before re-baselining.
-
-    Back: their T²/p from it is under ``limit`` and under their T²/p from the current one.
-    Nearness is the detector's own T² distance, so a move of every channel
-    together (the plant's load) counts for less than one channel leaving the
-    others: the end of a broken relation is seen as the old normal even when
-    the load has wandered since.
-    """
+def t2_from(
+    s: npt.NDArray[np.float64], at: int, y: npt.NDArray[np.float64], inv: npt.NDArray[np.float64], ok: bool
+) -> float:
+    """T² of ``y`` (one value per channel) from the means in ``s[at:]``, in baseline sd."""
+    p = y.size
+    v = np.empty(p)
     for j in range(p):
-        sd = math.sqrt(s[VAR0 + j]) if s[VAR0 + j] > 0.0 else math.inf
-        v[j] = (s[FAST0 + j] - s[PRIOR0 + j]) / sd
-    prior = quadratic(inv, ok, v, p)
-    if prior > limit * p:
-        return False
-    for j in range(p):
-        sd = math.sqrt(s[VAR0 + j]) if s[VAR0 + j] > 0.0 else math.inf
-        v[j] = (s[FAST0 + j] - s[MEAN0 + j]) / sd
-    return prior < quadratic(inv, ok, v, p)
+        v[j] = (y[j] - s[at + j]) / math.sqrt(s[VAR0 + j]) if s[VAR0 + j] > 0.0 else 0.0
+    return quadratic(inv, ok, v, p)
 
 
 @njit(cache=True, nogil=True)
-def row_nearer_prior(
-    s: npt.NDArray[np.float64],
-    p: int,
-    ok: bool,
-    inv: npt.NDArray[np.float64],
-    x: npt.NDArray[np.float64],
-    t2: float,
-    v: npt.NDArray[np.float64],
+def back_at_prior(
+    s: npt.NDArray[np.float64], p: int, inv: npt.NDArray[np.float64], ok: bool, limit: float
 ) -> bool:
-    """Whether row ``x`` (T² ``t2`` from the current baseline) is nearer the one before re-baselining."""
-    for j in range(p):
-        sd = math.sqrt(s[VAR0 + j]) if s[VAR0 + j] > 0.0 else math.inf
-        v[j] = (x[j] - s[PRIOR0 + j]) / sd
-    return quadratic(inv, ok, v, p) < t2
+    """Whether the recent means are back at the baseline before re-baselining.
+
+    Back: their T²/p from it is under ``limit`` and under their T²/p from the
+    current one. Nearness is the detector's own T² distance, so a move of every
+    channel together (the plant's load) counts for less than one channel
+    leaving the others: the end of a broken relation is seen as the old normal
+    even when the load has wandered since.
+    """
+    recent = s[FAST0 : FAST0 + p]
+    prior = t2_from(s, PRIOR0, recent, inv, ok)
+    return prior <= limit * p and prior < t2_from(s, MEAN0, recent, inv, ok)
 
 
 @njit(cache=True, nogil=True)
@@ -174,7 +157,7 @@ def adaptive_update(
     if not math.isnan(s[S_PRIOR_T]):  # re-baselined: back nearer the old point is the old normal
         if t - s[S_PRIOR_T] > prm[P_BASE_S] or t < s[S_PRIOR_T]:
             s[S_PRIOR_T] = math.nan
-        elif back_at_prior(s, p, ok, inv, z, prm[P_LIMIT]):
+        elif back_at_prior(s, p, inv, ok, prm[P_LIMIT]):
             for j in range(p):
                 s[MEAN0 + j] = s[PRIOR0 + j]
             s[S_PRIOR_T], s[S_SCORE] = math.nan, 1.0
@@ -187,7 +170,7 @@ def adaptive_update(
     wanted = 0.0
     if n >= MIN_BASELINE_N and t - s[S_T0] >= prm[P_WARM_S] and s[S_SCORE] > prm[P_LIMIT]:
         wanted = 1.0
-    if wanted != 0.0 and not math.isnan(s[S_PRIOR_T]) and row_nearer_prior(s, p, ok, inv, x, t2, work):
+    if wanted != 0.0 and not math.isnan(s[S_PRIOR_T]) and t2_from(s, PRIOR0, x[:p], inv, ok) < t2:
         wanted = 0.0  # on its way back to the old normal: no new event while the recent means follow
     still = s[S_SCORE] > 1.0 + (prm[P_LIMIT] - 1.0) / 2.0
     new, s[S_PEND], s[S_QUIET] = hold_step(
@@ -296,7 +279,7 @@ class AdaptiveTwin:
         if not math.isnan(s[S_PRIOR_T]):
             if t - s[S_PRIOR_T] > prm[P_BASE_S] or t < s[S_PRIOR_T]:
                 s[S_PRIOR_T] = math.nan
-            elif back_at_prior.py_func(row, p, ok, inv, np.zeros(MAX_DIMS), prm[P_LIMIT]):
+            elif back_at_prior.py_func(row, p, inv, ok, prm[P_LIMIT]):
                 s[MEAN0 : MEAN0 + p] = s[PRIOR0 : PRIOR0 + p]
                 s[S_PRIOR_T], s[S_SCORE] = math.nan, 1.0
                 code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
@@ -306,8 +289,8 @@ class AdaptiveTwin:
         s[S_SCORE] += a_f * (t2 / p - s[S_SCORE])
         warm = n >= MIN_BASELINE_N and t - s[S_T0] >= prm[P_WARM_S]
         wanted = 1.0 if warm and s[S_SCORE] > prm[P_LIMIT] else 0.0
-        returning = not math.isnan(s[S_PRIOR_T]) and row_nearer_prior.py_func(
-            np.array(s), p, ok, inv, np.array(x[:p]), t2, np.zeros(MAX_DIMS)
+        returning = not math.isnan(s[S_PRIOR_T]) and (
+            t2_from.py_func(np.array(s), PRIOR0, np.array(x[:p]), inv, ok) < t2
         )
         if returning:
             wanted = 0.0
