@@ -1,6 +1,10 @@
 """Anomaly-detection quality with the shipped defaults, scored NAB-style.
 
-    python benchmarks/detect_quality.py [--nab ../shared/data/nab] [--runs 8] [--seed 19]
+    python benchmarks/detect_quality.py [--nab ../shared/data/nab] [--runs 8] [--seed 19] [--events]
+
+``--events`` lists, per synthetic run, every event of the defaults with the
+labelled window it was raised in and how many normal seconds it stayed open:
+what holds alarms open after a fault, and what raises outside one.
 
 The real :class:`DetectionEngine` is driven as the daemon drives it: rules are
 TOML as a user writes them from docs/detection-rules.md (``anomaly = {}`` on
