@@ -219,9 +219,8 @@ def test_hampel_by_default_is_quiet_on_quantised_readings_and_finds_a_spike() ->
     rule = ThresholdRule(device="skid", channel="bearing_temp_c", anomaly=AnomalyCheck(method=("hampel",)))
     engine = DetectionEngine([rule])
     rng = np.random.default_rng(3)
-    temp = (
-        np.round((45.0 + rng.normal(0, 0.04, (3_600, 1))) / 0.1) * 0.1
-    )  # mostly one value, now and then ±0.1
+    # a 0.1 °C resolution: more than half of any window one value (a MAD of 0), the rest a step off
+    temp = np.round((45.0 + rng.normal(0, 0.06, (3_600, 1))) / 0.1) * 0.1
     assert _run(engine, temp, ("bearing_temp_c",), 0) == []
     temp[600, 0] += 1.0  # a wild reading of ten steps of its resolution
     said = _run(engine, temp, ("bearing_temp_c",), 3_600)

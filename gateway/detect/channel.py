@@ -146,12 +146,7 @@ def target_level(v: float, level: int, params: npt.NDArray[np.float64], i: int) 
 
 @njit(cache=True, nogil=True)
 def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, float]:
-    """Median and MAD of slot ``i``'s full, sorted window (odd length), in O(window).
-
-    A MAD of 0 (more than half the window one value, as quantised readings
-    often are) is floored at the smallest step between the window's values,
-    the resolution the channel shows; a window of one value has no floor.
-    """
+    """Median and MAD of slot ``i``'s full, sorted window (odd length), in O(window)."""
     window = history[i, HAMPEL_W:]
     m = HAMPEL_W // 2
     med = window[m]
@@ -167,14 +162,23 @@ def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, 
         else:
             mad = dr
             above += 1
-    if mad == 0.0:
-        step = math.inf
-        for j in range(1, HAMPEL_W):
-            gap = window[j] - window[j - 1]
-            if 0.0 < gap < step:
-                step = gap
-        mad = step if step < math.inf else 0.0
     return med, mad
+
+
+@njit(cache=True, nogil=True)
+def resolution_step(history: npt.NDArray[np.float64], i: int) -> float:
+    """The smallest step between slot ``i``'s window values (0: one value), the resolution it shows.
+
+    It floors a MAD of 0 (more than half the window one value, as quantised
+    readings often are); sought only for a reading off the median.
+    """
+    window = history[i, HAMPEL_W:]
+    step = math.inf
+    for j in range(1, HAMPEL_W):
+        gap = window[j] - window[j - 1]
+        if 0.0 < gap < step:
+            step = gap
+    return step if step < math.inf else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -347,6 +351,8 @@ def channel_step(
             outlier = False
             if warm and state[i, S_H_N] >= HAMPEL_W and params[r, P_HAMPEL_K] > 0:
                 med, mad = hampel_median_mad(history, i)
+                if mad == 0.0 and v != med:
+                    mad = resolution_step(history, i)
                 outlier = mad > 0 and abs(v - med) > params[r, P_HAMPEL_K] * MAD_TO_SIGMA * mad
             drift = False
             if warm:
