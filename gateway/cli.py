@@ -47,6 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser(
         "warm", help="compile the detection kernels into $NUMBA_CACHE_DIR now, so the first start is quick"
     )
+    baseline = commands.add_parser("baseline", help="detection baselines")
+    baseline_tools = baseline.add_subparsers(dest="tool", required=True)
+    seed = baseline_tools.add_parser(
+        "seed", help="learn baselines from known-good history (CSV), with the gateway stopped"
+    )
+    seed.add_argument("--config", required=True, help="site config file (TOML)")
+    seed.add_argument("--from", dest="history", required=True, help="CSV: timestamp,device,channel,value")
     profiles = commands.add_parser("profiles", help="list the device profiles a config can name")
     profiles.add_argument("--config", help="also the site's own profiles/ beside this config file")
     hj212 = commands.add_parser("hj212", help="HJ 212 tools for datalogger commissioning")
@@ -73,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _web_password()
     if args.command == "warm":
         return _warm()
+    if args.command == "baseline":
+        return _seed_baseline(args.config, args.history)
     if args.command == "profiles":
         return _profiles(args.config)
     if args.command == "hj212":
@@ -217,6 +226,44 @@ def _warm() -> int:
         )
         return 0
     print(f"compiled kernels in {path} ({time.monotonic() - started:.1f} s in all)")
+    return 0
+
+
+def _seed_baseline(path: str, history: str) -> int:
+    from gateway.detect.engine import DetectionEngine
+    from gateway.detect.persist import STATE_FILE, load_state, save_state
+    from gateway.detect.seed import seed
+
+    try:
+        config, _ = load_config(path)
+        engine = DetectionEngine(
+            config.rules, config.cross_rules, config.multivariate, timezone_name=config.detection.timezone
+        )
+        load_state(config.storage.directory, engine)
+        known = {(d.id, ch.id) for d in config.devices for ch in d.channels}
+        seeded = seed(engine, Path(history), known)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"{history}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for device, channel in sorted(seeded.unknown):
+        print(f"skipped {device}/{channel}: no such channel in {path}", file=sys.stderr)
+    if not seeded.readings:
+        print(f"{history}: no readings of a configured channel; nothing saved", file=sys.stderr)
+        return 1
+    error = save_state(config.storage.directory, engine)
+    if error is not None:
+        print(f"{config.storage.directory / STATE_FILE}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    span_h = (seeded.last - seeded.first) / 3600.0
+    print(
+        f"seeded {seeded.readings} reading(s) of {len(seeded.channels)} channel(s) over {span_h:.1f} h; "
+        f"saved to {config.storage.directory / STATE_FILE}"
+    )
     return 0
 
 

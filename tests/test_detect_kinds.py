@@ -11,7 +11,7 @@ from contracts.compat import tomllib
 from contracts.readings import ReadingBatch
 from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule
 from gateway.detect.engine import DetectionEngine, Transition
-from gateway.detect.persist import load_state, save_state
+from gateway.detect.persist import apply, load_state, save_state, snapshot
 
 T0 = 1_763_800_000.0
 
@@ -89,6 +89,26 @@ def test_adaptive_multivariate_finds_a_broken_relation_within_its_first_half_hou
     assert len(raised) == 1 and raised[0] < 1_800 + 60  # at once, and once: held while broken
     after = _run(engine, _skid(rng, 600), CHANNELS, 2_100)
     assert [s for _, s in after if "multivariate" in s] == ["-multivariate:adaptive_t2"]
+
+
+def test_the_end_of_a_fault_re_baselined_twice_is_the_old_normal_again() -> None:
+    text = """
+[[multivariate]]
+device = "skid"
+channels = ["discharge_bar", "vibration_g"]
+"""
+    rules, multivariate = _rules(text)
+    engine = DetectionEngine(rules, (), multivariate)
+    rng = np.random.default_rng(7)
+    assert _run(engine, _skid(rng, 1_800), CHANNELS, 0) == []
+    fault = _skid(rng, 800)
+    fault[:, 1] += 0.002  # off its relation by ten noise sd ...
+    fault[400:, 1] += 0.002  # ... and by twenty before the first re-baselining is 100 s old
+    said = _run(engine, fault, CHANNELS, 1_800)
+    assert [s for _, s in said].count("+multivariate:adaptive_t2") == 2  # each step, then the new normal
+    after = _run(engine, _skid(rng, 900), CHANNELS, 2_600)
+    # back to the normal of before the fault: at most the open event clears, nothing is raised
+    assert [s for _, s in after if s.startswith("+")] == []
 
 
 def test_a_sustained_level_shift_is_held_while_shifted_and_cleared_on_return() -> None:
@@ -175,3 +195,43 @@ def test_a_change_point_on_autocorrelated_data_is_raised_held_and_cleared_on_ret
     assert [s for _, s in said] == ["+changepoint:change_point", "-changepoint:change_point"]
     (up, _), (down, _) = said
     assert 3_000 <= up < 3_000 + 120 and 3_200 <= down < 3_200 + 120
+
+
+def test_hotelling_judges_a_channel_in_g_as_it_would_in_mg() -> None:
+    def said(scale: float) -> list[tuple[int, str]]:
+        rule = MultivariateRule(
+            device="skid", channels=CHANNELS, method="hotelling", learn_samples=600, ridge=0.01
+        )
+        engine = DetectionEngine([], (), [rule])
+        rng = np.random.default_rng(11)
+        rows = _skid(rng, 1_200)
+        rows[900:1_000, 1] += 0.002  # the vibration leaves its relation with the pressure for 100 s
+        rows[:, 1] *= scale
+        out: list[tuple[int, str]] = _run(engine, rows, CHANNELS, 0)
+        return out
+
+    in_g = said(1.0)
+    assert in_g and in_g[0][0] >= 900  # the broken relation is found, though 0.002 g is tiny in bar
+    assert said(1_000.0) == in_g
+
+
+def test_hampel_by_default_is_quiet_on_quantised_readings_and_finds_a_spike() -> None:
+    rule = ThresholdRule(device="skid", channel="bearing_temp_c", anomaly=AnomalyCheck(method=("hampel",)))
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(3)
+    # a 0.1 °C resolution: more than half of any window one value (a MAD of 0), the rest a step off
+    temp = np.round((45.0 + rng.normal(0, 0.06, (3_600, 1))) / 0.1) * 0.1
+    assert _run(engine, temp, ("bearing_temp_c",), 0) == []
+    temp[600, 0] += 1.0  # a wild reading of ten steps of its resolution
+    said = _run(engine, temp, ("bearing_temp_c",), 3_600)
+    assert said[0] == (4_200, "+anomaly:hampel_outlier")
+    assert [s for _, s in said] == ["+anomaly:hampel_outlier", "-anomaly:hampel_outlier"]
+
+
+def test_a_state_saved_with_a_shorter_hampel_window_is_learned_anew() -> None:
+    rule = ThresholdRule(device="skid", channel="bearing_temp_c", anomaly=AnomalyCheck(method=("hampel",)))
+    engine = DetectionEngine([rule])
+    saved = snapshot(engine)
+    for entry in saved["subjects"].values():
+        entry["history"] = entry["history"][:14]  # an older release's 7-value window
+    assert apply(DetectionEngine([rule]), saved) == 0

@@ -165,6 +165,40 @@ clause = st.tuples(
 )
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    k=st.sampled_from([1.0, 4.0]),
+    clear=st.sampled_from([0.0, 10.0]),
+    # quantised readings that mostly repeat (a MAD of 0), now and then a step or a spike
+    stream=st.lists(st.sampled_from([0] * 12 + [1, -1, 2, 30, -30, None]), min_size=40, max_size=200),
+)
+def test_hampel_floored_at_the_resolution_agrees_with_its_twin(k, clear, stream) -> None:  # type: ignore[no-untyped-def]
+    lim = ChannelLimits(anomaly=True, hampel_k=k, warmup=8.0, anomaly_clear_s=clear)
+    twin = ChannelTwin(limits=lim)
+    params = np.array([_params(lim)])
+    state = np.array([c.initial_state_row()])
+    history = np.zeros((1, 2 * c.HAMPEL_W))
+    t = 1_700_000_000.0
+    for step_ in stream:
+        t += 1.0
+        v = NAN if step_ is None else 20.0 + 0.1 * step_
+        expected = [(0, 0, *change) for change in twin.step(v, t, 0.0)]
+        ev = np.zeros((c.N_FACETS, 5), np.int64)
+        got = channel_step(
+            np.zeros(1, np.int32),
+            np.array([v]),
+            np.array([t]),
+            0.0,
+            params,
+            np.zeros(1, np.int32),
+            state,
+            history,
+            ev,
+        )
+        assert [tuple(row) for row in ev[:got].tolist()] == expected
+    assert state[0, c.S_ANOMALY] == twin.anomaly
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     rules=st.lists(

@@ -65,7 +65,7 @@ class HealthCheck(StrictModel):
     severity: Severity = "normal"
 
 
-AnomalyMethod = Literal["spike", "shift", "changepoint"]
+AnomalyMethod = Literal["spike", "shift", "changepoint", "hampel"]
 
 
 class ShiftCheck(StrictModel):
@@ -110,7 +110,9 @@ class AnomalyCheck(StrictModel):
     z_limit: float | None = Field(default=5.0, gt=0, description="tuned on NAB: few false positives")
     cusum_k: float = Field(default=0.5, ge=0)
     cusum_h: float | None = Field(default=None, gt=0, description="off by default: drift is slow")
-    hampel_k: float | None = Field(default=None, gt=0)
+    hampel_k: float | None = Field(
+        default=None, gt=0, description="hampel: outlier limit in robust sd (4 when named in method)"
+    )
     warmup: int = Field(default=288, ge=8, description="samples learned before judging")
     clear_s: float = Field(
         default=10.0, ge=0, le=86_400, description="spike/outlier/drift: quiet this long before cleared"
@@ -202,14 +204,14 @@ class MultivariateRule(StrictModel):
     learn_samples: int = Field(default=2_000, ge=10)
     limit: float = Field(default=40.0, gt=0, description="hotelling: T² above this is an anomaly")
     ridge: float = Field(
-        default=1e-4, ge=0, description="added to the covariance diagonal, relative to its mean"
+        default=1e-4, ge=0, description="hotelling: each variance is raised by this share of itself"
     )
     baseline_s: float = Field(default=3_600.0, gt=0, description="adaptive: baseline time constant")
     fast_s: float = Field(default=10.0, gt=0, description="adaptive: time constant of the recent score")
     warmup_s: float = Field(default=1_800.0, ge=0, description="adaptive: learning time before judging")
     score_limit: float = Field(default=4.0, gt=1, description="adaptive: recent T²/p above this")
-    hold_s: float = Field(default=10.0, ge=0, le=86_400)
-    clear_s: float = Field(default=60.0, ge=0, le=86_400)
+    hold_s: float = Field(default=5.0, ge=0, le=86_400, description="adaptive: wanted this long")
+    clear_s: float = Field(default=20.0, ge=0, le=86_400, description="adaptive: quiet this long")
     rebaseline_s: float = Field(default=300.0, gt=0, description="adaptive: held this long is normal")
     category: str = Field(default="anomaly.multivariate", pattern=CATEGORY_PATTERN)
 

@@ -10,8 +10,14 @@ the first minutes. Every complete row scores ``T² = zᵀ R⁻¹ z``; the recent
 mean of ``T²/p`` (``fast_s``, at least 8 rows; about 1 when all is as usual)
 above ``score_limit`` is an anomaly, raised once held for ``hold_s``, held
 while above half-way, cleared after ``clear_s`` quiet. The baseline is frozen
-while raised; after ``rebaseline_s`` the current row is taken as the new
-normal and the facet clears.
+while raised; after ``rebaseline_s`` the recent means are taken as the new
+normal and the facet clears. The baseline before a fault is kept for
+``baseline_s``: a fault raised again within ``2 × rebaseline_s`` of being
+re-baselined is the same fault, so re-baselining it again keeps the normal
+from before it; recent means back at that normal (nearer it than the current
+baseline, by T², and not anomalous from it) take it back without an event, and
+while a row is nearer it no new event is raised. The end of a long fault, or of
+one that kept moving, is then no new anomaly.
 
 Every row of a batch is scored in order: the readings of one timestamp
 update the device's latest values, and the row is judged when the
@@ -59,6 +65,69 @@ def initial_state() -> list[float]:
 
 
 @njit()
+def correlation_inverse(
+    s: npt.NDArray[np.float64],
+    p: int,
+    gamma: float,
+    work: npt.NDArray[np.float64],
+    inv: npt.NDArray[np.float64],
+) -> bool:
+    """``inv`` the inverse of the learned correlation shrunk by ``gamma``; False: singular."""
+    for r in range(p):
+        for c in range(p):
+            crr, ccc = s[CO0 + r * p + r], s[CO0 + c * p + c]
+            corr = s[CO0 + r * p + c] / math.sqrt(crr * ccc) if crr > 0.0 and ccc > 0.0 else 0.0
+            if r == c:
+                corr = 1.0
+            work[r * p + c] = (1.0 - gamma) * corr + (gamma if r == c else 0.0)
+    return invert(work, p, inv)
+
+
+@njit()
+def quadratic(inv: npt.NDArray[np.float64], ok: bool, v: npt.NDArray[np.float64], p: int) -> float:
+    """``vᵀ inv v`` (``v·v`` where the correlation was singular)."""
+    total = 0.0
+    for r in range(p):
+        if not ok:
+            total += v[r] * v[r]
+            continue
+        row = 0.0
+        for c in range(p):
+            row += inv[r * p + c] * v[c]
+        total += v[r] * row
+    return total
+
+
+@njit()
+def t2_from(
+    s: npt.NDArray[np.float64], at: int, y: npt.NDArray[np.float64], inv: npt.NDArray[np.float64], ok: bool
+) -> float:
+    """T² of ``y`` (one value per channel) from the means in ``s[at:]``, in baseline sd."""
+    p = y.size
+    v = np.empty(p)
+    for j in range(p):
+        v[j] = (y[j] - s[at + j]) / math.sqrt(s[VAR0 + j]) if s[VAR0 + j] > 0.0 else 0.0
+    return quadratic(inv, ok, v, p)
+
+
+@njit()
+def back_at_prior(
+    s: npt.NDArray[np.float64], p: int, inv: npt.NDArray[np.float64], ok: bool, limit: float
+) -> bool:
+    """Whether the recent means are back at the baseline before re-baselining.
+
+    Back: their T²/p from it is under ``limit`` and under their T²/p from the
+    current one. Nearness is the detector's own T² distance, so a move of every
+    channel together (the plant's load) counts for less than one channel
+    leaving the others: the end of a broken relation is seen as the old normal
+    even when the load has wandered since.
+    """
+    recent = s[FAST0 : FAST0 + p]
+    prior = t2_from(s, PRIOR0, recent, inv, ok)
+    return prior <= limit * p and prior < t2_from(s, MEAN0, recent, inv, ok)
+
+
+@njit()
 def adaptive_update(
     prm: npt.NDArray[np.float64],
     s: npt.NDArray[np.float64],
@@ -82,17 +151,13 @@ def adaptive_update(
     n = s[S_N]
     a_s, a_f = rates(n, dt, prm[P_BASE_S], prm[P_FAST_S])
     code = s[S_CODE]
-    near_prior, near_now = 0.0, 0.0
     for j in range(p):
         s[FAST0 + j] += a_f * (x[j] - s[FAST0 + j])
-        var = s[VAR0 + j]
-        if var > 0.0:
-            near_prior += (s[FAST0 + j] - s[PRIOR0 + j]) ** 2 / var
-            near_now += (s[FAST0 + j] - s[MEAN0 + j]) ** 2 / var
+    ok = correlation_inverse(s, p, p / (p + min(n, 2.0 / a_s - 1.0)), work, inv)
     if not math.isnan(s[S_PRIOR_T]):  # re-baselined: back nearer the old point is the old normal
         if t - s[S_PRIOR_T] > prm[P_BASE_S] or t < s[S_PRIOR_T]:
             s[S_PRIOR_T] = math.nan
-        elif near_prior < near_now:
+        elif back_at_prior(s, p, inv, ok, prm[P_LIMIT]):
             for j in range(p):
                 s[MEAN0 + j] = s[PRIOR0 + j]
             s[S_PRIOR_T], s[S_SCORE] = math.nan, 1.0
@@ -100,28 +165,13 @@ def adaptive_update(
     for j in range(p):
         var = s[VAR0 + j]
         z[j] = (x[j] - s[MEAN0 + j]) / math.sqrt(var) if var > 0.0 else 0.0
-    gamma = p / (p + min(n, 2.0 / a_s - 1.0))
-    for r in range(p):
-        for c in range(p):
-            crr, ccc = s[CO0 + r * p + r], s[CO0 + c * p + c]
-            corr = s[CO0 + r * p + c] / math.sqrt(crr * ccc) if crr > 0.0 and ccc > 0.0 else 0.0
-            if r == c:
-                corr = 1.0
-            work[r * p + c] = (1.0 - gamma) * corr + (gamma if r == c else 0.0)
-    t2 = 0.0
-    if invert(work, p, inv):
-        for r in range(p):
-            row = 0.0
-            for c in range(p):
-                row += inv[r * p + c] * z[c]
-            t2 += z[r] * row
-    else:
-        for j in range(p):
-            t2 += z[j] * z[j]
+    t2 = quadratic(inv, ok, z, p)
     s[S_SCORE] += a_f * (t2 / p - s[S_SCORE])
     wanted = 0.0
     if n >= MIN_BASELINE_N and t - s[S_T0] >= prm[P_WARM_S] and s[S_SCORE] > prm[P_LIMIT]:
         wanted = 1.0
+    if wanted != 0.0 and not math.isnan(s[S_PRIOR_T]) and t2_from(s, PRIOR0, x[:p], inv, ok) < t2:
+        wanted = 0.0  # on its way back to the old normal: no new event while the recent means follow
     still = s[S_SCORE] > 1.0 + (prm[P_LIMIT] - 1.0) / 2.0
     new, s[S_PEND], s[S_QUIET] = hold_step(
         code, wanted, still, t, s[S_PEND], s[S_QUIET], prm[P_HOLD], prm[P_CLEAR]
@@ -129,8 +179,13 @@ def adaptive_update(
     if new != 0.0 and code == 0.0:
         s[S_RAISED] = t
     if new != 0.0 and t - s[S_RAISED] >= prm[P_REBASE]:
+        # Raised again within 2 × rebaseline_s of re-baselining: the same fault, whose normal is still
+        # the one before it (a new normal quiet that long is the one to return to).
+        first = math.isnan(s[S_PRIOR_T]) or s[S_RAISED] - s[S_PRIOR_T] > 2.0 * prm[P_REBASE]
         for j in range(p):  # the new operating point is the baseline now
-            s[PRIOR0 + j], s[MEAN0 + j] = s[MEAN0 + j], s[FAST0 + j]
+            if first:
+                s[PRIOR0 + j] = s[MEAN0 + j]
+            s[MEAN0 + j] = s[FAST0 + j]
         s[S_SCORE], s[S_PRIOR_T] = 1.0, t
         new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
     s[S_CODE] = new
@@ -215,45 +270,30 @@ class AdaptiveTwin:
         n = s[S_N]
         a_s, a_f = rates.py_func(n, dt, prm[P_BASE_S], prm[P_FAST_S])
         code = s[S_CODE]
-        near_prior, near_now = 0.0, 0.0
         for j in range(p):
             s[FAST0 + j] += a_f * (x[j] - s[FAST0 + j])
-            if s[VAR0 + j] > 0.0:
-                near_prior += (s[FAST0 + j] - s[PRIOR0 + j]) ** 2 / s[VAR0 + j]
-                near_now += (s[FAST0 + j] - s[MEAN0 + j]) ** 2 / s[VAR0 + j]
+        row = np.array(s)
+        work = np.zeros(MAX_DIMS * MAX_DIMS)
+        inv = np.zeros(MAX_DIMS * MAX_DIMS)
+        ok = correlation_inverse.py_func(row, p, p / (p + min(n, 2.0 / a_s - 1.0)), work, inv)
         if not math.isnan(s[S_PRIOR_T]):
             if t - s[S_PRIOR_T] > prm[P_BASE_S] or t < s[S_PRIOR_T]:
                 s[S_PRIOR_T] = math.nan
-            elif near_prior < near_now:
+            elif back_at_prior.py_func(row, p, inv, ok, prm[P_LIMIT]):
                 s[MEAN0 : MEAN0 + p] = s[PRIOR0 : PRIOR0 + p]
                 s[S_PRIOR_T], s[S_SCORE] = math.nan, 1.0
                 code, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan
         var = s[VAR0 : VAR0 + p]
         z = [(x[j] - s[MEAN0 + j]) / math.sqrt(var[j]) if var[j] > 0.0 else 0.0 for j in range(p)]
-        gamma = p / (p + min(n, 2.0 / a_s - 1.0))
-        co = s[CO0 : CO0 + p * p]
-        work = np.zeros(MAX_DIMS * MAX_DIMS)
-        for r in range(p):
-            for c in range(p):
-                crr, ccc = co[r * p + r], co[c * p + c]
-                corr = co[r * p + c] / math.sqrt(crr * ccc) if crr > 0.0 and ccc > 0.0 else 0.0
-                corr = 1.0 if r == c else corr
-                work[r * p + c] = (1.0 - gamma) * corr + (gamma if r == c else 0.0)
-        inv = np.zeros(MAX_DIMS * MAX_DIMS)
-        if invert.py_func(work, p, inv):
-            t2 = 0.0
-            for r in range(p):
-                row = 0.0
-                for c in range(p):
-                    row += float(inv[r * p + c]) * z[c]
-                t2 += z[r] * row
-        else:
-            t2 = 0.0
-            for j in range(p):
-                t2 += z[j] * z[j]
+        t2 = quadratic.py_func(inv, ok, np.array(z), p)
         s[S_SCORE] += a_f * (t2 / p - s[S_SCORE])
         warm = n >= MIN_BASELINE_N and t - s[S_T0] >= prm[P_WARM_S]
         wanted = 1.0 if warm and s[S_SCORE] > prm[P_LIMIT] else 0.0
+        returning = not math.isnan(s[S_PRIOR_T]) and (
+            t2_from.py_func(np.array(s), PRIOR0, np.array(x[:p]), inv, ok) < t2
+        )
+        if returning:
+            wanted = 0.0
         still = s[S_SCORE] > 1.0 + (prm[P_LIMIT] - 1.0) / 2.0
         new, s[S_PEND], s[S_QUIET] = hold_step.py_func(
             code, wanted, still, t, s[S_PEND], s[S_QUIET], prm[P_HOLD], prm[P_CLEAR]
@@ -261,7 +301,8 @@ class AdaptiveTwin:
         if new != 0.0 and code == 0.0:
             s[S_RAISED] = t
         if new != 0.0 and t - s[S_RAISED] >= prm[P_REBASE]:
-            s[PRIOR0 : PRIOR0 + p] = s[MEAN0 : MEAN0 + p]
+            if math.isnan(s[S_PRIOR_T]) or s[S_RAISED] - s[S_PRIOR_T] > 2.0 * prm[P_REBASE]:
+                s[PRIOR0 : PRIOR0 + p] = s[MEAN0 : MEAN0 + p]
             s[MEAN0 : MEAN0 + p] = s[FAST0 : FAST0 + p]
             s[S_SCORE], s[S_PRIOR_T] = 1.0, t
             new, s[S_PEND], s[S_QUIET] = 0.0, math.nan, math.nan

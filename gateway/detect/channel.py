@@ -15,7 +15,8 @@ For each reading ``k`` the slot ``slot[k]`` is advanced through, in order:
    exceedances in one local calendar day raise the daily facet until midnight.
 4. **rate of change** per minute, measured over spans of ``rate_span_s``.
 5. **anomalies** (when switched on): EWMA z-score spikes, Hampel / MAD
-   outliers over the last ``HAMPEL_W`` values, CUSUM drift of the z-score.
+   outliers over the last ``HAMPEL_W`` values (a MAD of 0 floored at the
+   resolution they show), CUSUM drift of the z-score.
    All O(1) per sample.
 
 NaN-safe by construction: every comparison with a NaN limit is false, so a
@@ -162,6 +163,22 @@ def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, 
             mad = dr
             above += 1
     return med, mad
+
+
+@njit()
+def resolution_step(history: npt.NDArray[np.float64], i: int) -> float:
+    """The smallest step between slot ``i``'s window values (0: one value), the resolution it shows.
+
+    It floors a MAD of 0 (more than half the window one value, as quantised
+    readings often are); sought only for a reading off the median.
+    """
+    window = history[i, HAMPEL_W:]
+    step = math.inf
+    for j in range(1, HAMPEL_W):
+        gap = window[j] - window[j - 1]
+        if 0.0 < gap < step:
+            step = gap
+    return step if step < math.inf else 0.0
 
 
 @njit()
@@ -334,6 +351,8 @@ def channel_step(
             outlier = False
             if warm and state[i, S_H_N] >= HAMPEL_W and params[r, P_HAMPEL_K] > 0:
                 med, mad = hampel_median_mad(history, i)
+                if mad == 0.0 and v != med:
+                    mad = resolution_step(history, i)
                 outlier = mad > 0 and abs(v - med) > params[r, P_HAMPEL_K] * MAD_TO_SIGMA * mad
             drift = False
             if warm:

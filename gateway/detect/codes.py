@@ -35,8 +35,10 @@ ANOMALY_NAMES = ("", "ewma_spike", "hampel_outlier", "cusum_drift")
 # Rate facet codes: +1 rising too fast, -1 falling too fast.
 RATE_NAMES = {1: "rising_too_fast", -1: "falling_too_fast"}
 
-# Hampel window length (odd, so the median is one element).
-HAMPEL_W = 7
+# Hampel window length (odd, so the median is one element): 11 s at 1 Hz, longer than the old 7 so
+# the MAD is steadier; a MAD of 0 on quantised readings is floored at their resolution.
+HAMPEL_W = 11
+HAMPEL_K = 4.0  # the default outlier limit, in robust sd
 
 # Parameter columns of a channel rule slot (NaN = that check is off).
 (

@@ -1,9 +1,12 @@
 """Hotelling multivariate kind: ``[[multivariate]]`` with ``method = "hotelling"``.
 
 A baseline learned over the first ``learn_samples`` complete rows and then
-frozen. The kernel is :func:`gateway.detect.multivariate.hotelling_step`; its
-twin :class:`gateway.detect.reference.HotellingTwin`. Every timestamp of a
-batch is judged in order (:class:`gateway.detect.latest.LatestValues`).
+frozen, each variance raised by ``ridge`` of itself so units do not matter.
+The adaptive kind supersedes it for equipment that drifts or changes
+operating point; it stays for processes known to be stationary. The kernel
+is :func:`gateway.detect.multivariate.hotelling_step`; its twin
+:class:`gateway.detect.reference.HotellingTwin`. Every timestamp of a batch
+is judged in order (:class:`gateway.detect.latest.LatestValues`).
 """
 
 from __future__ import annotations

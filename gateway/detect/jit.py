@@ -1,16 +1,15 @@
-"""How the detection kernels are loaded: one compiled module from the cache, or Numba's JIT.
+"""How the detection kernels are loaded: compiled modules from the cache, or Numba's JIT.
 
 Numba's JIT keeps LLVM and its typing context in the daemon for as long as it
 runs: about 110 MB of memory, more than all the rest of the gateway (a program
 of numpy, Numba and one cached kernel has 139 MB resident). ``gridgate warm``
 therefore also compiles every entry kernel ahead of time, with Numba's own
-compiler, into extension modules in the kernel cache directory (one per kernel:
-compiled together, some kernels' local types interfere)
-(:mod:`gateway.detect.compiled`). A process that finds the modules built from
-exactly these kernel sources, this Numba and this Python imports them and never
-imports Numba; otherwise the kernels load through the JIT as before. The
-kernels are the same code either way, and their twin tests run against
-whichever this machine loads.
+compiler, into extension modules in the kernel cache (one per kernel: compiled
+together, some kernels' local types interfere; see
+:mod:`gateway.detect.compiled`). A process that finds them for exactly these
+kernel sources imports them and never imports Numba; otherwise the kernels
+load through the JIT as before. The kernels are the same code either way, and
+their twin tests run against whichever this machine loads.
 
 Kernel modules decorate entry points (called from Python) with :func:`kernel`
 and the functions they call with :func:`njit`. ``GRIDGATE_KERNELS=jit`` forces
@@ -19,38 +18,42 @@ the JIT.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
-import importlib.metadata
 import importlib.util
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from gateway.detect.cache import kernel_cache_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Jitted(Protocol[P, R_co]):
+    """What :func:`njit` gives: the function, and the plain Python one as ``py_func`` for the twins."""
+
+    @property
+    def py_func(self) -> Callable[P, R_co]: ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
 
 MODE_VARIABLE = "GRIDGATE_KERNELS"
-_SOURCES = Path(__file__).resolve().parent
-
-
-def sources_digest() -> str:
-    """What a compiled module is valid for: the detection sources, Numba's and Python's versions."""
-    digest = hashlib.sha256()
-    for path in sorted(_SOURCES.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(importlib.metadata.version("numba").encode())
-    digest.update(sys.version.encode())
-    return digest.hexdigest()[:16]
 
 
 def compiled_dir(cache: Path | None = None) -> Path:
-    """Where the compiled kernels for these sources live: one extension module per entry kernel."""
-    return (cache or kernel_cache_dir()) / f"kernels-{sources_digest()}"
+    """Where the compiled kernels live: one extension module per entry kernel.
+
+    Inside the kernel cache, which is already a folder of its own for these
+    detection sources (:mod:`gateway.detect.cache`); the file names carry the
+    Python version.
+    """
+    return (cache or kernel_cache_dir()) / "compiled"
 
 
 def export_name(function: Callable[..., Any]) -> str:
@@ -78,28 +81,32 @@ COMPILED: Path | None = _compiled()
 ENTRIES: list[Any] = []  # the JIT dispatchers of every entry kernel, for the ahead-of-time build
 
 
-class _Helper:
+class _Helper(Generic[P, R]):
     """A function only kernels call, as the compiled module has it built in: its twins use ``py_func``."""
 
-    def __init__(self, function: Callable[..., Any]) -> None:
-        self.py_func = function
+    def __init__(self, function: Callable[P, R]) -> None:
+        self._function = function
 
-    def __call__(self, *args: Any) -> Any:
-        return self.py_func(*args)
+    @property
+    def py_func(self) -> Callable[P, R]:
+        return self._function
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._function(*args, **kwargs)
 
 
-def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+def njit(**options: Any) -> Callable[[Callable[P, R]], Jitted[P, R]]:
     """A function the kernels call: Numba's ``njit`` with the kernels' options under the JIT.
 
     Either way it has ``py_func``, which the twins call.
     """
 
-    def wrap(function: Callable[..., Any]) -> Any:
+    def wrap(function: Callable[P, R]) -> Jitted[P, R]:
         if COMPILED is not None:
             return _Helper(function)
         import numba
 
-        return numba.njit(cache=True, nogil=True, **options)(function)
+        return numba.njit(cache=True, nogil=True, **options)(function)  # type: ignore[no-any-return]
 
     return wrap
 

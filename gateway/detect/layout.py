@@ -137,7 +137,9 @@ def channel_params(rule: ThresholdRule) -> list[float]:
     p[c.P_Z_LIMIT] = _num(anomaly.z_limit) if anomaly and spike else math.nan
     p[c.P_CUSUM_K] = anomaly.cusum_k if anomaly else 0.5
     p[c.P_CUSUM_H] = _num(anomaly.cusum_h) if anomaly else math.nan
-    p[c.P_HAMPEL_K] = _num(anomaly.hampel_k) if anomaly else math.nan
+    hampel = anomaly is not None and "hampel" in anomaly.method
+    hampel_k = anomaly.hampel_k if anomaly is not None else None
+    p[c.P_HAMPEL_K] = _num(c.HAMPEL_K if hampel and hampel_k is None else hampel_k)
     p[c.P_WARMUP] = float(anomaly.warmup) if anomaly else 0.0
     p[c.P_A_CLEAR] = anomaly.clear_s if anomaly else 0.0
     return p

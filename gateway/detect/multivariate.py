@@ -98,14 +98,11 @@ def hotelling_step(
                 for c in range(p):
                     comoment[d, r * p + c] += delta[r] * (x[c] - m[c])
             if count[d] >= learn_n[d]:
-                trace = 0.0
-                for j in range(p):
-                    trace += comoment[d, j * p + j]
-                jitter = ridge[d] * trace / (p * (count[d] - 1.0)) + 1e-12
                 for q in range(p * p):
                     work[q] = comoment[d, q] / (count[d] - 1.0)
-                for j in range(p):
-                    work[j * p + j] += jitter
+                for j in range(p):  # relative to each channel's own variance: units do not matter
+                    work[j * p + j] *= 1.0 + ridge[d]
+                    work[j * p + j] += 1e-12
                 if not invert(work, p, inverse[d]):
                     inverse[d, : p * p] = math.nan
             continue

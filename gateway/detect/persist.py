@@ -54,7 +54,10 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
         owner = engine.kind_of(i)
         if owner is not None:
             owner[0].load(owner[1], entry)
-        elif len(entry["state"]) == engine.state.shape[1]:  # another layout (older release): learn anew
+        elif (  # another layout (an older release, a longer Hampel window): learn anew
+            len(entry["state"]) == engine.state.shape[1]
+            and len(entry.get("history", ())) == engine.history.shape[1]
+        ):
             engine.state[i] = entry["state"]
             engine.history[i] = entry["history"]
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -224,6 +225,8 @@ class ChannelTwin:
             ordered = sorted(self.recent)
             med = ordered[HAMPEL_W // 2]
             mad = sorted(abs(x - med) for x in ordered)[HAMPEL_W // 2]
+            if mad == 0.0:  # floored at the resolution the window shows
+                mad = min((b - a for a, b in itertools.pairwise(ordered) if b > a), default=0.0)
             outlier = mad > 0 and abs(v - med) > lim.hampel_k * MAD_TO_SIGMA * mad
         drift = False
         if warm:

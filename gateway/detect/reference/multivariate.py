@@ -57,13 +57,9 @@ class HotellingTwin:
 
     def _baseline_inverse(self) -> list[list[float]] | None:
         p, n = self.dims, self.count
-        trace = 0.0
-        for j in range(p):
-            trace += self.comoment[j][j]
-        jitter = self.ridge * trace / (p * (n - 1.0)) + 1e-12
         a = [[self.comoment[r][c] / (n - 1.0) for c in range(p)] for r in range(p)]
         for j in range(p):
-            a[j][j] += jitter
+            a[j][j] = a[j][j] * (1.0 + self.ridge) + 1e-12
         out = [[1.0 if r == c else 0.0 for c in range(p)] for r in range(p)]
         for col in range(p):
             pivot = col
