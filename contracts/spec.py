@@ -63,7 +63,8 @@ class DriverSpec:
     ``build(devices, section)`` returns the runners; ``section`` is the
     validated section (a tuple when ``many``, the model or None otherwise).
     ``check_profile(profile, search)`` yields what is wrong with a device
-    profile of this driver (``gridgate profiles`` shows it).
+    profile of this driver (``gridgate profiles`` shows it). ``outputs(device)``
+    names the channels of a device that may be switched (a relay's coils).
     """
 
     name: str
@@ -72,3 +73,4 @@ class DriverSpec:
     section: Section | None = None
     check: Callable[[Indexed, Any], Iterable[str]] = _no_problems
     check_profile: Callable[[ProfileFile, Sequence[Path]], Iterable[str]] = lambda profile, search: ()
+    outputs: Callable[[DeviceConfig], frozenset[str]] = lambda device: frozenset()
