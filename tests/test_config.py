@@ -99,6 +99,37 @@ BROKEN = [
         lambda t: t + t[t.index("[[devices]]") : t.index("[[rules]]")],
         ["devices[1].id: duplicate device id 'dust-01'"],
     ),
+    (
+        "a rule's relay on a missing device",
+        lambda t: t.replace(
+            'category = "env.dust.pm10"',
+            'category = "env.dust.pm10"\noutput = { device = "relays", channel = "relay1" }',
+        ),
+        ["rules[0].output.device: no device 'relays' (devices: dust-01)"],
+    ),
+    (
+        "a rule's relay on a channel that is no writable coil",
+        lambda t: t.replace(
+            'category = "env.dust.pm10"',
+            'category = "env.dust.pm10"\noutput = { device = "dust-01", channel = "pm10" }',
+        ),
+        [
+            "rules[0].output.channel: not a writable output: 'pm10' on device 'dust-01'"
+            " (outputs: none; declare a coil with writable = true)"
+        ],
+    ),
+    (
+        "a correlation naming a missing device",
+        lambda t: (
+            t
+            + '\n[[correlations]]\nname = "smoke-and-camera"\n'
+            + 'members = [{ category = "fire" }, { device = "cam-9" }]\n'
+        ),
+        [
+            "correlations[0].members[1].device: correlation 'smoke-and-camera' names no device 'cam-9'"
+            " (devices: dust-01)"
+        ],
+    ),
 ]
 
 

@@ -33,9 +33,11 @@ from gateway.remote.auth import Authoriser
 from gateway.remote.commands import CommandHandler, event_commands
 from gateway.remote.evidence import evidence_commands
 from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
+from gateway.remote.relay import relay_commands
 from gateway.service.devices import DeviceStates
 from gateway.service.diagnostics import LogTail, diagnostics_bundle
 from gateway.service.health import HEALTH_TOPIC, MISSED_BEFORE_STALE, HealthReport
+from gateway.service.outputs import Outputs, RuleOutputs
 from gateway.service.pipeline import Pipeline
 from gateway.service.runners import Running, build_running, feed, heard
 from gateway.service.supervisor import Supervisor
@@ -178,6 +180,9 @@ class Daemon:
         devices = running.availability
         for stream in running.streams:
             stream.picture = evidence.picture
+        outputs = Outputs(running.pollers)
+        rule_outputs = RuleOutputs(alarms, engine.subjects, [*cfg.rules, *cfg.cross_rules], outputs)
+        commands.register(relay_commands(outputs.switch, roles=cfg.commands.relay_roles))
         health = HealthReport(
             outbox,
             devices,
@@ -237,6 +242,7 @@ class Daemon:
                 for name, start in (
                     ("events", lambda: desk.run(self._stopping)),
                     ("evidence", evidence.run),
+                    ("outputs", rule_outputs.run),
                     ("detection-state", lambda: self._save_detection(engine)),
                     ("detection-silence", lambda: self._watch_silence(pipeline)),
                     ("device-states", lambda: states.refresh(devices)),
