@@ -7,10 +7,11 @@ over TCP (both the bus driver's own Modbus TCP and the pymodbus client driver).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from contracts.errors import NotWritable
+from contracts.errors import ConfigError, NotWritable
 from contracts.profiles import default_profile_dirs
 from drivers.modbus.bus import ModbusBus
 from drivers.modbus.config import BusConfig, ModbusConfig
@@ -21,6 +22,8 @@ from drivers.modbus.tcp import ModbusTcpConfig, ModbusTcpDriver
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 from drivers.simulators.rtu_server import RtuLineServer
 from firmware_tools.local_broker import free_port
+from gateway.config import parse_config
+from tests.conftest import gateway_toml
 
 RELAYS = tuple(load_profile("relay-8", default_profile_dirs()).channels)
 DOOR = ModbusChannel(id="door", table="discrete", address=0)
@@ -100,3 +103,42 @@ def test_only_a_coil_can_be_declared_writable() -> None:
         ModbusChannel(id="x", table="discrete", address=0, writable=True)
     with pytest.raises(ValueError, match="only a coil is writable"):
         ModbusChannel(id="x", table="holding", address=0, writable=True)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+FIELD = """
+[[buses]]
+id = "rs485-1"
+device = "/dev/ttyUSB0"
+
+[[devices]]
+id = "smoke-01"
+driver = "modbus"
+bus = "rs485-1"
+unit_id = 1
+channels = [{ id = "smoke_alarm", address = 0 }]
+
+[[devices]]
+id = "fume-01"
+driver = "modbus"
+bus = "rs485-1"
+unit_id = 2
+channels = [{ id = "fan_status", address = 0 }, { id = "purifier_status", address = 1 }]
+"""
+
+
+def test_the_documented_rule_outputs_are_a_valid_config_and_name_writable_coils() -> None:
+    text = (ROOT / "docs" / "detection-rules.md").read_text()
+    example = text.split("<!-- example: outputs -->\n```toml\n")[1].split("```")[0]
+    site = gateway_toml(broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=example)
+    config = parse_config(site + FIELD, source="detection-rules.md")
+    outputs = [r.output for r in (*config.rules, *config.cross_rules) if r.output is not None]
+    assert [(o.device, o.channel, o.pulse_s) for o in outputs] == [
+        ("relays", "relay1", None),
+        ("relays", "relay2", 2.0),
+    ]
+    with pytest.raises(ConfigError, match=r"not a writable output: 'smoke_alarm' on device 'smoke-01'"):
+        siren = 'output = { device = "relays", channel = "relay1" }'
+        parse_config(
+            site.replace(siren, siren.replace("relays", "smoke-01").replace("relay1", "smoke_alarm")) + FIELD
+        )
