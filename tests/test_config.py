@@ -29,7 +29,15 @@ def _problems(text: str) -> list[str]:
 def test_the_shipped_demo_config_is_valid() -> None:
     config, digest = load_config(ROOT / "configs" / "demo.toml")
     assert config.gateway.id == "gw-demo-01" and len(digest) == 16
-    assert [r.channel for r in config.rules] == ["pm10", "noise", "fume", "smoke_alarm", "tilt_x", "z1_alarm"]
+    assert [r.channel for r in config.rules] == [
+        "pm10",
+        "noise",
+        "fume",
+        "smoke_alarm",
+        "tilt_x",
+        "z1_alarm",
+        "intrusion",
+    ]
 
 
 BROKEN = [
@@ -153,7 +161,7 @@ def test_check_prints_a_summary_and_exits_0() -> None:
     result = _gridgate("check", "configs/demo.toml")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "configs/demo.toml: ok — gateway gw-demo-01, 6 device(s), 77 channel(s), 6 rule(s)"
+        "configs/demo.toml: ok — gateway gw-demo-01, 7 device(s), 79 channel(s), 7 rule(s)"
     )
 
 

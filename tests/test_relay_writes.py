@@ -23,6 +23,7 @@ from drivers.simulators.modbus_device import SimulatedModbusDevice
 from drivers.simulators.rtu_server import RtuLineServer
 from firmware_tools.local_broker import free_port
 from gateway.config import parse_config
+from gateway.config.rules import CrossRule, ThresholdRule
 from tests.conftest import gateway_toml
 
 RELAYS = tuple(load_profile("relay-8", default_profile_dirs()).channels)
@@ -132,7 +133,8 @@ def test_the_documented_rule_outputs_are_a_valid_config_and_name_writable_coils(
     example = text.split("<!-- example: outputs -->\n```toml\n")[1].split("```")[0]
     site = gateway_toml(broker_port=1, modbus_port=2, storage=Path("/tmp/x"), prefix="gg/v1", rules=example)
     config = parse_config(site + FIELD, source="detection-rules.md")
-    outputs = [r.output for r in (*config.rules, *config.cross_rules) if r.output is not None]
+    rules: list[ThresholdRule | CrossRule] = [*config.rules, *config.cross_rules]
+    outputs = [r.output for r in rules if r.output is not None]
     assert [(o.device, o.channel, o.pulse_s) for o in outputs] == [
         ("relays", "relay1", None),
         ("relays", "relay2", 2.0),
