@@ -63,8 +63,12 @@ class DriverSpec:
     ``build(devices, section)`` returns the runners; ``section`` is the
     validated section (a tuple when ``many``, the model or None otherwise).
     ``check_profile(profile, search)`` yields what is wrong with a device
-    profile of this driver (``gridgate profiles`` shows it). ``outputs(device)``
-    names the channels of a device that may be switched (a relay's coils).
+    profile of this driver (``gridgate profiles`` shows it).
+    ``entry(device)``, for a ``many`` section: the id of the entry a device
+    uses (its bus, its platform). A config change then restarts only the
+    devices of the entries that changed; without it, all of the kind's.
+    ``outputs(device)`` names the channels of a device that may be switched
+    (a relay's coils).
     """
 
     name: str
@@ -73,4 +77,5 @@ class DriverSpec:
     section: Section | None = None
     check: Callable[[Indexed, Any], Iterable[str]] = _no_problems
     check_profile: Callable[[ProfileFile, Sequence[Path]], Iterable[str]] = lambda profile, search: ()
+    entry: Callable[[DeviceConfig], str] | None = None
     outputs: Callable[[DeviceConfig], frozenset[str]] = lambda device: frozenset()

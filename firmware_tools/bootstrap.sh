@@ -2,7 +2,7 @@
 # Set up GridGate on a fresh Debian / Raspberry Pi OS machine, then run the demo or the tests.
 #   firmware_tools/bootstrap.sh demo    simulated dust monitor → gateway → local broker, live view
 #   firmware_tools/bootstrap.sh test    the test suite
-# Installs what is missing: mosquitto and python3-venv (apt-get; for the tests
+# Installs what is missing: mosquitto, python3-venv, gcc and python3-dev (apt-get; for the tests
 # also systemd, whose systemd-analyze checks the service unit, chromium,
 # which renders the status page, and nats-server, an MQTT 3.1.1-only broker that
 # can cluster, for the fallback and failover tests), a virtual
@@ -36,6 +36,13 @@ command -v python3 >/dev/null || missing+=(python3)
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   missing+=(python3-venv)
 fi
+# gcc and the Python headers compile the detection kernels ahead of time (gridgate warm):
+# without them the daemon runs them through Numba's JIT, with about 110 MB more memory.
+command -v cc >/dev/null || missing+=(gcc)
+if command -v python3 >/dev/null && ! python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  missing+=(python3-dev)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} with apt-get" >&2
   as_root apt-get update -qq
@@ -57,6 +64,7 @@ if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.cache/numba}"
+.venv/bin/gridgate warm  # quick once the cache holds them
 case "$what" in
   demo) exec .venv/bin/python -m firmware_tools.demo "$@" ;;
   test)

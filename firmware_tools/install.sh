@@ -86,6 +86,13 @@ if [ -z "$python" ] || ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
   python=/usr/bin/python3
 fi
+if ! command -v cc >/dev/null || ! "$python" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  # For the kernels compiled ahead of time (gridgate warm, below); without them they run under the JIT.
+  say "installing gcc and python3-dev with apt-get"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc python3-dev >/dev/null; } ||
+    say "could not install gcc and python3-dev: the kernels will run under the JIT (about 110 MB more memory)"
+fi
 "$python" - <<'PY'
 import sys
 if sys.version_info < (3, 10):

@@ -21,7 +21,6 @@ from firmware_tools.alarm_test import load_results
 from firmware_tools.broker_target import TargetError, add_broker_options, broker_target, explain_failure
 from firmware_tools.report_data import gather
 from firmware_tools.report_html import render_html
-from firmware_tools.report_pdf import render_pdf
 
 
 def add_report_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -92,6 +91,8 @@ def run_report(args: argparse.Namespace) -> int:
     name = f"commissioning-{report.config.gateway.id}"
     html_path = Path(args.html or f"{name}.html")
     pdf_path = Path(args.pdf or f"{name}.pdf")
+    from firmware_tools.report_pdf import render_pdf  # the PDF library (~10 MB) only for a report
+
     html_path.write_text(render_html(report), encoding="utf-8")
     render_pdf(report, pdf_path)
     done = time.monotonic()

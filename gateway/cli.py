@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -200,10 +201,22 @@ def _web_password() -> int:
 
 def _warm() -> int:
     from gateway.detect.cache import kernel_cache_dir
+    from gateway.detect.compiled import BuildError, build
     from gateway.detect.engine import DetectionEngine
 
-    seconds = DetectionEngine((), (), ()).warm_up()
+    started = time.monotonic()
+    seconds = DetectionEngine((), (), ()).warm_up(every_kind=True)
     print(f"detection kernels ready in {kernel_cache_dir()} ({seconds:.1f} s)")
+    try:
+        path = build()
+    except BuildError as exc:
+        print(
+            f"gridgate warm: cannot compile the kernels' module ({exc}); the daemon loads them through"
+            " the JIT, which needs about 110 MB more memory (install gcc and python3-dev, then warm again)",
+            file=sys.stderr,
+        )
+        return 0
+    print(f"compiled kernels in {path} ({time.monotonic() - started:.1f} s in all)")
     return 0
 
 

@@ -65,7 +65,8 @@ async def test_events_health_and_notices_get_through_a_full_disk_and_it_recovers
                     await cc.wait_until(lambda: _health(cc, "full"), timeout=60)
                     await cc.wait_until(lambda: _notices(cc, "storage_full"), timeout=30)
                     await _until(lambda: len(schedule.phases) >= 7)
-                assert box.disk_full or box.pending() == 0
+                # Either still full, or the freed pages took what was held and it all went out.
+                await _until(lambda: box.disk_full or box.pending() == 0)
                 _fill(box)  # freed pages were reused meanwhile: make sure it is still full
                 space_back = time.monotonic()
                 _make_room(box)

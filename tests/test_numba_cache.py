@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 WARM_UP = (
     "import os, numba; from gateway.detect.engine import DetectionEngine;"
-    " DetectionEngine([]).warm_up(); print(os.environ['NUMBA_CACHE_DIR'])"
+    " DetectionEngine([]).warm_up(every_kind=True); print(os.environ['NUMBA_CACHE_DIR'])"
 )
 
 

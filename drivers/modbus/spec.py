@@ -90,6 +90,7 @@ BUS_SPEC = DriverSpec(
     check=check_buses,
     build=build_bus_devices,
     check_profile=check_profile,
+    entry=lambda device: device.bus if isinstance(device, ModbusConfig) else "",
     outputs=device_outputs,
 )
 TCP_SPEC = DriverSpec(

@@ -44,4 +44,5 @@ SPEC = DriverSpec(
     check=cross_check,
     build=build,
     check_profile=check_profile,
+    entry=lambda device: device.platform if isinstance(device, PlatformDeviceConfig) else "",
 )

@@ -154,7 +154,16 @@ class Storage(StrictModel):
         default=256 * 1024 * 1024, ge=64 * 1024, description="outbox bound; oldest telemetry shed first"
     )
     telemetry_commit_s: float = Field(
-        default=1.0, gt=0, le=60, description="telemetry is committed in groups this often"
+        default=1.0,
+        gt=0,
+        le=60,
+        description="a telemetry group waits at most this long for the uplink to be idle before its commit",
+    )
+    telemetry_coalesce_s: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="once the uplink is idle, a group waits this long for the rest of a poll round",
     )
 
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from gateway.config.rules import MultivariateRule
+from gateway.detect.jit import kernel, njit
 from gateway.detect.kind import Description, KindEvent, StateRows
 from gateway.detect.layout import Subject, multivariate_subject
 from gateway.detect.multivariate import MAX_DIMS, invert
@@ -58,7 +58,7 @@ def initial_state() -> list[float]:
     return row
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def adaptive_update(
     prm: npt.NDArray[np.float64],
     s: npt.NDArray[np.float64],
@@ -148,7 +148,7 @@ def adaptive_update(
     return old
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def adaptive_step(
     at: npt.NDArray[np.intp],
     value: npt.NDArray[np.float64],

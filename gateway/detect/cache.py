@@ -25,5 +25,5 @@ def kernel_cache_dir() -> Path:
 
 
 def has_compiled_kernels() -> bool:
-    """Whether this cache already holds compiled kernels (Numba's ``*.nbi`` index files)."""
-    return any(kernel_cache_dir().rglob("*.nbi"))
+    """Whether this cache already holds compiled kernels (Numba's ``*.nbi`` index files or modules)."""
+    return any(kernel_cache_dir().rglob("*.nbi")) or any(kernel_cache_dir().glob("kernels-*"))

@@ -29,7 +29,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from gateway.detect.codes import (
     ANOMALY_DRIFT,
@@ -100,13 +99,14 @@ from gateway.detect.codes import (
     S_STUCK_SINCE,
     S_WINDOW,
 )
+from gateway.detect.jit import kernel, njit
 
 Z_CLIP = 4.0  # one wild sample moves CUSUM by at most this many standard deviations
 MAD_TO_SIGMA = 1.4826  # MAD of normal data times this estimates its standard deviation
 SECONDS_PER_DAY = 86_400.0
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(inline="always")
 def _emit(ev: npt.NDArray[np.int64], n: int, k: int, i: int, facet: int, old: float, new: float) -> int:
     ev[n, 0] = k
     ev[n, 1] = i
@@ -116,7 +116,7 @@ def _emit(ev: npt.NDArray[np.int64], n: int, k: int, i: int, facet: int, old: fl
     return n + 1
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def target_level(v: float, level: int, params: npt.NDArray[np.float64], i: int) -> int:
     """The level ``v`` asks for at ``level``, by parameter row ``i`` (hysteresis downwards)."""
     wanted = 0
@@ -143,7 +143,7 @@ def target_level(v: float, level: int, params: npt.NDArray[np.float64], i: int) 
     return wanted
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, float]:
     """Median and MAD of slot ``i``'s full, sorted window (odd length), in O(window)."""
     window = history[i, HAMPEL_W:]
@@ -164,7 +164,7 @@ def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, 
     return med, mad
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def hampel_insert(history: npt.NDArray[np.float64], state: npt.NDArray[np.float64], i: int, v: float) -> None:
     """Push ``v`` into slot ``i``'s ring ``history[i, :W]``; ``history[i, W:]`` stays sorted."""
     n = int(state[i, S_H_N])
@@ -196,7 +196,7 @@ def hampel_insert(history: npt.NDArray[np.float64], state: npt.NDArray[np.float6
     state[i, S_H_N] = n
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def channel_step(
     slot: npt.NDArray[np.int32],
     value: npt.NDArray[np.float64],

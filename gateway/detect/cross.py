@@ -14,14 +14,14 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from gateway.detect.codes import F_CROSS
+from gateway.detect.jit import kernel, njit
 
 UNKNOWN, FALSE, TRUE = -1, 0, 1
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def clause_holds(a: float, op: int, b: float) -> int:
     """TRUE, FALSE or UNKNOWN (either side NaN) for ``a > b`` (op 1) or ``a < b`` (op -1)."""
     if math.isnan(a) or math.isnan(b):
@@ -31,7 +31,7 @@ def clause_holds(a: float, op: int, b: float) -> int:
     return TRUE if a < b else FALSE
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def cross_step(
     rules: npt.NDArray[np.int32],
     t: float,

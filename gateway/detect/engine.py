@@ -104,8 +104,13 @@ class DetectionEngine:
         self._routes: dict[tuple[str, tuple[str, ...]], _Route] = {}
         self._made_at = time.time()
 
-    def warm_up(self) -> float:
-        """Compile (or load from the cache) every kernel; return the seconds it took."""
+    def warm_up(self, *, every_kind: bool = False) -> float:
+        """Compile (or load from the cache) the kernels; return the seconds it took.
+
+        Only the kinds that serve a rule, unless ``every_kind``: each kernel loaded
+        costs the daemon memory for as long as it runs (several MB of machine code
+        and LLVM state), and a kind with no subjects never calls its kernel.
+        """
         started = time.perf_counter()
         ev = np.zeros((0, 5), dtype=np.int64)
         f0, i0 = np.zeros(0), np.zeros(0, np.int32)
@@ -121,7 +126,8 @@ class DetectionEngine:
             ev,
         )
         for kind in self.kinds:
-            kind.warm_up()
+            if every_kind or kind.subjects:
+                kind.warm_up()
         return time.perf_counter() - started
 
     def kind_of(self, subject: int) -> tuple[DetectorKind, int] | None:

@@ -16,14 +16,14 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from gateway.detect.codes import F_MULTIVARIATE
+from gateway.detect.jit import kernel, njit
 
 MAX_DIMS = 8
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def invert(a: npt.NDArray[np.float64], p: int, out: npt.NDArray[np.float64]) -> bool:
     """Write the inverse of the ``p``×``p`` matrix ``a`` (row-major, destroyed) to ``out``."""
     for r in range(p):
@@ -53,7 +53,7 @@ def invert(a: npt.NDArray[np.float64], p: int, out: npt.NDArray[np.float64]) -> 
     return True
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def hotelling_step(
     detectors: npt.NDArray[np.int32],
     latest: npt.NDArray[np.float64],

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from gateway.detect.jit import njit
 
 MIN_BASELINE_N, MIN_FAST_N = 64.0, 8.0
 CLIP = 4.0  # baseline updates are clipped at this many sd: an anomaly under way must not widen them
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def rates(n: float, dt: float, base_s: float, fast_s: float) -> tuple[float, float]:
     """The baseline and recent-mean learning rates after ``n`` samples, ``dt`` seconds apart.
 
@@ -33,13 +33,13 @@ def rates(n: float, dt: float, base_s: float, fast_s: float) -> tuple[float, flo
     return a_s, a_f
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def clip(x: float, bound: float) -> float:
     """``x`` limited to ``[-bound, bound]``."""
     return min(max(x, -bound), bound)
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def hold_step(
     code: float,
     wanted: float,

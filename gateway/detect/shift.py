@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from gateway.config.rules import ThresholdRule
+from gateway.detect.jit import kernel, njit
 from gateway.detect.kind import Description
 from gateway.detect.perchannel import ChannelKind
 from gateway.detect.pieces import CLIP, MIN_BASELINE_N, clip, hold_step, rates
@@ -70,7 +70,7 @@ def initial_state() -> list[float]:
     return row
 
 
-@njit(cache=True, nogil=True)
+@njit()
 def shift_update(p: npt.NDArray[np.float64], s: npt.NDArray[np.float64], v: float, t: float) -> float:
     """Advance one channel's state ``s`` (parameters ``p``) by reading ``v`` at ``t``; return old code."""
     old = float(s[S_CODE])
@@ -133,7 +133,7 @@ def shift_update(p: npt.NDArray[np.float64], s: npt.NDArray[np.float64], v: floa
     return old
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def shift_step(
     slot: npt.NDArray[np.int32],
     value: npt.NDArray[np.float64],

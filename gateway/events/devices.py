@@ -88,6 +88,12 @@ class DeviceEvents:
         if opened is not None:
             self._clear(opened, ts=ts, reason="back to normal")
 
+    def forget(self, device: str, *, ts: float) -> None:
+        """``device`` left the config: its comms event, if open, clears (it cannot clear by itself)."""
+        opened = self._open.pop(device, None)
+        if opened is not None:
+            self._clear(opened, ts=ts, reason="device removed")
+
     def _raised(self, device: str, state: str, reason: str, ts: float, hold_s: float) -> dict[str, Any]:
         raised = Raised(
             event_class="fault",

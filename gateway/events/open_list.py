@@ -10,6 +10,7 @@ event still open, built from the events the outbox keeps for restarts.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,25 +50,55 @@ def summary(event: Mapping[str, Any]) -> dict[str, Any]:
     return {key: event[key] for key in _SUMMARY_FIELDS if key in event}
 
 
+class _Listing:
+    """Each open event's summary, kept in step with the outbox's ``kv`` by :func:`publish_with_list`."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+        for prefix in _KEY_PREFIXES:
+            for key, text in outbox.kv_items(prefix).items():
+                self.entries[key] = summary(json.loads(text))
+
+    def body(self, change: Mapping[str, str | None], ts: str) -> dict[str, Any]:
+        """The list as it will be once ``change`` (key → stored event, None: closed) is committed."""
+        entries = dict(self.entries)
+        for key, text in change.items():
+            if text is None:
+                entries.pop(key, None)
+            elif key.startswith(_KEY_PREFIXES):
+                entries[key] = summary(json.loads(text))
+        events = sorted(entries.values(), key=lambda e: str(e.get("raised_at")))
+        return {"ts": ts, "count": len(events), "events": events}
+
+
+# One per outbox: parsing every stored event again for each change made a burst of
+# N alarms cost N² parses. Rebuilt from kv whenever the outbox was reopened or reset.
+_LISTINGS: weakref.WeakKeyDictionary[Outbox, _Listing] = weakref.WeakKeyDictionary()
+
+
+def _listing(outbox: Outbox) -> _Listing:
+    listing = _LISTINGS.get(outbox)
+    if listing is None:
+        listing = _LISTINGS[outbox] = _Listing(outbox)
+    return listing
+
+
 def open_events_body(outbox: Outbox, change: Mapping[str, str | None], ts: str) -> dict[str, Any]:
     """The list as it will be once ``change`` (key → stored event, None: closed) is committed."""
-    stored: dict[str, str] = {}
-    for prefix in _KEY_PREFIXES:
-        stored.update(outbox.kv_items(prefix))
-    for key, text in change.items():
-        if text is None:
-            stored.pop(key, None)
-        else:
-            stored[key] = text
-    events = sorted((json.loads(text) for text in stored.values()), key=lambda e: str(e.get("raised_at")))
-    return {"ts": ts, "count": len(events), "events": [summary(e) for e in events]}
+    return _listing(outbox).body(change, ts)
 
 
 def publish_with_list(
     outbox: Outbox, topic: str, event: Mapping[str, Any], kv: Mapping[str, str | None]
 ) -> None:
     """Commit an event message, its stored state and the new retained list in one transaction."""
-    listing = open_events_body(outbox, kv, str(event["ts"]))
+    listing = _listing(outbox)
+    body = listing.body(kv, str(event["ts"]))
     outbox.enqueue_many(
-        [(Priority.EVENT, topic, event, False), (Priority.EVENT, OPEN_EVENTS_TOPIC, listing, True)], kv=kv
+        [(Priority.EVENT, topic, event, False), (Priority.EVENT, OPEN_EVENTS_TOPIC, body, True)], kv=kv
     )
+    for key, text in kv.items():  # committed (or held by a full disk, which kv_items also sees)
+        if text is None:
+            listing.entries.pop(key, None)
+        elif key.startswith(_KEY_PREFIXES):
+            listing.entries[key] = summary(json.loads(text))

@@ -46,6 +46,7 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 ROW_OVERHEAD = 64  # what a row costs beyond topic and payload: ids, index entry, page slack
 SHED_TO = 0.9  # shed down to this share of max_bytes, so shedding is not done on every insert
 MAX_HELD_EVENTS = 10_000  # events kept in memory while the disk is full
+DELETE_BATCH = 256  # acknowledged messages waiting for a commit before they are deleted on their own
 _SQLITE_FULL = 13
 
 _Row = tuple[int, str, bytes, int, float]  # priority, topic, payload, retain, created
@@ -77,14 +78,18 @@ class Outbox:
         self.gateway_id = gateway_id
         self.max_bytes = max_bytes
         self.wakeup = asyncio.Event()
+        # Set by the uplink while everything committed is sent or in flight: a commit now goes out at once.
+        self.wire_idle = asyncio.Event()
         self._held: list[OutboxMessage] = []  # events (and the latest retained states) the full disk refused
         self._held_kv: dict[str, str | None] = {}  # kv changes the full disk refused
         self._kv_dirty = False  # kv changed since its copy outside the database was written
         self._held_id = 0
         self._refused: dict[int, GapLedger] = {}  # telemetry/state the full disk refused
         self._disk_full = False
-        # Acknowledged by the broker, but the full disk refused the DELETE: peek skips them.
-        self._unacked_deletes: set[int] = set()
+        # Acknowledged by the broker, not yet deleted: peek skips them. They are deleted in the
+        # next commit's transaction (no fsync of their own), once DELETE_BATCH of them wait, or
+        # by write_back; a crash before that sends them again, with the same seq.
+        self._acked: set[int] = set()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._anchor = Anchor(self.path.parent)
@@ -101,6 +106,9 @@ class Outbox:
             self.enqueue(Priority.EVENT, NOTICES_TOPIC, opened.reset)
 
     def close(self) -> None:
+        if self._acked:
+            with contextlib.suppress(OutboxError):  # a full disk: sent again after the restart
+                self._delete_acked()
         if self._kv_dirty:
             self._anchor.write_kv(self._kv_snapshot())
         self._db.close()
@@ -150,6 +158,7 @@ class Outbox:
             self._kv_dirty = self._kv_dirty or bool(kv)
             for gap in gaps:
                 self.enqueue(Priority.EVENT, NOTICES_TOPIC, gap.body())
+        self.wire_idle.clear()
         self.wakeup.set()
         return list(range(first, seq + 1))
 
@@ -192,6 +201,8 @@ class Outbox:
         Called every second: when space comes back, held events reach the disk and
         the gap reports go out without waiting for the next message.
         """
+        if self._acked:  # first: on a full disk the pages they free make room for what is held
+            self._delete_acked()
         if self._disk_full or self._held or self._held_kv:
             try:
                 gaps = self._commit([], self._seq, None)
@@ -202,8 +213,6 @@ class Outbox:
                 for gap in gaps:
                     self.enqueue(Priority.EVENT, NOTICES_TOPIC, gap.body())
                 self.wakeup.set()
-        if self._unacked_deletes:
-            self.ack_many(())
         if self._kv_dirty:
             self._kv_dirty = not self._anchor.write_kv(self._kv_snapshot())
 
@@ -214,7 +223,7 @@ class Outbox:
 
     def peek(self, limit: int, *, skip: Iterable[int] = ()) -> list[OutboxMessage]:
         """The next messages to send, highest priority and oldest first."""
-        skipped = (*skip, *self._unacked_deletes)
+        skipped = (*skip, *self._acked)
         marks = ",".join("?" * len(skipped))
         rows = self._db.execute(
             "SELECT id, topic, payload, retain, priority, created FROM messages"
@@ -237,36 +246,51 @@ class Outbox:
         self.ack_many([message_id])
 
     def ack_many(self, message_ids: Iterable[int]) -> None:
-        """The broker has these messages: forget them, in one transaction."""
+        """The broker has these messages: forget them (deleted with the next commit, see ``_acked``)."""
         ids = set(message_ids)
         if self._held:
             self._held = [m for m in self._held if m.id not in ids]
-        ids = {i for i in ids if i > 0} | self._unacked_deletes
-        if not ids:
-            return
-        marks = ",".join("?" * len(ids))
+        self._acked.update(i for i in ids if i > 0)
+        if len(self._acked) >= DELETE_BATCH or self._disk_full:  # a full disk needs the pages now
+            self._delete_acked()
+
+    def _delete_acked(self) -> None:
+        """Delete the acknowledged messages in a transaction of their own."""
         try:
             with self._transaction():
-                freed = self._db.execute(
-                    f"SELECT coalesce(sum(length(payload) + length(topic)), 0), count(*)"
-                    f" FROM messages WHERE id IN ({marks})",
-                    tuple(ids),
-                ).fetchone()
-                self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", tuple(ids))
+                freed = self._delete_rows()
         except sqlite3.Error as exc:
             if not _is_full(exc):
-                raise OutboxError(f"cannot delete {len(ids)} message(s) from {self.path}: {exc}") from exc
-            self._unacked_deletes = ids  # skipped by peek until a delete succeeds
-            if self.pending() == len(self._held):
+                raise OutboxError(
+                    f"cannot delete {len(self._acked)} message(s) from {self.path}: {exc}"
+                ) from exc
+            if self.pending() == len(self._held):  # skipped by peek until a delete succeeds
                 self._rebuild()
             return
-        self._unacked_deletes = set()
-        self._bytes -= int(freed[0]) + ROW_OVERHEAD * int(freed[1])
+        self._deleted(freed)
+
+    def _delete_rows(self) -> int:
+        """Within a transaction: delete the acknowledged rows; return the bytes they counted."""
+        if not self._acked:
+            return 0
+        ids = tuple(self._acked)
+        marks = ",".join("?" * len(ids))
+        size, count = self._db.execute(
+            "SELECT coalesce(sum(length(payload) + length(topic)), 0), count(*)"
+            f" FROM messages WHERE id IN ({marks})",
+            ids,
+        ).fetchone()
+        self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
+        return int(size) + ROW_OVERHEAD * int(count)
+
+    def _deleted(self, freed: int) -> None:
+        self._acked = set()
+        self._bytes -= freed
 
     def pending(self) -> int:
         """Messages waiting for the broker, on disk and held in memory."""
         stored = int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
-        return stored - len(self._unacked_deletes) + len(self._held)
+        return stored - len(self._acked) + len(self._held)
 
     @property
     def bytes_used(self) -> int:
@@ -339,11 +363,14 @@ class Outbox:
             self._kv_put(SEQ_KEY, str(seq))
             for key, value in {**self._held_kv, **(kv or {})}.items():
                 self._kv_put(key, value)
+            deleted = self._delete_rows()
+            used = self._bytes - deleted + added
             gaps, freed = (
-                self._shed(self._bytes + added - int(self.max_bytes * SHED_TO), "buffer full")
-                if self._bytes + added > self.max_bytes
+                self._shed(used - int(self.max_bytes * SHED_TO), "buffer full")
+                if used > self.max_bytes
                 else ([], 0)
             )
+        self._deleted(deleted)
         self._bytes += added - freed
         if held:
             self._held = []
@@ -372,7 +399,7 @@ class Outbox:
             for key, value in kv:
                 self._kv_put(key, value)
             self._kv_put(SEQ_KEY, str(self._seq))
-        self._unacked_deletes = set()
+        self._acked = set()
         self._bytes = 0
         log.warning("outbox: %s rebuilt empty to get out of a full disk", self.path)
 
@@ -396,12 +423,14 @@ class Outbox:
             for message_id, topic, size, created in cursor:
                 if freed >= excess:
                     break
-                ledger.add(topic, size + ROW_OVERHEAD, created)
+                if message_id not in self._acked:  # the broker has it: freed, but no gap
+                    ledger.add(topic, size + ROW_OVERHEAD, created)
                 freed += size + ROW_OVERHEAD
                 last = message_id
             cursor.close()
             if last is not None:
                 self._db.execute("DELETE FROM messages WHERE priority = ? AND id <= ?", (int(priority), last))
+            if ledger.dropped:
                 log.warning(
                     "outbox: %s: shed %d %s message(s) (%d bytes)",
                     reason,

@@ -96,8 +96,14 @@ class HeartbeatBook:
     """The watches of every pushed device, fed by their streams, checked every second."""
 
     def __init__(self, watches: Sequence[HeartbeatWatch]) -> None:
+        self.watches: list[HeartbeatWatch] = []
+        self._by_device: Mapping[str, HeartbeatWatch] = {}
+        self.replace(watches)
+
+    def replace(self, watches: Sequence[HeartbeatWatch]) -> None:
+        """Watch ``watches`` from now on (a config change added or removed pushed devices)."""
         self.watches = list(watches)
-        self._by_device: Mapping[str, HeartbeatWatch] = {w.device: w for w in self.watches}
+        self._by_device = {w.device: w for w in self.watches}
 
     def seen(self, device: str, ts: float | None = None) -> None:
         """``device`` was heard from (``ts``, the message's own time, is not used: clocks lie)."""

@@ -7,14 +7,18 @@ The steps, each leaving the box with one whole config in force:
    here).
 2. The new config (and its profiles) replaces the site config file; the
    bundle is kept under ``bundles/`` with the last ``KEEP_BUNDLES``.
-3. The daemon's runtime restarts in-process with the new config (the outbox
-   stays open, detection state is saved and restored across it).
+3. The daemon puts the new config in force: piecewise when only devices,
+   the drivers' shared sections or ``[commands]`` changed (only the runners
+   of what changed restart; the uplink, the detection engine and every other
+   device run on), else by restarting the whole runtime in-process (the
+   outbox stays open, detection state is saved and restored across it).
 4. Health window: the uplink is connected, every device online before is
-   online again and no task failed, within ``[commands] apply_window_s``.
+   online again (unless the new config took it out), every stream it started
+   is open and no task failed, within ``[commands] apply_window_s``.
 5. Commit: one write of the trusted state takes the new version and clears the
    pending apply. Or roll back: the previous config text goes back into the
-   file, the runtime restarts with it, the pending apply is cleared, and the
-   status says why.
+   file and is put in force the same way (piecewise undoes piecewise), the
+   pending apply is cleared, and the status says why.
 
 After a power cut or ``kill -9`` before the commit, :func:`recover` (run before
 the config is loaded) finds the apply pending and puts the previous config
@@ -28,7 +32,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -70,17 +74,27 @@ class ApplyResult:
     in_force: int  # the version in force afterwards
     reasons: tuple[str, ...] = ()
     seconds: float = 0.0
+    changes: Changes | None = None  # how it was put in force (None: it was not)
+
+
+class Changes(Protocol):
+    """How a config was put in force (gateway.service.changes.ConfigChanges)."""
+
+    def as_status(self) -> dict[str, Any]: ...
 
 
 class Runtime(Protocol):
-    """What the applier needs of the daemon: restart it with a config, and see its health."""
+    """What the applier needs of the daemon: put a config in force, and see its health."""
 
     config: GatewayConfig
 
-    async def restart_with(self, config: GatewayConfig) -> None: ...
+    async def apply_config(self, config: GatewayConfig) -> Changes: ...
+    def settle(self) -> None: ...
     def online_devices(self) -> set[str]: ...
     def uplink_connected(self) -> bool: ...
-    def task_restarts(self) -> int: ...
+    def task_restarts(self) -> Mapping[str, int]: ...
+    def last_failure(self, task: str) -> str: ...
+    def opening(self) -> set[str]: ...
 
 
 def recover(config_path: Path, storage: Path) -> bool:
@@ -175,6 +189,9 @@ class ConfigApplier:
         previous_text = self._in_force
         online_before = self._runtime.online_devices()
         restarts_before = self._runtime.task_restarts()
+        # A stream that could not open before either (its platform's broker is down) is not this
+        # apply's fault; one that was open, or is new, must open again.
+        not_open_before = self._runtime.opening()
         self._status("applying", bundle.version, current.version, ())
         save_trusted(self._storage, replace(current, previous=previous_text))  # pending, step 1
         self._keep(bundle)
@@ -182,24 +199,39 @@ class ConfigApplier:
             write_atomically(self._path.parent / "profiles" / name, text)
         write_atomically(self._path, bundle.config_text)
         log.info("config: applying version %d (signed by %s)", bundle.version, ", ".join(bundle.signed_by))
-        await self._runtime.restart_with(bundle.config)
-        problems = await self._watch(online_before, restarts_before, bundle.config.commands.apply_window_s)
+        changes = await self._runtime.apply_config(bundle.config)
+        kept = {d.id for d in bundle.config.devices}  # a device taken out need not come back
+        window_s = bundle.config.commands.apply_window_s
+        problems = await self._watch(online_before & kept, restarts_before, not_open_before, window_s)
         if not problems:
             save_trusted(self._storage, TrustedState(version=bundle.version, digest=bundle.digest))  # commit
+            self._runtime.settle()
             self._in_force = bundle.config_text
             log.info("config: version %d committed", bundle.version)
             return ApplyResult(
-                Outcome.COMMITTED, bundle.version, bundle.version, (), time.monotonic() - started
+                Outcome.COMMITTED, bundle.version, bundle.version, (), time.monotonic() - started, changes
             )
         log.warning("config: version %d rolled back: %s", bundle.version, "; ".join(problems))
         write_atomically(self._path, previous_text)
-        await self._runtime.restart_with(previous_config)
+        await self._runtime.apply_config(previous_config)
+        self._runtime.settle()
         save_trusted(self._storage, current)  # nothing pending, the old version in force
         return ApplyResult(
-            Outcome.ROLLED_BACK, bundle.version, current.version, tuple(problems), time.monotonic() - started
+            Outcome.ROLLED_BACK,
+            bundle.version,
+            current.version,
+            tuple(problems),
+            time.monotonic() - started,
+            changes,
         )
 
-    async def _watch(self, online_before: set[str], restarts_before: int, window_s: float) -> list[str]:
+    async def _watch(
+        self,
+        online_before: set[str],
+        restarts_before: Mapping[str, int],
+        not_open_before: set[str],
+        window_s: float,
+    ) -> list[str]:
         """Wait up to ``window_s`` for health; what is still wrong at the end (nothing: healthy)."""
         deadline = time.monotonic() + window_s
         while True:
@@ -209,9 +241,18 @@ class ConfigApplier:
             missing = sorted(online_before - self._runtime.online_devices())
             if missing:
                 problems.append(f"device(s) online before are not online again: {', '.join(missing)}")
-            failed = self._runtime.task_restarts() - restarts_before
+            opening = sorted(self._runtime.opening() - not_open_before)
+            if opening:
+                problems.append(f"not open yet: {', '.join(opening)}")
+            now = self._runtime.task_restarts()
+            failed = sorted(
+                name
+                for name, n in now.items()
+                if n > restarts_before.get(name, 0) and name not in not_open_before
+            )
             if failed:
-                problems.append(f"{failed} task failure(s) since the apply")
+                named = [f"{name} ({self._runtime.last_failure(name)})" for name in failed]
+                problems.append(f"task(s) failed since the apply: {'; '.join(named)}")
                 return problems  # a failure does not heal by waiting
             if not problems or time.monotonic() >= deadline:
                 return problems
@@ -225,12 +266,24 @@ class ConfigApplier:
 
     def _report(self, result: ApplyResult) -> ApplyResult:
         self._status(
-            result.outcome.value, result.version, result.in_force, result.reasons, seconds=result.seconds
+            result.outcome.value,
+            result.version,
+            result.in_force,
+            result.reasons,
+            seconds=result.seconds,
+            changes=result.changes,
         )
         return result
 
     def _status(
-        self, state: str, version: int, in_force: int, reasons: Sequence[str], *, seconds: float = 0.0
+        self,
+        state: str,
+        version: int,
+        in_force: int,
+        reasons: Sequence[str],
+        *,
+        seconds: float = 0.0,
+        changes: Changes | None = None,
     ) -> None:
         body: dict[str, Any] = {
             "ts": iso_utc(self._clock()),
@@ -241,6 +294,8 @@ class ConfigApplier:
         }
         if seconds:
             body["seconds"] = round(seconds, 3)
+        if changes is not None:
+            body["apply"] = changes.as_status()
         self._outbox.enqueue(Priority.STATE, STATUS_TOPIC, body, retain=True)
 
 

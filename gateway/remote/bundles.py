@@ -212,6 +212,7 @@ def _with_own_tables(text: str, local: GatewayConfig) -> str:
         own.append(
             f"[storage]\ndirectory = {json.dumps(str(storage.directory))}\nmax_bytes = {storage.max_bytes}\n"
             f"telemetry_commit_s = {storage.telemetry_commit_s!r}\n"
+            f"telemetry_coalesce_s = {storage.telemetry_coalesce_s!r}\n"
         )
     if not own:
         return text

@@ -82,6 +82,10 @@ class CommandHandler:
         self._authoriser = authoriser
         self._reply_prefix = f"{topic_prefix}/{REPLIES}"
 
+    def trust(self, authoriser: Authoriser) -> None:
+        """Check requests with ``authoriser`` from now on (a new ``[commands]`` section applied)."""
+        self._authoriser = authoriser
+
     def register(self, commands: Iterable[Command]) -> None:
         """Serve these commands too (those that need the running daemon are added once it runs)."""
         self._commands.update((c.name, c) for c in commands)

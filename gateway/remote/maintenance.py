@@ -23,6 +23,7 @@ MAX_LOG_LINES = 500
 @dataclass(frozen=True)
 class MaintenanceHooks:
     pollers: Sequence[DevicePoller]  # the daemon's list: a restarted poller replaces its entry
+    restart_device: Callable[[str], Awaitable[bool]]  # a stream's device: restart its stream; False: unknown
     rebirth: Callable[[], Awaitable[None]]  # publish the birth and every retained state again
     log_lines: Callable[[int], list[str]]  # the newest n log lines
     diagnostics: Callable[[], dict[str, Any]]
@@ -56,9 +57,13 @@ def maintenance_commands(hooks: MaintenanceHooks) -> list[Command]:
         }
 
     async def restart(request: dict[str, Any], principal: Principal) -> dict[str, Any]:
-        polled = poller(request)
-        polled.restart()
-        return {"device": polled.device, "restarting": True}
+        device = text_field(request, "device")
+        polled = next((p for p in hooks.pollers if p.device == device), None)
+        if polled is not None:
+            polled.restart()
+        elif not await hooks.restart_device(device):
+            raise CommandError("unknown_device", f"no device {device[:64]!r} here")
+        return {"device": device, "restarting": True}
 
     async def rebirth(request: dict[str, Any], principal: Principal) -> dict[str, Any]:
         try:

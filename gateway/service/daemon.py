@@ -7,11 +7,10 @@ for its device (see ``supervisor``): one fault never stops the others.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ import aiomqtt
 from contracts.compat import TaskGroup
 from gateway import __version__
 from gateway.config.models import GatewayConfig
+from gateway.detect import jit
 from gateway.detect.cache import has_compiled_kernels, kernel_cache_dir
 from gateway.detect.engine import DetectionEngine
 from gateway.detect.persist import load_state, save_state
@@ -28,18 +28,21 @@ from gateway.events.correlate import Correlator, cells_of
 from gateway.events.lifecycle import EventDesk
 from gateway.evidence.desk import evidence_desk
 from gateway.outbox import Outbox
+from gateway.poll.availability import Availability
 from gateway.remote.apply import BUNDLE_TOPIC, ApplyResult, ConfigApplier
 from gateway.remote.auth import Authoriser
 from gateway.remote.commands import CommandHandler, event_commands
 from gateway.remote.evidence import evidence_commands
 from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
 from gateway.remote.relay import relay_commands
+from gateway.service.changes import ConfigChanges, changes_between
 from gateway.service.devices import DeviceStates
 from gateway.service.diagnostics import LogTail, diagnostics_bundle
 from gateway.service.health import HEALTH_TOPIC, MISSED_BEFORE_STALE, HealthReport
 from gateway.service.outputs import Outputs, RuleOutputs
+from gateway.service.piecewise import Reconfigurable, UnitTasks, channel_units
 from gateway.service.pipeline import Pipeline
-from gateway.service.runners import Running, build_running, feed, heard
+from gateway.service.runners import Running, Unit, UnitRun, build_unit, heard, units_of
 from gateway.service.supervisor import Supervisor
 from gateway.service.systemd import notify
 from gateway.service.watchdog import Check, feed_watchdog, poller_check, uplink_check, watchdog_interval_s
@@ -80,6 +83,8 @@ class Daemon:
         self.log_tail = LogTail()  # the recent log, for the log_tail and diagnostics commands
         self.applier: ConfigApplier | None = None
         self._next_config: GatewayConfig | None = None  # set: the runtime restarts with it
+        self._fallback: GatewayConfig | None = None  # while an apply is watched: the config before it
+        self._live: Reconfigurable | None = None  # while a runtime runs: what takes a change in place
         self._stop_requested = False
         self._applying: set[asyncio.Task[ApplyResult]] = set()
 
@@ -94,14 +99,43 @@ class Daemon:
         self._stopping.set()
         await self.ready.wait()
 
+    async def apply_config(self, config: GatewayConfig) -> ConfigChanges:
+        """Put ``config`` in force: piecewise where only devices, driver sections or trust changed.
+
+        Otherwise the whole runtime restarts with it. Until :meth:`settle`, a
+        runtime that fails with the new config goes back to the one before.
+        """
+        changes = changes_between(self.config, config)
+        if self._fallback is None:  # a rollback keeps the config from before the apply
+            self._fallback = self.config
+        live = self._live
+        if changes.whole or live is None:
+            await self.restart_with(config)
+        elif changes.changed:
+            await live.apply(config, changes.removed)
+            self.config = config
+        log.info("config: %s", changes.describe())
+        return changes
+
+    def settle(self) -> None:
+        """The apply is committed or rolled back: a failure from now on is not the new config's."""
+        self._fallback = None
+
     def online_devices(self) -> set[str]:
         return {d.device for d in self.running.availability if d.state == "online"}
 
     def uplink_connected(self) -> bool:
         return self.uplink is not None and self.uplink.connected.is_set()
 
-    def task_restarts(self) -> int:
-        return sum(self.supervisor.restarts.values())
+    def task_restarts(self) -> dict[str, int]:
+        return dict(self.supervisor.restarts)
+
+    def opening(self) -> set[str]:
+        """Streams started and not open yet (a listener binding its port)."""
+        return set() if self._live is None else set(self._live.tasks.opening)
+
+    def last_failure(self, task: str) -> str:
+        return self.supervisor.last_failure.get(task, "")
 
     def reload(self) -> None:
         """SIGHUP: apply the edited config file the way a bundle is applied (window, rollback)."""
@@ -129,7 +163,12 @@ class Daemon:
             self.applier = ConfigApplier(self, outbox, config_path=self.config_path)
         try:
             while True:
-                await self._run(outbox)
+                try:
+                    await self._run(outbox)
+                except Exception as exc:
+                    if self._fallback is None or self._stop_requested:
+                        raise
+                    self._fall_back(exc)
                 if self._next_config is None or self._stop_requested:
                     break
                 self.config, self._next_config = self._next_config, None
@@ -140,6 +179,15 @@ class Daemon:
             logging.getLogger().removeHandler(self.log_tail)
             outbox.close()
 
+    def _fall_back(self, exc: Exception) -> None:
+        """The runtime failed with a config under apply: start the one before, and count the failure."""
+        assert self._fallback is not None
+        why = f"{type(exc).__name__}: {exc}"
+        log.error("config: the runtime failed with the new config (%s); starting the one before", why)
+        self.supervisor.failed("runtime", why)
+        self._next_config, self._fallback = self._fallback, None
+        self._stopping.clear()
+
     async def _run(self, outbox: Outbox) -> None:
         cfg = self.config
         engine = DetectionEngine(
@@ -149,16 +197,23 @@ class Daemon:
         if compile_s is None:
             return
         log.info("detection: %d subject(s), kernels ready in %.2f s", len(engine.subjects), compile_s)
-        units = {(d.id, ch.id): ch.unit for d in cfg.devices for ch in d.channels}
+        units = channel_units(cfg)  # updated in place by a piecewise apply, as are the cells
+        cells = cells_of(cfg)
         facets = [engine.facet_names(i) for i in range(len(engine.subjects))]
         alarms = AlarmBook(cfg.gateway, engine.subjects, facets, units, outbox)
         desk = EventDesk(alarms, engine.rules, cfg.events)
         evidence = evidence_desk(cfg, alarms)
-        Correlator(cfg.correlations, alarms, cells=cells_of(cfg), default_cell=cfg.gateway.grid_cell)
+        Correlator(cfg.correlations, alarms, cells=cells, default_cell=cfg.gateway.grid_cell)
         restored = load_state(cfg.storage.directory, engine)
         engine.restore_events(desk.restore())
         log.info("detection: state of %d subject(s) restored", restored)
-        pipeline = Pipeline(engine, desk, outbox, telemetry_commit_s=cfg.storage.telemetry_commit_s)
+        pipeline = Pipeline(
+            engine,
+            desk,
+            outbox,
+            telemetry_commit_s=cfg.storage.telemetry_commit_s,
+            telemetry_coalesce_s=cfg.storage.telemetry_coalesce_s,
+        )
         supervisor = self.supervisor
         states = DeviceStates(cfg.gateway, outbox, [d.id for d in cfg.devices], supervisor)
         commands = CommandHandler(
@@ -176,11 +231,20 @@ class Daemon:
             config_digest=self.config_digest,
             commands=commands,
         )
-        self.running = running = build_running(cfg, supervisor.guard(pipeline.accept), states.changed)
+        polled_batch = supervisor.guard(pipeline.accept)
+
+        def build(unit: Unit) -> UnitRun:
+            run = build_unit(unit, polled_batch, states.changed)
+            for stream in run.runners.streams:
+                stream.picture = evidence.picture
+            return run
+
+        self.running = running = Running()
+        for unit in units_of(cfg).values():
+            running.add(build(unit))
+        running.reindex(cfg)
         devices = running.availability
-        for stream in running.streams:
-            stream.picture = evidence.picture
-        outputs = Outputs(running.pollers)
+        outputs = Outputs(running.pollers)  # the list a piecewise change updates in place
         rule_outputs = RuleOutputs(alarms, engine.subjects, [*cfg.rules, *cfg.cross_rules], outputs)
         commands.register(relay_commands(outputs.switch, roles=cfg.commands.relay_roles))
         health = HealthReport(
@@ -199,10 +263,11 @@ class Daemon:
             maintenance_commands(
                 MaintenanceHooks(
                     pollers=running.pollers,
+                    restart_device=self._restart_device,
                     rebirth=client.rebirth,
                     log_lines=tail.lines,
                     diagnostics=lambda: diagnostics_bundle(
-                        config=cfg,
+                        config=self.config,  # a piecewise apply replaces it
                         config_digest=self.config_digest,
                         outbox=outbox,
                         pollers=devices,
@@ -223,94 +288,115 @@ class Daemon:
         stored = heard(running.heartbeats, supervisor.guard(pipeline.accept_committed))
         grouped = heard(running.heartbeats, supervisor.guard(pipeline.accept))
         keep = supervisor.keep_running
-        async with TaskGroup() as tasks:
-            flushing = asyncio.Event()  # set once nothing more will be enqueued
-            uplink = tasks.create_task(keep("uplink", lambda: client.run(flushing)), name="uplink")
-            feeds = [
-                tasks.create_task(keep(f"poll:{p.device}", p.run), name=f"poll:{p.device}")
-                for p in running.pollers
-            ]
-            feeds += [
-                tasks.create_task(
-                    keep(f"stream:{s.name}", functools.partial(feed, s, stored if s.answers else grouped)),
-                    name=f"stream:{s.name}",
-                )
-                for s in running.streams
-            ]
-            background = [
-                tasks.create_task(keep(name, start), name=name)
-                for name, start in (
-                    ("events", lambda: desk.run(self._stopping)),
-                    ("evidence", evidence.run),
-                    ("outputs", rule_outputs.run),
-                    ("detection-state", lambda: self._save_detection(engine)),
-                    ("detection-silence", lambda: self._watch_silence(pipeline)),
-                    ("device-states", lambda: states.refresh(devices)),
-                    ("heartbeats", running.heartbeats.run),
-                    ("health", health.run),
-                    ("outbox-write-back", lambda: self._write_back(outbox)),
-                )
-            ]
-            commits = tasks.create_task(
-                keep("telemetry-commit", pipeline.telemetry.run), name="telemetry-commit"
-            )
-            if cfg.web is not None:
-                from gateway.web.server import StatusServer  # aiohttp loads only when the page is on
-                from gateway.web.view import GatewayView
+        on_config: list[Callable[[GatewayConfig], None]] = [
+            lambda new: commands.trust(Authoriser(new.commands, gateway_id=new.gateway.id, store=outbox)),
+            lambda new: commands.register(relay_commands(outputs.switch, roles=new.commands.relay_roles)),
+        ]
 
-                view = GatewayView(
-                    config=cfg,
-                    outbox=outbox,
-                    watches=devices,
-                    alarms=alarms,
-                    device_events=states.events,
-                    pipeline=pipeline,
-                    uplink=self.uplink,
-                    buses=running.buses,
+        def removed(device: Availability) -> None:
+            states.removed(device)
+            pipeline.latest.pop(device.device, None)
+
+        try:
+            async with TaskGroup() as tasks:
+                flushing = asyncio.Event()  # set once nothing more will be enqueued
+                uplink = tasks.create_task(keep("uplink", lambda: client.run(flushing)), name="uplink")
+                unit_tasks = UnitTasks(
+                    tasks, supervisor, build=build, feed_for=lambda s: stored if s.answers else grouped
                 )
-                self.web = StatusServer(cfg.web, view, commands)
-                background.append(tasks.create_task(self.web.run(self._stopping), name="web"))
-            watchdog_s = watchdog_interval_s()
-            if watchdog_s is not None:
-                background.append(
-                    tasks.create_task(feed_watchdog(watchdog_s, self._progress_checks()), name="watchdog")
+                for run in running.units.values():
+                    unit_tasks.start(run)
+                background = [
+                    tasks.create_task(keep(name, start), name=name)
+                    for name, start in (
+                        ("events", lambda: desk.run(self._stopping)),
+                        ("evidence", evidence.run),
+                        ("outputs", rule_outputs.run),
+                        ("detection-state", lambda: self._save_detection(engine)),
+                        ("detection-silence", lambda: self._watch_silence(pipeline)),
+                        ("device-states", lambda: states.refresh(devices)),
+                        ("heartbeats", running.heartbeats.run),
+                        ("health", health.run),
+                        ("outbox-write-back", lambda: self._write_back(outbox)),
+                    )
+                ]
+                commits = tasks.create_task(
+                    keep("telemetry-commit", pipeline.telemetry.run), name="telemetry-commit"
                 )
-            log.info(
-                "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
-                cfg.gateway.id,
-                len(cfg.devices),
-                len(alarms.open_alarms),
-                outbox.pending(),
-            )
-            notify("READY=1")
-            self.ready.set()
-            await self._stopping.wait()
-            restarting = self._next_config is not None and not self._stop_requested
-            notify("RELOADING=1" if restarting else "STOPPING=1")
-            for poller in running.pollers:
-                poller.stop()
-            for task in (*feeds, *background):
-                task.cancel()
-            commits.cancel()
-            await asyncio.wait([*feeds, *background, commits])  # last telemetry committed first
+                if cfg.web is not None:
+                    from gateway.web.server import StatusServer  # aiohttp loads only when the page is on
+                    from gateway.web.view import GatewayView
+
+                    view = GatewayView(
+                        config=cfg,
+                        outbox=outbox,
+                        watches=devices,
+                        alarms=alarms,
+                        device_events=states.events,
+                        pipeline=pipeline,
+                        uplink=self.uplink,
+                        buses=running.buses,
+                    )
+                    self.web = StatusServer(cfg.web, view, commands)
+                    on_config.append(view.reconfigure)
+                    background.append(tasks.create_task(self.web.run(self._stopping), name="web"))
+                watchdog_s = watchdog_interval_s()
+                if watchdog_s is not None:
+                    background.append(
+                        tasks.create_task(feed_watchdog(watchdog_s, self._progress_checks()), name="watchdog")
+                    )
+                log.info(
+                    "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
+                    cfg.gateway.id,
+                    len(cfg.devices),
+                    len(alarms.open_alarms),
+                    outbox.pending(),
+                )
+                self._live = Reconfigurable(
+                    cfg, running, unit_tasks, units=units, cells=cells, removed=removed, on_config=on_config
+                )
+                notify("READY=1")
+                self.ready.set()
+                try:
+                    await self._stopping.wait()
+                finally:
+                    self._live = None
+                restarting = self._next_config is not None and not self._stop_requested
+                notify("RELOADING=1" if restarting else "STOPPING=1")
+                for poller in running.pollers:
+                    poller.stop()
+                feeds = unit_tasks.all()
+                for task in (*feeds, *background):
+                    task.cancel()
+                commits.cancel()
+                await asyncio.wait([*feeds, *background, commits])  # last telemetry committed first
+                running.close()
+                error = save_state(cfg.storage.directory, engine)
+                if error is not None:
+                    log.warning("stop: detection state not saved (%s); the last saved copy is kept", error)
+                outbox.write_back()
+                flushing.set()
+                await asyncio.wait([uplink], timeout=min(self.flush_s, 1.0) if restarting else self.flush_s)
+                if not uplink.done():
+                    log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
+                    uplink.cancel()
+        except BaseException:  # a runtime that failed: its ports are free for the next one
             running.close()
-            error = save_state(cfg.storage.directory, engine)
-            if error is not None:
-                log.warning("stop: detection state not saved (%s); the last saved copy is kept", error)
-            outbox.write_back()
-            flushing.set()
-            await asyncio.wait([uplink], timeout=min(self.flush_s, 1.0) if restarting else self.flush_s)
-            if not uplink.done():
-                log.warning("stop: %d message(s) left on disk for the next start", outbox.pending())
-                uplink.cancel()
+            raise
 
     async def _warm_up(self, engine: DetectionEngine) -> float | None:
         """Compile or load the kernels in a thread, so a SIGTERM meanwhile stops the daemon at once.
 
         None when stopped first: the thread is a daemon thread and dies with the process.
         """
-        if has_compiled_kernels():
-            log.info("detection: loading compiled kernels from %s", kernel_cache_dir())
+        if jit.COMPILED is not None:
+            log.info("detection: kernels compiled ahead of time, from %s", jit.COMPILED)
+        elif has_compiled_kernels():
+            log.info(
+                "detection: loading compiled kernels from %s (JIT; `gridgate warm` compiles them ahead of"
+                " time, which saves about 110 MB)",
+                kernel_cache_dir(),
+            )
         else:
             log.info(
                 "detection: compiling detection kernels into %s, first start only; "
@@ -344,8 +430,16 @@ class Daemon:
         assert self.uplink is not None
         cfg = self.config.uplink
         limit = cfg.reconnect_max_s + CONNECT_TIMEOUT_S + 2 * cfg.keepalive_s + 30
-        checks = [uplink_check(self.uplink, limit_s=limit)]
-        return checks + [poller_check(p) for p in self.running.pollers]
+        running = self.running
+
+        def pollers(now: float) -> str | None:  # the pollers running now: a piecewise apply changes them
+            return next((r for p in running.pollers if (r := poller_check(p)(now)) is not None), None)
+
+        return [uplink_check(self.uplink, limit_s=limit), pollers]
+
+    async def _restart_device(self, device: str) -> bool:
+        """The ``restart`` command for a device a stream receives from: its whole unit restarts."""
+        return self._live is not None and await self._live.restart_device(device)
 
     async def _save_detection(self, engine: DetectionEngine) -> None:
         """Save windows, day counters and baselines now and then, so a crash loses little."""

@@ -23,6 +23,7 @@ from gateway.service.supervisor import Supervisor
 from gateway.timestamps import iso_utc
 
 REFRESH_S = 60.0
+REMOVED = "removed"  # the last state of a device taken out of the config
 
 
 def status_topic(device: str) -> str:
@@ -56,6 +57,14 @@ class DeviceStates:
 
     def publish(self, device: Availability) -> None:
         message = body(device, batch_errors=self._supervisor.batch_errors[device.device])
+        self._outbox.enqueue(Priority.STATE, status_topic(device.device), message, retain=True)
+
+    def removed(self, device: Availability) -> None:
+        """``device`` left the config: its last status, retained, says so; its comms event clears."""
+        now = time.time()
+        self.events.forget(device.device, ts=now)
+        message = body(device, batch_errors=self._supervisor.batch_errors[device.device])
+        message.update(state=REMOVED, since=iso_utc(now), reason="removed from the config")
         self._outbox.enqueue(Priority.STATE, status_topic(device.device), message, retain=True)
 
     def publish_all(self, devices: Sequence[Availability]) -> None:

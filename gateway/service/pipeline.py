@@ -26,11 +26,14 @@ class Pipeline:
         outbox: Outbox,
         *,
         telemetry_commit_s: float = 1.0,
+        telemetry_coalesce_s: float = 0.02,
     ) -> None:
         self._engine = engine
         self._alarms = alarms
         self._outbox = outbox
-        self.telemetry = TelemetryBatcher(outbox, interval_s=telemetry_commit_s)
+        self.telemetry = TelemetryBatcher(
+            outbox, interval_s=telemetry_commit_s, coalesce_s=telemetry_coalesce_s
+        )
         # For the status page: each device's last batch of each set of channels it sends (an
         # HJ 212 logger sends real-time values and minute, hour and day statistics apart).
         self.latest: dict[str, dict[tuple[str, ...], ReadingBatch]] = {}

@@ -37,6 +37,7 @@ class Supervisor:
     def __init__(self, *, restart_min_s: float = RESTART_MIN_S, restart_max_s: float = RESTART_MAX_S) -> None:
         self.batch_errors: Counter[str] = Counter()  # device: batches that raised
         self.restarts: Counter[str] = Counter()  # task name: restarts after a failure
+        self.last_failure: dict[str, str] = {}  # task name: what its last failure was
         self._restart_min_s = restart_min_s
         self._restart_max_s = restart_max_s
         self._logged: set[tuple[str, str]] = set()
@@ -73,13 +74,19 @@ class Supervisor:
             try:
                 await start()
                 return
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() - began > HEALTHY_AFTER_S:
                     delays = backoff_delays(self._restart_min_s, self._restart_max_s)
                 delay = next(delays)
                 self.restarts[name] += 1
+                self.last_failure[name] = f"{type(exc).__name__}: {exc}"
                 log.exception("task %s failed (restart %d in %.1f s)", name, self.restarts[name], delay)
                 await asyncio.sleep(delay)
+
+    def failed(self, name: str, why: str) -> None:
+        """Count a failure of a task that retries by itself (a stream that cannot open its port)."""
+        self.restarts[name] += 1
+        self.last_failure[name] = why
 
     def as_dict(self) -> dict[str, Any]:
         """What health reports: batch failures by device, restarts by task."""

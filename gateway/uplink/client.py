@@ -303,8 +303,11 @@ class UplinkClient:
                 self._outbox.wakeup.clear()
                 room = self._window - len(inflight)
                 if room > 0:
-                    for message in self._outbox.peek(room, skip=inflight):
+                    peeked = self._outbox.peek(room, skip=inflight)
+                    for message in peeked:
                         inflight[message.id] = asyncio.create_task(self._send(client, message))
+                    if len(peeked) < room:  # caught up: a telemetry group committed now goes out at once
+                        self._outbox.wire_idle.set()
                 if not inflight:
                     if stopping.is_set():
                         return
@@ -331,6 +334,7 @@ class UplinkClient:
                 if not all(sent.values()):
                     raise aiomqtt.MqttError("publish not acknowledged")
         finally:
+            self._outbox.wire_idle.clear()
             for task in inflight.values():
                 task.cancel()
             if inflight:

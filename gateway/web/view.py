@@ -59,6 +59,11 @@ class GatewayView:
     _by_device: dict[str, Availability] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.reconfigure(self.config)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """Show ``config`` from now on (a piecewise apply changed its devices; ``watches`` is updated)."""
+        self.config = config
         # Looked up once per device on every page and live update: by id, not by scanning the list.
         self._by_device = {w.device: w for w in self.watches}
 
