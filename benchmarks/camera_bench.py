@@ -9,7 +9,10 @@ Part 2 starts Mosquitto and the gateway (in this process) with one camera and
 a rule on its line-crossing channel, pushes active/inactive alarms and prints
 the latency from the push being sent to the raised event arriving at an MQTT
 subscriber (outbox fsync included), p50/p99.
-Part 3 fetches snapshots from the camera simulator with digest auth, p50/p99.
+Part 3 fetches snapshots from the camera simulator with digest auth, p50/p99,
+and runs the gateway with a Modbus sensor and a camera in its grid cell: the
+time from the sensor's raised event to the ``updated`` event carrying the
+camera's snapshot, both at an MQTT subscriber, p50/p99.
 Part 4 floods the receiver with pictures into an evidence store bounded at
 ``--store-mb`` and prints its bytes on disk and this process's RSS.
 
@@ -37,8 +40,10 @@ sys.path.insert(0, str(ROOT))
 from contracts.evidence import SnapshotSource  # noqa: E402
 from drivers.camera.config import CameraDeviceConfig, CameraReceiver  # noqa: E402
 from drivers.camera.receiver import CameraStream  # noqa: E402
+from drivers.modbus.registers import ModbusChannel  # noqa: E402
 from drivers.simulators.camera import CameraSimulator, hikvision_alert  # noqa: E402
 from drivers.simulators.jpeg import jpeg  # noqa: E402
+from drivers.simulators.modbus_device import SimulatedModbusDevice  # noqa: E402
 from firmware_tools.local_broker import LocalBroker, free_port  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.evidence.fetch import fetch_snapshot  # noqa: E402
@@ -178,6 +183,102 @@ async def latency(events: int) -> list[float]:
     return found
 
 
+SENSOR_SITE = """
+[gateway]
+id = "gw-bench"
+site = "bench"
+grid_cell = "330106001001"
+
+[uplink]
+host = "127.0.0.1"
+port = {broker}
+topic_prefix = "bench/cam"
+
+[storage]
+directory = "{storage}"
+
+[events]
+flap_window_s = 0
+
+[cameras]
+host = "127.0.0.1"
+port = {receiver}
+
+[[devices]]
+id = "smoke-01"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {modbus}
+poll_interval_s = 0.05
+channels = [{{ id = "alarm", address = 0 }}]
+
+[[devices]]
+id = "cam-01"
+driver = "camera"
+channels = [{{ id = "intrusion" }}]
+
+[devices.snapshot]
+url = "{snapshot}"
+username = "admin"
+password_file = "{secret}"
+
+[[rules]]
+device = "smoke-01"
+channel = "alarm"
+high = 0.5
+category = "fire.smoke"
+"""
+
+
+async def snapshot_attached(events: int) -> list[float]:
+    """Sensor alarm raised → the same event updated with a snapshot, both as the subscriber sees them."""
+    sensor = SimulatedModbusDevice([ModbusChannel(id="alarm", address=0)])
+    modbus = free_port()
+    await sensor.serve_tcp("127.0.0.1", modbus)
+    found: list[float] = []
+    with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        secret = Path(tmp) / "cam.pw"
+        secret.write_text("camera-pass\n")
+        secret.chmod(0o600)
+        async with CameraSimulator(width=640, height=480) as camera:
+            site = SENSOR_SITE.format(
+                broker=broker.port,
+                storage=Path(tmp) / "state",
+                receiver=free_port(),
+                modbus=modbus,
+                snapshot=camera.snapshot_url,
+                secret=secret,
+            )
+            daemon = Daemon(parse_config(site), config_digest="bench")
+            task = asyncio.create_task(daemon.run())
+            await asyncio.wait_for(daemon.ready.wait(), 120)
+            assert daemon.uplink is not None
+            await asyncio.wait_for(daemon.uplink.connected.wait(), 10)
+            async with aiomqtt.Client("127.0.0.1", broker.port) as sub:
+                await sub.subscribe("bench/cam/gw-bench/events", qos=1)
+                messages = sub.messages
+                for _ in range(events):
+                    sensor.set("alarm", 1)
+                    raised_at = None
+                    async for message in messages:
+                        payload = json.loads(message.payload)
+                        if payload["state"] == "raised":
+                            raised_at = time.perf_counter()
+                        elif raised_at is not None and any(
+                            e.get("kind") == "snapshot" for e in payload.get("evidence", ())
+                        ):
+                            found.append(time.perf_counter() - raised_at)
+                            break
+                    sensor.set("alarm", 0)
+                    async for message in messages:
+                        if json.loads(message.payload)["state"] == "cleared":
+                            break
+            daemon.stop()
+            await task
+    await sensor.stop()
+    return found
+
+
 async def fetch_times(n: int) -> list[float]:
     times = []
     async with CameraSimulator(width=640, height=480) as camera:
@@ -214,6 +315,11 @@ async def main() -> None:
     print(
         f"snapshot fetch, digest auth, 640×480: p50 {_pct(times, 0.5) * 1000:.1f} ms,"
         f" p99 {_pct(times, 0.99) * 1000:.1f} ms"
+    )
+    attached = await snapshot_attached(min(args.events, 100))
+    print(
+        f"sensor alarm raised → snapshot attached, at the subscriber ({len(attached)} alarms): "
+        f"p50 {_pct(attached, 0.5) * 1000:.1f} ms, p99 {_pct(attached, 0.99) * 1000:.1f} ms"
     )
     with tempfile.TemporaryDirectory() as tmp:
         rss_before = _rss_mb()

@@ -11,11 +11,12 @@ subclasses.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from contracts.config import DeviceConfig, PolledDeviceConfig
+from contracts.errors import NotWritable
 from contracts.readings import ReadingBatch
 
 ConfigT = TypeVar("ConfigT", bound=PolledDeviceConfig)
@@ -45,6 +46,7 @@ class PolledDriver(ClosedOnExit, Generic[ConfigT]):
         self.channel_ids: tuple[str, ...] = tuple(ch.id for ch in config.channels)
         # Set by the poller while the device is offline: try once, and only when the wire is free.
         self.probing = False
+        self.outputs: frozenset[str] = frozenset()  # the channels :meth:`write` may switch
 
     async def __aenter__(self) -> PolledDriver[ConfigT]:
         return self
@@ -52,6 +54,14 @@ class PolledDriver(ClosedOnExit, Generic[ConfigT]):
     @abc.abstractmethod
     async def read(self) -> ReadingBatch:
         """Read every channel once; raise a DriverError when the device cannot be read."""
+
+    async def write(self, values: Mapping[str, int]) -> dict[str, float]:
+        """Switch outputs (channel: 0 or 1) and return what they read back afterwards.
+
+        Raises NotWritable for a channel outside :attr:`outputs`, before anything is
+        sent, and a DriverError when the device cannot be written or read back.
+        """
+        raise NotWritable(self.config.id, f"{self.config.driver} devices have no outputs to switch")
 
     def status_fields(self) -> dict[str, Any]:
         """What this driver adds to the device's status message (its wire, its counters)."""

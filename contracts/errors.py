@@ -6,6 +6,7 @@
     │   ├── DeviceTimeout      no answer within the timeout
     │   ├── DeviceUnreachable  the connection could not be opened or was lost
     │   └── DeviceProtocolError  an answer came but is wrong (exception code, bad frame)
+    ├── NotWritable            a write named an output not declared writable; fix the request
     ├── OutboxError            the durable queue could not store or read a message
     └── UplinkError            the broker could not be reached or refused us; retry later
 
@@ -49,6 +50,14 @@ class DeviceUnreachable(DriverError):
 
 class DeviceProtocolError(DriverError):
     """The device answered, but with an exception code or a malformed reply."""
+
+
+class NotWritable(GridGateError):
+    """A write named a channel that is not a declared output (``writable = true``) of its device."""
+
+    def __init__(self, device: str, message: str) -> None:
+        self.device = device
+        super().__init__(f"{device}: {message}")
 
 
 class OutboxError(GridGateError):

@@ -67,6 +67,8 @@ class DriverSpec:
     ``entry(device)``, for a ``many`` section: the id of the entry a device
     uses (its bus, its platform). A config change then restarts only the
     devices of the entries that changed; without it, all of the kind's.
+    ``outputs(device)`` names the channels of a device that may be switched
+    (a relay's coils).
     """
 
     name: str
@@ -76,3 +78,4 @@ class DriverSpec:
     check: Callable[[Indexed, Any], Iterable[str]] = _no_problems
     check_profile: Callable[[ProfileFile, Sequence[Path]], Iterable[str]] = lambda profile, search: ()
     entry: Callable[[DeviceConfig], str] | None = None
+    outputs: Callable[[DeviceConfig], frozenset[str]] = lambda device: frozenset()

@@ -1,4 +1,4 @@
-"""The demo: Modbus TCP, HJ 212, an RS-485 line and IoT-platform devices → gateway → broker → view.
+"""The demo: Modbus TCP, HJ 212, an RS-485 line, IoT-platform devices, a camera → gateway → broker → view.
 
 Everything it starts stops on Ctrl-C. The gateway's log goes to var/demo/gateway.log.
 """
@@ -26,6 +26,8 @@ SIMULATOR_PORT = 15020
 HJ212_PORT = 14001  # the gateway's HJ 212 listener in configs/demo.toml
 LINE_PORT = 15021  # the RS-485 line's serial device server in configs/demo.toml
 PLATFORM_PORT = 18831  # the IoT platforms' broker in configs/demo.toml
+CAMERA_PORT = 15031  # the camera's snapshots, in configs/demo.toml
+RECEIVER_PORT = 18090  # the gateway's camera receiver ([cameras] in configs/demo.toml)
 FUME_MN = "YY330106001000000000001"
 
 
@@ -142,6 +144,23 @@ def main() -> int:
                     logs / "platform-devices.log",
                 )
             )
+            processes.append(
+                _start(
+                    [
+                        "-m",
+                        "drivers.simulators.camera",
+                        "--port",
+                        str(CAMERA_PORT),
+                        "--push",
+                        f"http://127.0.0.1:{RECEIVER_PORT}/cameras/cam-01",
+                        "--period",
+                        str(args.period),
+                        "--start",
+                        str(args.period * 0.75),
+                    ],
+                    logs / "camera.log",
+                )
+            )
             print(
                 f"GridGate demo: dust monitor on :{SIMULATOR_PORT} (Modbus TCP), broker on :{BROKER_PORT}.\n"
                 f"PM10 goes over 150 µg/m³ about 15 s into every {args.period:.0f} s; watch the event open,"
@@ -152,6 +171,8 @@ def main() -> int:
                 f" and the smoke panel stops answering for 20 s: a comms event, then its clear.\n"
                 f"Through an IoT platform's broker (:{PLATFORM_PORT}) an NB-IoT smoke detector alarms"
                 f" every 30 s, and a LoRa cover falls silent after {args.period * 2:.0f} s: offline.\n"
+                f"A camera (snapshots on :{CAMERA_PORT}) pushes an intrusion with its picture"
+                f" {args.period * 0.75:.0f} s into every period; the PM10 alarm gets its snapshot.\n"
                 f"Try: gridgate ack EVENT_ID --operator me --broker 127.0.0.1:{BROKER_PORT}\n"
                 f"Gateway log: {logs / 'gateway.log'}. Ctrl-C stops everything.\n",
                 flush=True,

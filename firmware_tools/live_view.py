@@ -46,6 +46,7 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
     if topic.endswith("/events"):
         unit = payload.get("unit", "")
         where = f"{payload.get('device')}/{payload.get('channel') or payload.get('condition')}"
+        pictures = _pictures(payload)
         if payload.get("state") == "raised":
             value = payload.get("value")
             reading = (
@@ -54,13 +55,13 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
             return (
                 f"{head} {red}{bold}{str(payload.get('class', 'alarm')).upper()} RAISED{reset}"
                 f"  {payload.get('category')} {where}{reading}"
-                f" [{payload.get('severity')}] id {payload.get('event_id')}"
+                f" [{payload.get('severity')}] id {payload.get('event_id')}{pictures}"
             )
         if payload.get("state") != "cleared":
             by = f" by {payload['acknowledged_by']}" if payload.get("acknowledged_by") else ""
             return (
                 f"{head} {red}EVENT {str(payload.get('state')).upper()}{reset}{by} {payload.get('category')}"
-                f" {where} peak {_shown(payload.get('peak'))} {unit} id {payload.get('event_id')}"
+                f" {where} peak {_shown(payload.get('peak'))} {unit} id {payload.get('event_id')}{pictures}"
             )
         return (
             f"{head} {green}{bold}{str(payload.get('class', 'alarm')).upper()} CLEARED{reset}"
@@ -72,6 +73,14 @@ def describe(topic: str, payload: dict[str, Any], *, color: bool = True) -> str:
         shown = " ".join(f"{k}={_shown(v)}" for k, v in readings.items())
         return f"{dim}{head} telemetry {kind[-1]}: {shown}{reset}"
     return f"{head} {topic}: {json.dumps(payload, ensure_ascii=False)}"
+
+
+def _pictures(event: dict[str, Any]) -> str:
+    """The pictures an event carries as evidence, by camera and size (fetched with the evidence command)."""
+    shots = [e for e in event.get("evidence") or () if isinstance(e, dict) and e.get("kind") == "snapshot"]
+    if not shots:
+        return ""
+    return " pictures " + ", ".join(f"{e.get('camera')} ({e.get('size')} B)" for e in shots)
 
 
 def _shown(value: object) -> str:

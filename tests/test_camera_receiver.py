@@ -208,3 +208,85 @@ driver = "camera"
 """
     with pytest.raises(ConfigError, match=r"devices\[0\]: a camera pushes its alarms over HTTP"):
         parse_config(text)
+
+
+async def test_an_nvr_pushing_for_its_cameras_is_mapped_by_input_to_each_camera(
+    tmp_path: Path, camera: CameraSimulator
+) -> None:
+    nvr = _camera(tmp_path, "nvr-01", channels=[{"id": "video_loss"}])
+    gate = _camera(tmp_path, "cam-gate", nvr="nvr-01", nvr_channel="1")
+    yard = _camera(tmp_path, "cam-yard", nvr="nvr-01", nvr_channel="2", channels=[{"id": "intrusion"}])
+    dahua_nvr = _camera(tmp_path, "nvr-02", format="dahua")
+    lane = _camera(tmp_path, "cam-lane", format="dahua", nvr="nvr-02", nvr_channel="0")
+    stream = CameraStream(
+        [nvr, gate, yard, dahua_nvr, lane], receiver=CameraReceiver(host="127.0.0.1", port=free_port())
+    )
+    batches: list[ReadingBatch] = []
+    seen: list[str] = []
+    pictures: list[str] = []
+    stream.seen = lambda device, ts: seen.append(device)
+    stream.picture = lambda device, ts, data: pictures.append(device)
+    task = await _receiving(stream, batches)
+    base = f"http://127.0.0.1:{stream.port}/cameras"
+    try:
+        await camera.push(f"{base}/nvr-01", hikvision_alert("intrusion", channel=2), picture=jpeg(seed=3))
+        await camera.push(f"{base}/nvr-01", hikvision_alert("line_crossing", channel=1))
+        await camera.push(f"{base}/nvr-01", hikvision_alert("video_loss", active=False, channel=9))
+        await camera.push(f"{base}/nvr-02", dahua_event("motion", index=0), content_type="text/plain")
+    finally:
+        await _stop(stream, task)
+    got = [(b.device, b.channels[0], float(b.values[0])) for b in batches]
+    assert got == [
+        ("cam-yard", "intrusion", 1.0),
+        ("cam-gate", "line_crossing", 1.0),
+        ("nvr-01", "video_loss", 0.0),  # an input no camera is configured for: the NVR's own
+        ("cam-lane", "motion", 1.0),
+    ]
+    assert pictures == ["cam-yard"]
+    assert seen.count("nvr-01") == 2 and {"cam-gate", "cam-yard"} <= set(seen)
+    assert stream.status_fields("cam-yard")["counters"]["pushes"] == 1
+
+
+def test_a_camera_behind_an_nvr_names_one_and_an_input_no_other_camera_has() -> None:
+    from contracts.errors import ConfigError
+    from gateway.config import parse_config
+
+    text = """
+[gateway]
+id = "gw-1"
+site = "s"
+grid_cell = "c1"
+location = { lat = 30.0, lon = 120.0, address = "a" }
+[uplink]
+host = "127.0.0.1"
+[storage]
+directory = "/tmp/x"
+[cameras]
+port = 8090
+[[devices]]
+id = "nvr-01"
+driver = "camera"
+[[devices]]
+id = "cam-a"
+driver = "camera"
+nvr = "nvr-01"
+nvr_channel = "1"
+[[devices]]
+id = "cam-b"
+driver = "camera"
+nvr = "nvr-01"
+nvr_channel = "1"
+[[devices]]
+id = "cam-c"
+driver = "camera"
+nvr = "nvr-09"
+nvr_channel = "2"
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert caught.value.problems == [
+        "devices[2].nvr_channel: input 1 of 'nvr-01' is already camera 'cam-a'",
+        "devices[3].nvr: no other camera device 'nvr-09' (cameras: cam-a, cam-b, cam-c, nvr-01)",
+    ]
+    with pytest.raises(ValueError, match="give both"):
+        CameraDeviceConfig.model_validate({"id": "x", "driver": "camera", "nvr": "nvr-01"})

@@ -29,7 +29,15 @@ def _problems(text: str) -> list[str]:
 def test_the_shipped_demo_config_is_valid() -> None:
     config, digest = load_config(ROOT / "configs" / "demo.toml")
     assert config.gateway.id == "gw-demo-01" and len(digest) == 16
-    assert [r.channel for r in config.rules] == ["pm10", "noise", "fume", "smoke_alarm", "tilt_x", "z1_alarm"]
+    assert [r.channel for r in config.rules] == [
+        "pm10",
+        "noise",
+        "fume",
+        "smoke_alarm",
+        "tilt_x",
+        "z1_alarm",
+        "intrusion",
+    ]
 
 
 BROKEN = [
@@ -99,6 +107,37 @@ BROKEN = [
         lambda t: t + t[t.index("[[devices]]") : t.index("[[rules]]")],
         ["devices[1].id: duplicate device id 'dust-01'"],
     ),
+    (
+        "a rule's relay on a missing device",
+        lambda t: t.replace(
+            'category = "env.dust.pm10"',
+            'category = "env.dust.pm10"\noutput = { device = "relays", channel = "relay1" }',
+        ),
+        ["rules[0].output.device: no device 'relays' (devices: dust-01)"],
+    ),
+    (
+        "a rule's relay on a channel that is no writable coil",
+        lambda t: t.replace(
+            'category = "env.dust.pm10"',
+            'category = "env.dust.pm10"\noutput = { device = "dust-01", channel = "pm10" }',
+        ),
+        [
+            "rules[0].output.channel: not a writable output: 'pm10' on device 'dust-01'"
+            " (outputs: none; declare a coil with writable = true)"
+        ],
+    ),
+    (
+        "a correlation naming a missing device",
+        lambda t: (
+            t
+            + '\n[[correlations]]\nname = "smoke-and-camera"\n'
+            + 'members = [{ category = "fire" }, { device = "cam-9" }]\n'
+        ),
+        [
+            "correlations[0].members[1].device: correlation 'smoke-and-camera' names no device 'cam-9'"
+            " (devices: dust-01)"
+        ],
+    ),
 ]
 
 
@@ -122,7 +161,7 @@ def test_check_prints_a_summary_and_exits_0() -> None:
     result = _gridgate("check", "configs/demo.toml")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "configs/demo.toml: ok — gateway gw-demo-01, 6 device(s), 77 channel(s), 6 rule(s)"
+        "configs/demo.toml: ok — gateway gw-demo-01, 7 device(s), 79 channel(s), 7 rule(s)"
     )
 
 

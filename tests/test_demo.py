@@ -10,7 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_demo_shows_alarms_from_modbus_hj212_and_platform_devices(tmp_path: Path) -> None:
+def test_the_demo_shows_alarms_from_modbus_hj212_platform_devices_and_a_camera_with_pictures(
+    tmp_path: Path,
+) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [
@@ -41,6 +43,10 @@ def test_the_demo_shows_alarms_from_modbus_hj212_and_platform_devices(tmp_path: 
         "ALARM RAISED  fire.smoke smoke-nb-01/smoke_alarm",
         "ALARM CLEARED fire.smoke smoke-nb-01/smoke_alarm",
         "ALARM RAISED  municipal.manhole.tilt manhole-01/tilt_x",
+        "ALARM RAISED  security.intrusion cam-01/intrusion",
     ):
         assert line in out, f"{line!r} not shown by the demo"
+    pictured = [line for line in out.splitlines() if " pictures cam-01 (" in line]
+    assert any("security.intrusion cam-01/intrusion" in line for line in pictured), "no pushed picture shown"
+    assert any("EVENT UPDATED" in line and "env.dust.pm10" in line for line in pictured), "no snapshot shown"
     assert "demo stopped" in out

@@ -16,7 +16,7 @@ from drivers.modbus.profiles import (
 )
 from drivers.modbus.registers import WIDTH, ModbusChannel
 
-SHIPPED = ["di-8", "dust-monitor", "manhole-cover", "oil-fume-monitor", "smoke-panel"]
+SHIPPED = ["di-8", "dust-monitor", "manhole-cover", "oil-fume-monitor", "relay-8", "smoke-panel"]
 
 
 def test_every_shipped_profile_is_listed() -> None:

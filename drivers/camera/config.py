@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from contracts.config import ChannelConfig, PushedDeviceConfig, StrictModel
+from contracts.config import NAME_PATTERN, ChannelConfig, PushedDeviceConfig, StrictModel
 from contracts.evidence import Credentials, SnapshotSource
 from contracts.spec import Indexed
 from drivers.camera.events import CAMERA_CHANNELS
@@ -68,9 +68,25 @@ class CameraDeviceConfig(PushedDeviceConfig):
     release_after_s: float = Field(
         default=10.0, gt=0, le=3600, description="a channel falls back to 0 this long after its last 'active'"
     )
+    nvr: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="the camera device (an NVR) that pushes for this camera; set nvr_channel too",
+    )
+    nvr_channel: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,4}$",
+        description="its input on the NVR as the NVR sends it: Hikvision channelID, Dahua index",
+    )
     channels: tuple[ChannelConfig, ...] = Field(
         default=tuple(ChannelConfig(id=name) for name in CAMERA_CHANNELS), min_length=1
     )
+
+    @model_validator(mode="after")
+    def _nvr_and_channel(self) -> CameraDeviceConfig:
+        if (self.nvr is None) != (self.nvr_channel is None):
+            raise ValueError("nvr and nvr_channel: give both (the NVR's device id and this camera's input)")
+        return self
 
     @model_validator(mode="after")
     def _known_channels(self) -> CameraDeviceConfig:
@@ -83,10 +99,25 @@ class CameraDeviceConfig(PushedDeviceConfig):
 
 
 def cross_check(devices: Indexed, receiver: CameraReceiver | None) -> Iterable[str]:
-    """A camera that pushes needs the receiver."""
+    """A camera that pushes needs the receiver; one behind an NVR names a camera device, once per input."""
     if devices and receiver is None:
         i = devices[0][0]
         yield (
             f"devices[{i}]: a camera pushes its alarms over HTTP;"
             " add a [cameras] section with the receiver's port"
         )
+    cameras = {d.id for _, d in devices}
+    inputs: dict[tuple[str, str], str] = {}
+    for i, device in devices:
+        assert isinstance(device, CameraDeviceConfig)
+        if device.nvr is None or device.nvr_channel is None:
+            continue
+        if device.nvr not in cameras or device.nvr == device.id:
+            known = ", ".join(sorted(cameras))
+            yield f"devices[{i}].nvr: no other camera device {device.nvr!r} (cameras: {known})"
+        elif (device.nvr, device.nvr_channel) in inputs:
+            yield (
+                f"devices[{i}].nvr_channel: input {device.nvr_channel} of {device.nvr!r} is already"
+                f" camera {inputs[(device.nvr, device.nvr_channel)]!r}"
+            )
+        inputs.setdefault((device.nvr, device.nvr_channel), device.id)

@@ -53,6 +53,12 @@ class CameraStream(StreamDriver):
         self.devices = tuple(cameras)
         self._receiver = receiver
         self._cameras = {c.id: c for c in cameras}
+        # an NVR pushes for the cameras on its inputs: (NVR id, input as it sends it) → that camera
+        self._behind = {(c.nvr, c.nvr_channel): c for c in cameras if c.nvr is not None}
+        self._nvr_cameras: dict[str, list[str]] = {}
+        for c in cameras:
+            if c.nvr is not None:
+                self._nvr_cameras.setdefault(c.nvr, []).append(c.id)
         self._channels = {c.id: {ch.id for ch in c.channels} for c in cameras}
         self._guards = {
             c.id: Guard(scheme=HttpAuth.NONE)
@@ -201,7 +207,14 @@ class CameraStream(StreamDriver):
             raise PushRejected(400, "multipart push without an event document")
         return document, jpeg
 
-    def _deliver(self, camera: CameraDeviceConfig, event: CameraEvent, jpeg: bytes | None) -> None:
+    def _deliver(self, pusher: CameraDeviceConfig, event: CameraEvent, jpeg: bytes | None) -> None:
+        camera = self._behind.get((pusher.id, event.video_channel), pusher)
+        if camera is not pusher:  # an NVR's push for one of its inputs: the NVR is alive too
+            self.seen(pusher.id, event.ts)
+            self.counters[camera.id]["pushes"] += 1
+        else:  # the NVR's own push (a heartbeat): the cameras behind it are as alive as it is
+            for behind in self._nvr_cameras.get(pusher.id, ()):
+                self.seen(behind, event.ts)
         if jpeg is not None:
             self.counters[camera.id]["pictures"] += 1
             self.picture(camera.id, event.ts, jpeg)

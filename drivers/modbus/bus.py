@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import struct
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from contracts.errors import DeviceProtocolError, DeviceTimeout
@@ -31,10 +33,14 @@ from drivers.modbus.frames import (
     Answer,
     Fault,
     classify_rtu,
-    mbap_read_request,
+    classify_rtu_write,
+    coils_pdu,
+    mbap_frame,
     parse_mbap,
+    parse_mbap_write,
     parse_rtu,
-    rtu_read_request,
+    parse_rtu_write,
+    with_crc,
 )
 from drivers.modbus.lines import Line, SerialLine, TcpLine
 
@@ -68,6 +74,16 @@ class Counters:
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Exchange:
+    """One request (its PDU) and how to find its answer in RTU bytes or in an MBAP frame."""
+
+    pdu: bytes
+    parse: Callable[[bytes], Answer | None]  # None while the answer may still be arriving
+    classify: Callable[[bytes], Answer]  # what the bytes were, once the line went quiet
+    parse_mbap: Callable[[bytes, int], Answer]  # (frame, transaction id)
 
 
 @dataclass
@@ -127,22 +143,47 @@ class ModbusBus:
         probe: bool = False,
     ) -> list[int]:
         """Registers ``start..start+count-1`` of ``unit``; raise DriverError if they cannot be read."""
+        exchange = _Exchange(
+            pdu=struct.pack(">BHH", function, start, count),
+            parse=lambda buffer: parse_rtu(buffer, unit, function, count),
+            classify=lambda buffer: classify_rtu(buffer, unit, function, count),
+            parse_mbap=lambda frame, tid: parse_mbap(frame, tid, unit, function, count),
+        )
+        where = f"registers {start}..{start + count - 1} of unit {unit} on bus {self.id}"
+        return list(await self._use(device, unit, exchange, timeout, probe, f"reading {where}"))
+
+    async def write_coils(
+        self, device: str, unit: int, start: int, bits: tuple[int, ...], *, timeout: float
+    ) -> None:
+        """Switch coils ``start..`` of ``unit`` to ``bits`` (FC 05 one, FC 15 a run), in turn with polls."""
+        pdu = coils_pdu(start, bits)
+        exchange = _Exchange(
+            pdu=pdu,
+            parse=lambda buffer: parse_rtu_write(buffer, unit, pdu),
+            classify=lambda buffer: classify_rtu_write(buffer, unit, pdu),
+            parse_mbap=lambda frame, tid: parse_mbap_write(frame, tid, unit, pdu),
+        )
+        where = f"coils {start}..{start + len(bits) - 1} of unit {unit} on bus {self.id}"
+        await self._use(device, unit, exchange, timeout, False, f"writing {where}")
+
+    async def _use(
+        self, device: str, unit: int, exchange: _Exchange, timeout: float, probe: bool, doing: str
+    ) -> tuple[int, ...]:
         await self._turns.acquire(probe)
         began = time.monotonic()
         try:
-            answer = await self._transact(device, unit, function, start, count, timeout)
+            answer = await self._transact(device, unit, exchange, timeout)
         finally:
             self._last_end = time.monotonic()
             busy = self._last_end - began
             self.counters.busy_s += busy
             self.unit_counters(unit).busy_s += busy
             self._turns.release()
-        where = f"registers {start}..{start + count - 1} of unit {unit} on bus {self.id}"
         if answer.registers is not None:
-            return list(answer.registers)
+            return answer.registers
         if answer.fault is None:
-            raise DeviceTimeout(device, f"no answer within {timeout} s reading {where}")
-        raise LineFault(device, answer.fault, f"{answer.detail} reading {where}")
+            raise DeviceTimeout(device, f"no answer within {timeout} s {doing}")
+        raise LineFault(device, answer.fault, f"{answer.detail} {doing}")
 
     def close(self) -> None:
         self._line.close()
@@ -152,9 +193,7 @@ class ModbusBus:
         """The counters of one unit id on this bus."""
         return self.units.setdefault(unit, Counters())
 
-    async def _transact(
-        self, device: str, unit: int, function: int, start: int, count: int, timeout: float
-    ) -> Answer:
+    async def _transact(self, device: str, unit: int, exchange: _Exchange, timeout: float) -> Answer:
         if not self._open:
             await self._line.open()
             self._open = True
@@ -171,9 +210,9 @@ class ModbusBus:
         self.unit_counters(unit).requests += 1
         try:
             if self.config.transport == "tcp":
-                answer = await self._exchange_mbap(unit, function, start, count, timeout)
+                answer = await self._exchange_mbap(unit, exchange, timeout)
             else:
-                answer = await self._exchange_rtu(unit, function, start, count, timeout)
+                answer = await self._exchange_rtu(unit, exchange, timeout)
         except Exception:
             self.close()
             raise
@@ -186,8 +225,8 @@ class ModbusBus:
                 counters.garbage += 1
         return answer
 
-    async def _exchange_rtu(self, unit: int, function: int, start: int, count: int, timeout: float) -> Answer:
-        await self._line.send(rtu_read_request(unit, function, start, count))
+    async def _exchange_rtu(self, unit: int, exchange: _Exchange, timeout: float) -> Answer:
+        await self._line.send(with_crc(bytes([unit]) + exchange.pdu))
         sent = time.monotonic()
         deadline = sent + timeout
         buffer = b""
@@ -196,30 +235,28 @@ class ModbusBus:
             if left <= 0:
                 if not buffer:
                     self._unanswered_at = sent
-                return classify_rtu(buffer, unit, function, count)
+                return exchange.classify(buffer)
             chunk = await self._line.receive(min(left, self.config.end_s) if buffer else left)
             if not chunk:
                 if buffer:  # the line went quiet after bytes that are no answer
-                    return classify_rtu(buffer, unit, function, count)
+                    return exchange.classify(buffer)
                 continue
             buffer += chunk
-            answer = parse_rtu(buffer, unit, function, count)
+            answer = exchange.parse(buffer)
             if answer is not None:
                 return answer
 
-    async def _exchange_mbap(
-        self, unit: int, function: int, start: int, count: int, timeout: float
-    ) -> Answer:
+    async def _exchange_mbap(self, unit: int, exchange: _Exchange, timeout: float) -> Answer:
         self._transaction = (self._transaction + 1) & 0xFFFF
         tid = self._transaction
-        await self._line.send(mbap_read_request(tid, unit, function, start, count))
+        await self._line.send(mbap_frame(tid, unit, exchange.pdu))
         deadline = time.monotonic() + timeout
         buffer = b""
         while True:
             if len(buffer) >= 6:
                 size = 6 + int.from_bytes(buffer[4:6], "big")
                 if len(buffer) >= size:
-                    return parse_mbap(buffer[:size], tid, unit, function, count)
+                    return exchange.parse_mbap(buffer[:size], tid)
             left = deadline - time.monotonic()
             if left <= 0:
                 return Answer(fault="garbage", detail="incomplete answer") if buffer else Answer()

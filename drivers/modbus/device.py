@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from contracts.driver import PolledDriver
 from contracts.errors import DriverError
@@ -12,8 +14,11 @@ from contracts.readings import ReadingBatch
 from drivers.modbus.bus import Counters, ModbusBus
 from drivers.modbus.config import ModbusConfig
 from drivers.modbus.decoding import RequestDecoder, channel_rounding
-from drivers.modbus.frames import FUNCTION
+from drivers.modbus.frames import FUNCTION, READ_COILS
+from drivers.modbus.outputs import plan_write, read_back, writable_channels
 from drivers.modbus.registers import ReadRequest, plan_requests
+
+T = TypeVar("T")
 
 
 class ModbusBusDriver(PolledDriver[ModbusConfig]):
@@ -25,6 +30,7 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
         self.plan = plan_requests(config.channels, max_gap=config.max_gap, max_count=config.max_registers)
         self._decoders: dict[ReadRequest, RequestDecoder] = {}
         self._rounding = channel_rounding(config.channels)
+        self.outputs = writable_channels(config.channels)
 
     @property
     def counters(self) -> Counters:
@@ -48,14 +54,29 @@ class ModbusBusDriver(PolledDriver[ModbusConfig]):
         self._rounding.apply(batch.values)
         return batch
 
+    async def write(self, values: Mapping[str, int]) -> dict[str, float]:
+        """Switch coils (FC 05/15) in turn with the bus's polls, then read them back (FC 01)."""
+        cfg = self.config
+        write = plan_write(cfg.id, cfg.channels, values)
+        for start, bits in write.runs:  # switching a coil to a state twice is harmless: retried
+            switch = functools.partial(self.bus.write_coils, cfg.id, cfg.unit_id, start, bits)
+            await self._tried(functools.partial(switch, timeout=cfg.timeout_s))
+        coils = await self._read(READ_COILS, write.read_from, write.read_count)
+        return read_back(write, coils)
+
     async def _read(self, function: int, start: int, count: int) -> list[int]:
         cfg = self.config
-        tries = 1 if self.probing else 1 + cfg.retries
+        return await self._tried(
+            lambda: self.bus.read(
+                cfg.id, cfg.unit_id, function, start, count, timeout=cfg.timeout_s, probe=self.probing
+            )
+        )
+
+    async def _tried(self, request: Callable[[], Awaitable[T]]) -> T:
+        tries = 1 if self.probing else 1 + self.config.retries
         for attempt in range(tries):
             try:
-                return await self.bus.read(
-                    cfg.id, cfg.unit_id, function, start, count, timeout=cfg.timeout_s, probe=self.probing
-                )
+                return await request()
             except DriverError:
                 if attempt == tries - 1:
                     raise

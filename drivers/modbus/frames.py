@@ -1,7 +1,9 @@
 """Modbus RTU and Modbus TCP (MBAP) frames for register reads, and how answers go wrong.
 
 Only what a poller needs: function codes 3 (holding) and 4 (input registers),
-and 1 (coils) and 2 (discrete inputs), whose answers hold bits, eight a byte.
+and 1 (coils) and 2 (discrete inputs), whose answers hold bits, eight a byte;
+and to switch relays, 5 (one coil) and 15 (several in a row), whose answers
+echo the address (and the value or count) of the request.
 A response is matched against the request it answers; everything else on the
 line is classified, so the bus can count it:
 
@@ -25,6 +27,8 @@ READ_COILS = 1
 READ_DISCRETE = 2
 FUNCTION = {"holding": READ_HOLDING, "input": READ_INPUT, "coils": READ_COILS, "discrete": READ_DISCRETE}
 BIT_FUNCTIONS = frozenset({READ_COILS, READ_DISCRETE})
+WRITE_COIL = 5
+WRITE_COILS = 15
 
 
 def data_bytes(function: int, count: int) -> int:
@@ -70,11 +74,6 @@ def with_crc(body: bytes) -> bytes:
 RTU_REQUEST_BYTES = 8  # unit, function, start (2), count (2), CRC (2)
 
 
-def rtu_read_request(unit: int, function: int, start: int, count: int) -> bytes:
-    """The RTU frame (``RTU_REQUEST_BYTES`` long) asking ``unit`` for ``count`` registers from ``start``."""
-    return with_crc(struct.pack(">BBHH", unit, function, start, count))
-
-
 def rtu_response_length(count: int, function: int = READ_HOLDING) -> int:
     """Bytes of a normal answer to a read of ``count`` registers (or bits): unit, fc, n, data, crc."""
     return 5 + data_bytes(function, count)
@@ -92,6 +91,64 @@ class Answer:
     fault: Fault | None = None
     detail: str = ""
     skipped: int = 0
+
+
+def coils_pdu(start: int, bits: tuple[int, ...]) -> bytes:
+    """The PDU switching coils ``start..``: FC 05 for one (0xFF00 on, 0 off), FC 15 for a run."""
+    if len(bits) == 1:
+        return struct.pack(">BHH", WRITE_COIL, start, 0xFF00 if bits[0] else 0)
+    packed = bytearray((len(bits) + 7) // 8)
+    for i, bit in enumerate(bits):
+        packed[i // 8] |= (bit & 1) << (i % 8)
+    return struct.pack(">BHHB", WRITE_COILS, start, len(bits), len(packed)) + bytes(packed)
+
+
+def _write_echo(pdu: bytes) -> bytes:
+    """What a normal answer to a write PDU holds: function, address and value or count."""
+    return pdu[:5]
+
+
+def parse_rtu_write(buffer: bytes, unit: int, pdu: bytes) -> Answer | None:
+    """The answer in ``buffer`` to the write ``pdu`` of ``unit``, or None while it may still arrive."""
+    echo = bytes([unit]) + _write_echo(pdu)
+    for at in range(len(buffer) - 4):
+        if buffer[at] != unit:
+            continue
+        if buffer[at + 1] == pdu[0] | 0x80 and _crc_ok(buffer[at : at + 5]):
+            return Answer(fault="exception", detail=f"exception code {buffer[at + 2]}", skipped=at)
+        frame = buffer[at : at + 8]
+        if len(frame) == 8 and _crc_ok(frame):
+            if frame[:6] == echo:
+                return Answer(registers=(), skipped=at)
+            return Answer(fault="garbage", detail="the answer does not echo the write", skipped=at)
+    return None
+
+
+def classify_rtu_write(buffer: bytes, unit: int, pdu: bytes) -> Answer:
+    """What a buffer holding no answer to a write was, after the line went quiet."""
+    if not buffer:
+        return Answer()
+    return Answer(fault="garbage", detail=f"{len(buffer)} byte(s) that form no answer to the write")
+
+
+def mbap_frame(transaction: int, unit: int, pdu: bytes) -> bytes:
+    """A Modbus TCP request: MBAP header (transaction, protocol 0, length, unit) + PDU."""
+    return struct.pack(">HHHB", transaction, 0, len(pdu) + 1, unit) + pdu
+
+
+def parse_mbap_write(frame: bytes, transaction: int, unit: int, pdu: bytes) -> Answer:
+    """The answer in one complete MBAP frame to the write ``pdu``."""
+    tid, protocol, _length, who = struct.unpack(">HHHB", frame[:7])
+    answer = frame[7:]
+    if protocol != 0 or tid != transaction or not answer:
+        return Answer(fault="garbage", detail=f"frame for transaction {tid}, protocol {protocol}")
+    if who != unit:
+        return Answer(fault="wrong_unit", detail=f"answer came from unit {who}")
+    if answer[0] == pdu[0] | 0x80 and len(answer) >= 2:
+        return Answer(fault="exception", detail=f"exception code {answer[1]}")
+    if answer != _write_echo(pdu):
+        return Answer(fault="garbage", detail="the answer does not echo the write")
+    return Answer(registers=())
 
 
 def parse_rtu(buffer: bytes, unit: int, function: int, count: int) -> Answer | None:
@@ -137,11 +194,6 @@ def classify_rtu(buffer: bytes, unit: int, function: int, count: int) -> Answer:
 
 def _crc_ok(frame: bytes) -> bool:
     return len(frame) >= 4 and crc16(frame[:-2]) == int.from_bytes(frame[-2:], "little")
-
-
-def mbap_read_request(transaction: int, unit: int, function: int, start: int, count: int) -> bytes:
-    """A Modbus TCP read request: MBAP header (transaction, protocol 0, length, unit) + PDU."""
-    return struct.pack(">HHHBBHH", transaction, 0, 6, unit, function, start, count)
 
 
 def parse_mbap(frame: bytes, transaction: int, unit: int, function: int, count: int) -> Answer:

@@ -91,6 +91,10 @@ class ModbusChannel(ChannelConfig):
         default=None,
         description="a dry contact on a coil or discrete input: no (1 when closed) or nc (1 when open)",
     )
+    writable: bool = Field(
+        default=False,
+        description="a coil the gateway may switch (FC 05/15), on a rule's output or a signed relay command",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -127,6 +131,10 @@ class ModbusChannel(ChannelConfig):
         if self.contact is not None and self.table not in BIT_TABLES:
             raise ValueError(
                 f"channel {self.id!r}: `contact` is for coils and discrete inputs, not {self.table}"
+            )
+        if self.writable and (self.table != "coils" or self.contact is not None or self.scale != 1.0):
+            raise ValueError(
+                f"channel {self.id!r}: only a coil is writable (table = 'coils', no contact or scale)"
             )
         if self.type == "bits":
             if self.bit is None:

@@ -13,6 +13,7 @@ from contracts.spec import DriverSpec, Indexed, Runners, Section
 from drivers.modbus.bus import ModbusBus
 from drivers.modbus.config import BusConfig, ModbusConfig
 from drivers.modbus.device import ModbusBusDriver
+from drivers.modbus.outputs import writable_channels
 from drivers.modbus.profiles import load_profile
 from drivers.modbus.tcp import ModbusTcpConfig, ModbusTcpDriver
 
@@ -77,6 +78,11 @@ def check_profile(profile: ProfileFile, search: Sequence[Path]) -> Iterable[str]
     return ()
 
 
+def device_outputs(device: DeviceConfig) -> frozenset[str]:
+    assert isinstance(device, ModbusConfig | ModbusTcpConfig)
+    return writable_channels(device.channels)
+
+
 BUS_SPEC = DriverSpec(
     name="modbus",
     device_model=ModbusConfig,
@@ -85,7 +91,12 @@ BUS_SPEC = DriverSpec(
     build=build_bus_devices,
     check_profile=check_profile,
     entry=lambda device: device.bus if isinstance(device, ModbusConfig) else "",
+    outputs=device_outputs,
 )
 TCP_SPEC = DriverSpec(
-    name="modbus_tcp", device_model=ModbusTcpConfig, build=build_tcp_devices, check_profile=check_profile
+    name="modbus_tcp",
+    device_model=ModbusTcpConfig,
+    build=build_tcp_devices,
+    check_profile=check_profile,
+    outputs=device_outputs,
 )

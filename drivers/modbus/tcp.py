@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Mapping
 from typing import Literal
 
 from pydantic import Field
@@ -16,6 +17,7 @@ from contracts.driver import PolledDriver
 from contracts.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from contracts.readings import ReadingBatch
 from drivers.modbus.decoding import RequestDecoder, channel_rounding
+from drivers.modbus.outputs import plan_write, read_back, writable_channels
 from drivers.modbus.registers import BIT_TABLES, ModbusChannel, ReadRequest, plan_requests
 
 
@@ -41,6 +43,7 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         self._plan = [(request, RequestDecoder(config.channels, request)) for request in plan]
         self._rounding = channel_rounding(config.channels)
         self._client: AsyncModbusTcpClient | None = None
+        self.outputs = writable_channels(config.channels)
 
     async def read(self) -> ReadingBatch:
         client = await self._connection()
@@ -52,6 +55,25 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         batch = ReadingBatch.at(self.config.id, self.channel_ids, values, ts)
         self._rounding.apply(batch.values)
         return batch
+
+    async def write(self, values: Mapping[str, int]) -> dict[str, float]:
+        """Switch coils (FC 05 for one, FC 15 for a run), then read them back (FC 01)."""
+        cfg = self.config
+        write = plan_write(cfg.id, cfg.channels, values)
+        client = await self._connection()
+        for start, bits in write.runs:
+            where = f"coils {start}..{start + len(bits) - 1}"
+            if len(bits) == 1:
+                await self._request(
+                    client.write_coil(start, bool(bits[0]), device_id=cfg.unit_id), f"writing {where}"
+                )
+            else:
+                switch = [bool(b) for b in bits]
+                await self._request(
+                    client.write_coils(start, switch, device_id=cfg.unit_id), f"writing {where}"
+                )
+        request = ReadRequest("coils", write.read_from, write.read_count, ())
+        return read_back(write, await self._read_registers(client, request))
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -79,20 +101,9 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
             "discrete": client.read_discrete_inputs,
         }[request.table]
         where = f"{request.table} registers {request.start}..{request.start + request.count - 1}"
-        try:
-            response: ModbusPDU = await read(request.start, count=request.count, device_id=cfg.unit_id)
-        except ModbusIOException as exc:
-            await self.aclose()
-            raise DeviceTimeout(cfg.id, f"no answer reading {where} within {cfg.timeout_s} s") from exc
-        except ConnectionException as exc:
-            await self.aclose()
-            raise DeviceUnreachable(cfg.id, f"connection lost reading {where}") from exc
-        except ModbusException as exc:
-            await self.aclose()
-            raise DeviceProtocolError(cfg.id, f"bad answer reading {where}: {exc}") from exc
-        if response.isError():
-            code = getattr(response, "exception_code", "?")
-            raise DeviceProtocolError(cfg.id, f"exception code {code} reading {where}")
+        response = await self._request(
+            read(request.start, count=request.count, device_id=cfg.unit_id), f"reading {where}"
+        )
         if request.table in BIT_TABLES:  # bits come padded to whole bytes
             if len(response.bits) < request.count:
                 raise DeviceProtocolError(cfg.id, f"{len(response.bits)} bits returned for {where}")
@@ -100,3 +111,22 @@ class ModbusTcpDriver(PolledDriver[ModbusTcpConfig]):
         if len(response.registers) != request.count:
             raise DeviceProtocolError(cfg.id, f"{len(response.registers)} registers returned for {where}")
         return list(response.registers)
+
+    async def _request(self, sent: Awaitable[ModbusPDU], doing: str) -> ModbusPDU:
+        """The answer to a request, pymodbus's errors (raised or returned) as the gateway's."""
+        cfg = self.config
+        try:
+            response = await sent
+        except ModbusIOException as exc:
+            await self.aclose()
+            raise DeviceTimeout(cfg.id, f"no answer {doing} within {cfg.timeout_s} s") from exc
+        except ConnectionException as exc:
+            await self.aclose()
+            raise DeviceUnreachable(cfg.id, f"connection lost {doing}") from exc
+        except ModbusException as exc:
+            await self.aclose()
+            raise DeviceProtocolError(cfg.id, f"bad answer {doing}: {exc}") from exc
+        if response.isError():
+            code = getattr(response, "exception_code", "?")
+            raise DeviceProtocolError(cfg.id, f"exception code {code} {doing}")
+        return response

@@ -9,8 +9,11 @@ picture as multipart/form-data), a Dahua event line or a JSON webhook.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import base64
 import json
+import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -156,3 +159,39 @@ class CameraSimulator:
             kwargs["headers"] = {**kwargs["headers"], "Authorization": f"Basic {token}"}
         async with self._session.post(url, **kwargs) as response:
             return response.status, await response.text()
+
+
+async def _demo(args: argparse.Namespace) -> None:
+    """Serve snapshots on ``--port``; each ``--period``, ``--start`` s in, push an intrusion, pictured."""
+    log = logging.getLogger("camera")
+    async with CameraSimulator(auth=HttpAuth.NONE, port=args.port, width=160, height=120) as camera:
+        log.info("snapshots at %s; pushing to %s", camera.snapshot_url, args.push)
+        began = time.monotonic()
+        n = 0
+        while True:
+            due = began + args.start + n * args.period
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            n += 1
+            try:
+                status, text = await camera.push(
+                    args.push, hikvision_alert("intrusion"), picture=jpeg(160, 120, seed=10_000 + n)
+                )
+            except aiohttp.ClientError as exc:
+                log.warning("push %d not delivered: %s", n, exc)
+                continue
+            log.info("push %d: intrusion with a picture, answered %d %s", n, status, text.strip()[:80])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=15031, help="where snapshots are served (no auth)")
+    parser.add_argument("--push", required=True, help="the gateway's receiver URL, .../cameras/<device id>")
+    parser.add_argument("--period", type=float, default=60.0, help="seconds between intrusion alarms")
+    parser.add_argument("--start", type=float, default=20.0, help="seconds into each period")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s camera: %(message)s")
+    asyncio.run(_demo(args))
+
+
+if __name__ == "__main__":
+    main()

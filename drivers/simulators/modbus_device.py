@@ -13,8 +13,17 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator.simutils import SimUtils
 
-from drivers.modbus.frames import READ_COILS, READ_DISCRETE, READ_HOLDING, READ_INPUT
+from drivers.modbus.frames import (
+    BIT_FUNCTIONS,
+    READ_COILS,
+    READ_DISCRETE,
+    READ_HOLDING,
+    READ_INPUT,
+    WRITE_COIL,
+    WRITE_COILS,
+)
 from drivers.modbus.registers import WIDTH, ModbusChannel, decode_channel, encode_channel
 
 
@@ -104,8 +113,18 @@ class SimulatedModbusDevice:
             await asyncio.sleep(self.response_delay_s)
         if self.exception is not None:
             return self.exception
+        at = address - start_address
+        if function_code in (WRITE_COIL, WRITE_COILS) and set_values is not None:
+            self.coils[address : address + len(set_values)] = [int(bool(v)) for v in set_values]
+            return None
         image = self.image(function_code)
-        if image is not None:
-            at = address - start_address
+        if image is None:
+            return None
+        if function_code in BIT_FUNCTIONS:
+            # pymodbus keeps coil N as bit N % 16 of the word at N (without bit addressing)
+            first = address - address % 16
+            bits = [bool(b) for b in image[first : first + 16 * count]]
+            registers[at : at + count] = SimUtils.bitsToRegisters(bits + [False] * (16 * count - len(bits)))
+        else:
             registers[at : at + count] = image[address : address + count]
         return None

@@ -32,7 +32,15 @@ import tty
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from drivers.modbus.frames import BIT_FUNCTIONS, RTU_REQUEST_BYTES, crc16, data_bytes, with_crc
+from drivers.modbus.frames import (
+    BIT_FUNCTIONS,
+    RTU_REQUEST_BYTES,
+    WRITE_COIL,
+    WRITE_COILS,
+    crc16,
+    data_bytes,
+    with_crc,
+)
 from drivers.simulators.modbus_device import SimulatedModbusDevice
 
 LineFault = Literal["garbage", "crc", "wrong_unit"]
@@ -125,11 +133,14 @@ class RtuLineServer:
     def _received(self, data: bytes) -> None:
         self._buffer += data
         while len(self._buffer) >= RTU_REQUEST_BYTES:
-            frame = bytes(self._buffer[:RTU_REQUEST_BYTES])
+            size = _request_size(self._buffer)
+            if len(self._buffer) < size:
+                break
+            frame = bytes(self._buffer[:size])
             if crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
                 del self._buffer[0]  # not a frame start: resynchronise byte by byte
                 continue
-            del self._buffer[:RTU_REQUEST_BYTES]
+            del self._buffer[:size]
             self.frames_in += 1
             self._pending.put_nowait(frame)
 
@@ -151,6 +162,8 @@ class RtuLineServer:
         image = device.image(function)
         if device.exception is not None:
             body = struct.pack(">BBB", unit, function | 0x80, int(device.exception))
+        elif function in (WRITE_COIL, WRITE_COILS):
+            body = _switch(device, frame)
         elif image is None:
             body = struct.pack(">BBB", unit, function | 0x80, 1)  # illegal function
         elif start + count > len(image) or not 1 <= count <= (2000 if function in BIT_FUNCTIONS else 125):
@@ -192,3 +205,25 @@ class RtuLineServer:
         if fault == "wrong_unit":
             return with_crc(bytes([(unit % 247) + 1]) + answer[1:-2])
         return answer
+
+
+def _request_size(buffer: bytearray) -> int:
+    """Bytes of the request starting the buffer: 8, or for FC 15 its header, data and CRC."""
+    if buffer[1] == WRITE_COILS and len(buffer) >= 7:
+        return 9 + buffer[6]
+    return RTU_REQUEST_BYTES
+
+
+def _switch(device: SimulatedModbusDevice, frame: bytes) -> bytes:
+    """Store an FC 05 or FC 15 write in the coils; the answer echoes address and value or count."""
+    unit, function, start, value = struct.unpack(">BBHH", frame[:6])
+    if function == WRITE_COIL:
+        if value not in (0, 0xFF00):
+            return struct.pack(">BBB", unit, function | 0x80, 3)  # illegal data value
+        bits = [int(value == 0xFF00)]
+    else:
+        bits = [(frame[7 + i // 8] >> (i % 8)) & 1 for i in range(value)]
+    if start + len(bits) > len(device.coils):
+        return struct.pack(">BBB", unit, function | 0x80, 2)  # illegal data address
+    device.coils[start : start + len(bits)] = bits
+    return frame[:6]

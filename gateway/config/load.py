@@ -171,6 +171,35 @@ def _cross_check(config: GatewayConfig) -> Iterable[str]:
                 f" (channels: {_names(channels[rule.device])})"
             )
     yield from _check_detector_channels(config, channels)
+    yield from _check_outputs(config, channels)
+    for i, correlation in enumerate(config.correlations):
+        for j, member in enumerate(correlation.members):
+            if member.device is not None and member.device not in channels:
+                yield (
+                    f"correlations[{i}].members[{j}].device: correlation {correlation.name!r} names"
+                    f" no device {member.device!r} (devices: {_names(channels)})"
+                )
+
+
+def _check_outputs(config: GatewayConfig, channels: dict[str, set[str]]) -> Iterable[str]:
+    """A rule's ``output`` is a channel its device declares writable (a relay's coil)."""
+    devices = {device.id: device for device in config.devices}
+    actions = [(f"rules[{i}]", rule.output) for i, rule in enumerate(config.rules)]
+    actions += [(f"cross_rules[{i}]", rule.output) for i, rule in enumerate(config.cross_rules)]
+    for where, output in actions:
+        if output is None:
+            continue
+        device = devices.get(output.device)
+        if device is None:
+            yield f"{where}.output.device: no device {output.device!r} (devices: {_names(channels)})"
+            continue
+        writable = SPECS[device.driver].outputs(device)
+        if output.channel not in writable:
+            what = "no channel" if output.channel not in channels[device.id] else "not a writable output:"
+            yield (
+                f"{where}.output.channel: {what} {output.channel!r} on device {device.id!r}"
+                f" (outputs: {_names(writable) if writable else 'none; declare a coil with writable = true'})"
+            )
 
 
 def _devices_of(spec: DriverSpec, config: GatewayConfig) -> Indexed:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from contracts.config import StrictModel
+from contracts.config import NAME_PATTERN, StrictModel
 
 Severity = Literal["urgent", "important", "normal"]
 CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
@@ -121,6 +121,19 @@ class AnomalyCheck(StrictModel):
     changepoint: ChangePointCheck = Field(default_factory=ChangePointCheck)
 
 
+class OutputAction(StrictModel):
+    """A relay the rule's alarms switch: on while one is open, off when cleared; or on for ``pulse_s``.
+
+    ``channel`` is a coil of ``device`` declared ``writable = true`` (profile ``relay-8``).
+    """
+
+    device: str = Field(pattern=NAME_PATTERN)
+    channel: str = Field(min_length=1)
+    pulse_s: float | None = Field(
+        default=None, gt=0, le=3_600, description="on for this long when raised, whatever the alarm does"
+    )
+
+
 class ThresholdRule(StrictModel):
     """The checks on one device channel; ``high``/``low`` alone is a plain threshold alarm."""
 
@@ -146,6 +159,7 @@ class ThresholdRule(StrictModel):
     rate: RateCheck | None = None
     health: HealthCheck | None = None
     anomaly: AnomalyCheck | None = None
+    output: OutputAction | None = Field(default=None, description="a relay its alarms switch")
 
     @model_validator(mode="after")
     def _limits(self) -> ThresholdRule:
@@ -187,6 +201,7 @@ class CrossRule(StrictModel):
     kind: Literal["alarm", "fault"] = "alarm"
     severity: Severity = "important"
     category: str = Field(pattern=CATEGORY_PATTERN)
+    output: OutputAction | None = Field(default=None, description="a relay its alarms switch (kind alarm)")
 
 
 class MultivariateRule(StrictModel):

@@ -45,6 +45,10 @@ class CommandTrust(StrictModel):
         default=300, ge=10, le=86_400, description="a signed request's ts may differ this much from now"
     )
     keys: dict[str, TrustedKey] = Field(default_factory=dict, description="key id = { public_key, role }")
+    relay_roles: tuple[Role, ...] = Field(
+        default=(Role.MAINTAINER,),
+        description="roles whose keys may switch outputs with the relay command (maintainers always may)",
+    )
     bundle_signatures: int = Field(
         default=1, ge=1, le=16, description="config bundles need this many maintainer keys' signatures"
     )

@@ -73,6 +73,7 @@ class AlarmBook:
         # it opened (evidence fetches snapshots, correlation raises it).
         self.evidence_at_hand: Callable[[str, float], tuple[Mapping[str, Any], ...]] = lambda device, ts: ()
         self.on_open: list[Callable[[Slot, dict[str, Any]], None]] = []
+        self.on_close: list[Callable[[Slot, dict[str, Any]], None]] = []  # e.g. a rule's relay goes off
 
     def restore(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Reload open events; return (subject, facet, event) for the detection engine.
@@ -176,6 +177,8 @@ class AlarmBook:
         log.warning(
             "%s cleared: %s %s/%s", opened["class"], opened["category"], subject.device, subject.channel
         )
+        for hook in self.on_close:
+            hook(slot, opened)
         return opened
 
     def _raised(self, subject: Subject, transition: Transition) -> dict[str, Any]:

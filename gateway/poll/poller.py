@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from contracts.driver import PolledDriver
@@ -154,6 +154,16 @@ class DevicePoller:
         polls_ok = self.last_ok
         await self.poll_once()
         return self.last_batch if self.last_ok != polls_ok else None
+
+    async def write(self, values: Mapping[str, int]) -> dict[str, float]:
+        """Switch outputs between polls (never during one), then poll so their state is published.
+
+        Returns the outputs as read back; raises NotWritable or a DriverError.
+        """
+        async with self._reading:
+            switched = await self.driver.write(values)
+        await self.poll_once()
+        return switched
 
     def _failed(self, exc: DriverError) -> None:
         self.failures += 1

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.config.trust import Role
 from gateway.events.devices import DeviceEvents
 from gateway.events.lifecycle import EventDesk
 from gateway.remote.auth import Authoriser, Principal, Unauthorised
@@ -69,6 +70,8 @@ class Command:
 
     name: str
     run: Callable[[dict[str, Any], Principal], Awaitable[dict[str, Any]]]
+    roles: frozenset[Role] = frozenset()  # roles granted it besides those auth.Principal.may allows
+    who: str = "only maintainer keys may run maintenance commands"  # says so when refused
 
 
 class CommandHandler:
@@ -112,11 +115,11 @@ class CommandHandler:
             if served is None:
                 known = ", ".join(sorted(self._commands))
                 raise CommandError("unknown_command", f"unknown command {_echo(command)!r} (known: {known})")
-            if not principal.may(command):
+            if not (principal.may(command) or (principal.verified and principal.role in served.roles)):
                 raise CommandError(
                     "forbidden",
-                    f"key {principal.identity!r} ({principal.role.value}) may not {_echo(command)!r}; "
-                    "only maintainer keys may run maintenance commands",
+                    f"key {principal.identity!r} ({principal.role.value}) may not {_echo(command)!r};"
+                    f" {served.who}",
                 )
             result = await served.run(request, principal)
         except CommandError as exc:

@@ -34,10 +34,12 @@ from gateway.remote.auth import Authoriser
 from gateway.remote.commands import CommandHandler, event_commands
 from gateway.remote.evidence import evidence_commands
 from gateway.remote.maintenance import MaintenanceHooks, maintenance_commands
+from gateway.remote.relay import relay_commands
 from gateway.service.changes import ConfigChanges, changes_between
 from gateway.service.devices import DeviceStates
 from gateway.service.diagnostics import LogTail, diagnostics_bundle
 from gateway.service.health import HEALTH_TOPIC, MISSED_BEFORE_STALE, HealthReport
+from gateway.service.outputs import Outputs, RuleOutputs
 from gateway.service.piecewise import Reconfigurable, UnitTasks, channel_units
 from gateway.service.pipeline import Pipeline
 from gateway.service.runners import Running, Unit, UnitRun, build_unit, heard, units_of
@@ -242,6 +244,9 @@ class Daemon:
             running.add(build(unit))
         running.reindex(cfg)
         devices = running.availability
+        outputs = Outputs(running.pollers)  # the list a piecewise change updates in place
+        rule_outputs = RuleOutputs(alarms, engine.subjects, [*cfg.rules, *cfg.cross_rules], outputs)
+        commands.register(relay_commands(outputs.switch, roles=cfg.commands.relay_roles))
         health = HealthReport(
             outbox,
             devices,
@@ -284,7 +289,8 @@ class Daemon:
         grouped = heard(running.heartbeats, supervisor.guard(pipeline.accept))
         keep = supervisor.keep_running
         on_config: list[Callable[[GatewayConfig], None]] = [
-            lambda new: commands.trust(Authoriser(new.commands, gateway_id=new.gateway.id, store=outbox))
+            lambda new: commands.trust(Authoriser(new.commands, gateway_id=new.gateway.id, store=outbox)),
+            lambda new: commands.register(relay_commands(outputs.switch, roles=new.commands.relay_roles)),
         ]
 
         def removed(device: Availability) -> None:
@@ -305,6 +311,7 @@ class Daemon:
                     for name, start in (
                         ("events", lambda: desk.run(self._stopping)),
                         ("evidence", evidence.run),
+                        ("outputs", rule_outputs.run),
                         ("detection-state", lambda: self._save_detection(engine)),
                         ("detection-silence", lambda: self._watch_silence(pipeline)),
                         ("device-states", lambda: states.refresh(devices)),
