@@ -112,7 +112,7 @@ async def throughput(
     return accepted[0] / elapsed
 
 
-SITE = """
+HEADER = """
 [gateway]
 id = "gw-bench"
 site = "bench"
@@ -132,7 +132,11 @@ flap_window_s = 0
 [cameras]
 host = "127.0.0.1"
 port = {receiver}
-rate_per_s = 10000
+"""
+
+SITE = (
+    HEADER
+    + """rate_per_s = 10000
 burst = 10000
 
 [[devices]]
@@ -148,6 +152,7 @@ hysteresis = 0.0
 hold_s = 0.0
 category = "security.line_crossing"
 """
+)
 
 
 async def latency(events: int) -> list[float]:
@@ -183,27 +188,9 @@ async def latency(events: int) -> list[float]:
     return found
 
 
-SENSOR_SITE = """
-[gateway]
-id = "gw-bench"
-site = "bench"
-grid_cell = "330106001001"
-
-[uplink]
-host = "127.0.0.1"
-port = {broker}
-topic_prefix = "bench/cam"
-
-[storage]
-directory = "{storage}"
-
-[events]
-flap_window_s = 0
-
-[cameras]
-host = "127.0.0.1"
-port = {receiver}
-
+SENSOR_SITE = (
+    HEADER
+    + """
 [[devices]]
 id = "smoke-01"
 driver = "modbus_tcp"
@@ -228,6 +215,7 @@ channel = "alarm"
 high = 0.5
 category = "fire.smoke"
 """
+)
 
 
 async def snapshot_attached(events: int) -> list[float]:
