@@ -415,6 +415,7 @@ class Outbox:
                 break
             ledger = GapLedger(int(priority), reason)
             last = None
+            acknowledged: list[int] = []
             cursor = self._db.execute(
                 "SELECT id, topic, length(payload) + length(topic), created FROM messages"
                 " WHERE priority = ? ORDER BY id",
@@ -423,13 +424,16 @@ class Outbox:
             for message_id, topic, size, created in cursor:
                 if freed >= excess:
                     break
-                if message_id not in self._acked:  # the broker has it: freed, but no gap
+                if message_id in self._acked:  # the broker has it: freed, but no gap
+                    acknowledged.append(message_id)
+                else:
                     ledger.add(topic, size + ROW_OVERHEAD, created)
                 freed += size + ROW_OVERHEAD
                 last = message_id
             cursor.close()
             if last is not None:
                 self._db.execute("DELETE FROM messages WHERE priority = ? AND id <= ?", (int(priority), last))
+                self._acked.difference_update(acknowledged)  # gone: pending() must not count them twice
             if ledger.dropped:
                 log.warning(
                     "outbox: %s: shed %d %s message(s) (%d bytes)",
