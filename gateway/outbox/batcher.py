@@ -15,10 +15,10 @@ group, which was never acknowledged to anyone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from contracts.compat import wait_set
 from gateway.outbox.store import Outbox, Priority
 
 
@@ -63,8 +63,7 @@ class TelemetryBatcher:
             while True:
                 await self._added.wait()
                 due = loop.time() + self._interval_s
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._outbox.wire_idle.wait(), self._interval_s)
+                await wait_set(self._outbox.wire_idle, self._interval_s)
                 await asyncio.sleep(max(0.0, min(self._coalesce_s, due - loop.time())))
                 self.flush()
         finally:

@@ -11,12 +11,12 @@ reached, and set again at start (open alarms restored on, the rest off).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from contracts.compat import wait_set
 from contracts.errors import DriverError, NotWritable
 from gateway.config.rules import CrossRule, OutputAction, ThresholdRule
 from gateway.detect.layout import Subject, cross_subject, rule_subject
@@ -112,8 +112,7 @@ class RuleOutputs:
             now = time.monotonic()
             ends = [t - now for t in self._pulse_until.values() if t > now]
             wait = min([*ends, *([self._retry_s] if failed else [])], default=None)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_set(self._wake, wait)
 
     async def _write_changes(self) -> bool:
         """Write each output whose wanted state differs from the last written; True if one failed."""
