@@ -14,13 +14,13 @@ acknowledged ``escalate_after_s`` after it was raised is published again as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from contracts.compat import wait_set
 from contracts.readings import ReadingBatch
 from gateway.config.events import EventPolicy
 from gateway.config.rules import ThresholdRule
@@ -222,8 +222,7 @@ class EventDesk:
         period = min(1.0, max(0.02, min(timers) / 4))
         while not stopping.is_set():
             self.tick()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stopping.wait(), period)
+            await wait_set(stopping, period)
 
     def _close(self, slot: Slot, value: float, ts: float) -> None:
         self._escalation.pop(slot, None)

@@ -28,7 +28,6 @@ retained state (device statuses, health) is on a broker that lost it at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contracts.backoff import backoff_delays
+from contracts.compat import wait_set
 from contracts.errors import OutboxError, UplinkError
 from gateway.config.models import GatewayIdentity, Uplink
 from gateway.outbox import NOTICES_TOPIC, Outbox, OutboxMessage, Priority
@@ -225,7 +225,7 @@ class UplinkClient:
                 rotation.failed()
                 if stay_away is not None:  # staying away on purpose (up to an hour) is no hang
                     self.progress_at = time.monotonic() + stay_away
-            await _sleep_unless(stopping, delay)
+            await wait_set(stopping, delay)
 
     async def _after_loss(self, client: aiomqtt.Client, server: Server, *, lasted_s: float) -> float | None:
         """How long to stay away when another box took our session over; None after an ordinary loss."""
@@ -462,11 +462,6 @@ class UplinkClient:
 
 class _FirstIsBack(Exception):
     """The first server answers again: leave the one in use for it (return_to_first_s)."""
-
-
-async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout=seconds)
 
 
 async def _first_of(*waits: Any) -> None:
