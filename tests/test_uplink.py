@@ -137,3 +137,36 @@ async def test_tls_with_client_certificates_and_a_wrong_one_refused_clearly(
         assert f"127.0.0.1:{tls_port}" in lines[0] and "cert_file" in lines[0]
         assert outbox.pending() == 1, "the refused gateway keeps its event"
         outbox.close()
+
+
+async def test_a_message_still_queued_when_the_connection_closes_is_delivered_again(
+    broker: LocalBroker, tmp_path: Path, topic_prefix: str
+) -> None:
+    """A whole-runtime apply closes the uplink with messages received and not yet handled (a burst of
+    config bundles): they are acknowledged only once handled, so the broker sends them again."""
+    config = Uplink(host="127.0.0.1", port=broker.port, topic_prefix=topic_prefix, reconnect_min_s=0.1)
+    outbox = Outbox(tmp_path / "state", IDENTITY.id)
+    root = f"{topic_prefix}/{IDENTITY.id}"
+    busy = asyncio.Event()
+
+    async def stuck(_: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        busy.set()
+        await asyncio.Event().wait()  # still handling the first when the connection closes
+
+    first = UplinkClient(config, IDENTITY, outbox, version="t", config_digest="d")
+    first.subscribe("config/bundle", stuck)
+    async with running_uplink(first):
+        await asyncio.wait_for(first.connected.wait(), 10)
+        for n in (1, 2):
+            await _publish(broker.port, f"{root}/config/bundle", b"bundle %d" % n)
+        await asyncio.wait_for(busy.wait(), 10)
+    again: list[bytes] = []
+    second = UplinkClient(config, IDENTITY, outbox, version="t", config_digest="d")
+    second.subscribe("config/bundle", lambda _, message: again.append(bytes(message.payload)))  # type: ignore[arg-type]
+    async with running_uplink(second):
+        for _ in range(100):
+            if len(again) == 2:
+                break
+            await asyncio.sleep(0.05)
+    outbox.close()
+    assert again == [b"bundle 1", b"bundle 2"]

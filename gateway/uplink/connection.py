@@ -69,7 +69,7 @@ def mqtt_client(
     else:
         session = {"clean_session": False}
         version = aiomqtt.ProtocolVersion.V311
-    return aiomqtt.Client(
+    client = aiomqtt.Client(
         server[0],
         server[1],
         username=config.username,
@@ -87,6 +87,17 @@ def mqtt_client(
         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         **session,  # type: ignore[arg-type]
     )
+    # A QoS 1 message is acknowledged once its handler has run (acknowledge()), not when it
+    # reaches aiomqtt's queue: one still queued when the connection closes (a whole-runtime
+    # apply closes it) is sent again by the broker on our resumed session instead of being lost.
+    # aiomqtt 2 has no option for it yet (empicano/aiomqtt#345); paho's own switch is used.
+    client._client.manual_ack_set(True)
+    return client
+
+
+def acknowledge(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """Send the PUBACK of a handled message (in the order received, as MQTT requires)."""
+    client._client.ack(message.mid, message.qos)
 
 
 def expiry_properties(seconds: float) -> Properties | None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import aiomqtt
 
+from gateway.uplink.connection import acknowledge
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[aiomqtt.Client, aiomqtt.Message], Awaitable[None] | None]
@@ -45,7 +47,8 @@ class Subscriptions:
         """Hand each incoming message to the handlers whose filter it matches, until disconnected.
 
         A failing handler is logged and the others go on: one bad command must not
-        take the uplink down.
+        take the uplink down. A message is acknowledged once handled; one that was
+        still waiting when the connection went is delivered again on the next.
         """
         async for message in client.messages:
             for entry in self._entries:
@@ -57,3 +60,4 @@ class Subscriptions:
                         await result
                 except Exception:
                     log.exception("uplink: handler for %s failed on %s", entry.topic_filter, message.topic)
+            acknowledge(client, message)
