@@ -27,7 +27,9 @@ from tests.uplink_peers import DurableSubscriber, persistent_broker
 
 DEVICES = 8
 ALARMING = 3  # devices with a pm10 rule: events stay a small share of the traffic
-OUTAGE_S = float(os.environ.get("GRIDGATE_CHAOS_OUTAGE_S", "60"))
+# 20 s of alarms and telemetry at 20 Hz is a backlog of every kind; GRIDGATE_CHAOS_OUTAGE_S=60 for the
+# minute-long outage the reliability figures quote.
+OUTAGE_S = float(os.environ.get("GRIDGATE_CHAOS_OUTAGE_S", "20"))
 
 
 def _config(broker: LocalBroker, modbus_port: int, state: Path, prefix: str, extra: str = "") -> str:
