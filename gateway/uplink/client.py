@@ -56,6 +56,7 @@ from gateway.uplink.identity import box_client_id
 from gateway.uplink.servers import Server, ServerRotation
 from gateway.uplink.subscriptions import Handler, Subscriptions
 from gateway.uplink.takeover import TakeoverWatch, taken_over_notice
+from gateway.uplink.window import InflightWindow
 
 log = logging.getLogger(__name__)
 
@@ -295,73 +296,61 @@ class UplinkClient:
 
         A sliding window, not window-then-wait: an alarm committed while telemetry
         is in flight takes the next free slot (events are peeked first) instead of
-        waiting for the whole window to be acknowledged.
+        waiting for the whole window to be acknowledged. Commits and PUBACKs both
+        set the outbox's ``wakeup``, the one thing this loop waits for.
         """
-        inflight: dict[int, asyncio.Task[bool]] = {}
+        outbox = self._outbox
+        window = InflightWindow(client, outbox, size=self._window, timeout_s=PUBLISH_TIMEOUT_S)
+        watchdog = asyncio.get_running_loop().call_later(PUBLISH_TIMEOUT_S, outbox.wakeup.set)
         try:
             while True:
-                self._outbox.wakeup.clear()
-                room = self._window - len(inflight)
+                outbox.wakeup.clear()
+                acked = window.take_acked()
+                if acked:
+                    outbox.ack_many(outbox_id for outbox_id, _ in acked)
+                    self.acknowledged += len(acked)
+                    self.puback_s_total += sum(seconds for _, seconds in acked)
+                    self.progress_at = time.monotonic()
+                if window.overdue():
+                    raise aiomqtt.MqttError(f"publish not acknowledged within {PUBLISH_TIMEOUT_S:.0f} s")
+                room = window.room
                 if room > 0:
-                    peeked = self._outbox.peek(room, skip=inflight)
+                    peeked = outbox.peek(room, skip=window.outbox_ids())
                     for message in peeked:
-                        inflight[message.id] = asyncio.create_task(self._send(client, message))
+                        self._send(window, message)
                     if len(peeked) < room:  # caught up: a telemetry group committed now goes out at once
-                        self._outbox.wire_idle.set()
-                if not inflight:
+                        outbox.wire_idle.set()
+                if window.empty:
                     if stopping.is_set():
                         return
-                    if self._outbox.pending() == 0:
+                    if outbox.pending() == 0:
                         self.idle = True
                         try:
-                            await _first_of(self._outbox.wakeup.wait(), stopping.wait())
+                            await _first_of(outbox.wakeup.wait(), stopping.wait())
                         finally:
                             self.idle = False
                     continue
-                woken = None
-                if len(inflight) < self._window:  # room left: also wake for newly committed messages
-                    woken = asyncio.ensure_future(self._outbox.wakeup.wait())
-                try:
-                    waits = [*inflight.values(), *([woken] if woken else [])]
-                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if woken is not None:
-                        woken.cancel()
-                self.progress_at = time.monotonic()
-                done = [mid for mid, task in inflight.items() if task.done()]
-                sent = {mid: inflight.pop(mid).result() for mid in done}
-                self._outbox.ack_many(mid for mid, ok in sent.items() if ok)
-                if not all(sent.values()):
-                    raise aiomqtt.MqttError("publish not acknowledged")
+                if watchdog.when() < asyncio.get_running_loop().time():  # look again for overdue PUBACKs
+                    watchdog = asyncio.get_running_loop().call_later(PUBLISH_TIMEOUT_S / 2, outbox.wakeup.set)
+                await outbox.wakeup.wait()
         finally:
-            self._outbox.wire_idle.clear()
-            for task in inflight.values():
-                task.cancel()
-            if inflight:
-                await asyncio.gather(*inflight.values(), return_exceptions=True)
+            watchdog.cancel()
+            outbox.wire_idle.clear()
 
-    async def _send(self, client: aiomqtt.Client, message: OutboxMessage) -> bool:
+    def _send(self, window: InflightWindow, message: OutboxMessage) -> None:
         payload = message.payload
         if 0 < message.id <= self._historical_up_to:
             payload = payload[:-1] + _HISTORICAL  # the envelope is a JSON object: ends in "}"
         properties = self._expiry.get(message.topic)
         if properties is None and message.priority == Priority.TELEMETRY:
             properties = self._expiry.get(_TELEMETRY)
-        started = time.monotonic()
-        try:
-            await client.publish(
-                self.topic(message.topic),
-                payload,
-                qos=1,
-                retain=message.retain,
-                properties=properties,
-                timeout=PUBLISH_TIMEOUT_S,
-            )
-        except aiomqtt.MqttError:
-            return False
-        self.acknowledged += 1
-        self.puback_s_total += time.monotonic() - started
-        return True
+        window.send(
+            self.topic(message.topic),
+            payload,
+            retain=message.retain,
+            properties=properties,
+            outbox_id=message.id,
+        )
 
     async def _answer_command(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """Answer one command request: MQTT 5 Response Topic and Correlation Data, else the payload's."""
