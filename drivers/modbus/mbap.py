@@ -1,0 +1,136 @@
+"""One Modbus TCP connection to one device: a request, its answer, matched by transaction id.
+
+The frames are :mod:`drivers.modbus.frames`'s, the same the shared bus speaks
+over a Modbus TCP gateway; this is only the pipe, without the bus's turns and
+quiet gaps (a device of its own needs neither). An answer wakes the waiting
+request straight from ``data_received`` and a timer bounds the wait: no task,
+no ``wait_for`` and no library transaction manager per poll, which is what a
+poll of a few registers mostly cost.
+
+After a timeout or a broken frame the connection is closed, so a late answer
+can never be taken for the next request's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+from contracts.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
+from drivers.modbus.frames import Answer, mbap_frame
+
+_HEADER = struct.Struct(">HHH")  # transaction, protocol, length (unit and PDU follow)
+MAX_FRAME = 260  # MBAP header (7) + the largest PDU (253)
+
+
+class MbapLink(asyncio.Protocol):
+    """Sends one request at a time and hands back the frame that answers it."""
+
+    def __init__(self, device: str, host: str, port: int) -> None:
+        self.device = device
+        self.host = host
+        self.port = port
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._transaction = 0
+        self._waiting: asyncio.Future[bytes] | None = None
+        self._waiting_for = -1  # the transaction id the waiting request was sent with
+        self.lost: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None
+
+    async def open(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.lost = None
+        self._buffer.clear()
+        try:
+            await asyncio.wait_for(loop.create_connection(lambda: self, self.host, self.port), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise DeviceUnreachable(self.device, f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    async def exchange(self, unit: int, pdu: bytes, *, timeout: float, doing: str) -> tuple[bytes, int]:
+        """Send ``pdu`` to ``unit``; return the answering frame and the transaction id it must carry."""
+        transport = self._transport
+        if transport is None:
+            raise DeviceUnreachable(self.device, f"not connected to {self.host}:{self.port} {doing}")
+        loop = asyncio.get_running_loop()
+        self._transaction = tid = (self._transaction + 1) & 0xFFFF
+        self._waiting = answer = loop.create_future()
+        self._waiting_for = tid
+        transport.write(mbap_frame(tid, unit, pdu))
+        timer = loop.call_later(timeout, _expire, answer)
+        try:
+            return await answer, tid
+        except _NoAnswer:
+            self.close()
+            raise DeviceTimeout(self.device, f"no answer within {timeout} s {doing}") from None
+        except _Garbage as exc:
+            self.close()
+            raise DeviceProtocolError(self.device, f"{exc} {doing}") from None
+        except ConnectionError as exc:
+            self.close()
+            raise DeviceUnreachable(self.device, f"connection lost {doing} ({exc})") from None
+        finally:
+            timer.cancel()
+            self._waiting = None
+
+    def fault(self, answer: Answer, doing: str) -> DeviceProtocolError:
+        """The error for a wrong answer. Unless it was a Modbus exception (a proper answer), the
+        connection is closed: what follows on it cannot be trusted."""
+        if answer.fault != "exception":
+            self.close()
+        return DeviceProtocolError(self.device, f"{answer.detail} {doing}")
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= 6:
+            tid, _, length = _HEADER.unpack_from(buffer)
+            size = 6 + length
+            if size > MAX_FRAME or length < 2:
+                self._fail(_Garbage(f"bytes that are no Modbus TCP frame (length field {length})"))
+                return
+            if len(buffer) < size:
+                return
+            frame = bytes(buffer[:size])
+            del buffer[:size]
+            waiting = self._waiting
+            if waiting is not None and not waiting.done() and tid == self._waiting_for:
+                waiting.set_result(frame)
+            # An answer to nothing waiting (a request that timed out) is dropped.
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self.lost = str(exc) if exc else "closed by the device"
+        self._fail(ConnectionError(self.lost))
+
+    def _fail(self, exc: Exception) -> None:
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_exception(exc)
+        self._buffer.clear()
+
+
+class _NoAnswer(Exception):
+    """The request's time ran out."""
+
+
+class _Garbage(Exception):
+    """Bytes on the connection that are no Modbus TCP frame."""
+
+
+def _expire(answer: asyncio.Future[bytes]) -> None:
+    if not answer.done():
+        answer.set_exception(_NoAnswer())
