@@ -70,6 +70,10 @@ class OutboxMessage:
     created: float = 0.0
 
 
+# One encoder for every payload: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 class Outbox:
     """The durable queue. ``topic`` is relative to the gateway's topic root."""
 
@@ -219,7 +223,7 @@ class Outbox:
     def envelope(self, body: Mapping[str, Any], seq: int) -> bytes:
         """The JSON payload: the gateway id and seq first, then the body."""
         message = {"gateway": self.gateway_id, "seq": seq, **body}
-        return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        return _ENCODER.encode(message).encode()
 
     def peek(self, limit: int, *, skip: Iterable[int] = ()) -> list[OutboxMessage]:
         """The next messages to send, highest priority and oldest first."""

@@ -80,7 +80,9 @@ def mqtt_client(
         keepalive=config.keepalive_s,
         tls_params=tls,
         timeout=CONNECT_TIMEOUT_S,
-        max_inflight_messages=config.inflight_window,
+        # The uplink's own window bounds what is in flight; paho's bound (0: none) would walk
+        # every message in flight on each PUBACK.
+        max_inflight_messages=0,
         logger=_library_log,
         # Without it Nagle holds each PUBLISH until the broker's delayed ACK (~40 ms),
         # which caps a window of QoS 1 publishes at a few hundred per second.
