@@ -1,5 +1,6 @@
 """Polling: one poller owns a device's I/O, schedule and availability."""
 
+from gateway.poll.pacing import PollPacing
 from gateway.poll.poller import DevicePoller
 
-__all__ = ["DevicePoller"]
+__all__ = ["DevicePoller", "PollPacing"]

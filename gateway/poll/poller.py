@@ -30,6 +30,7 @@ from contracts.driver import PolledDriver
 from contracts.errors import DeviceProtocolError, DriverError
 from contracts.readings import ReadingBatch
 from gateway.poll.availability import FAULTY, OFFLINE, ONLINE
+from gateway.poll.pacing import PollPacing
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,11 @@ class DevicePoller:
         driver: PolledDriver,  # type: ignore[type-arg]
         on_batch: Callable[[ReadingBatch], None],
         on_change: Callable[[DevicePoller], None] | None = None,
+        *,
+        pacing: PollPacing | None = None,
     ) -> None:
         self.driver = driver
+        self._pacing = pacing
         config = driver.config
         self.device = config.id
         self.driver_name = config.driver
@@ -114,7 +118,8 @@ class DevicePoller:
             # The first poll at once, then at the device's phase of the period.
             due = loop.time() - self.interval * (1.0 - _phase(self.device))
             while True:
-                await self.poll_once()
+                if self._pacing is None or self._pacing.admit():
+                    await self.poll_once()
                 self._stop_if_cancelled()
                 due += self._wait()
                 now = loop.time()

@@ -28,6 +28,7 @@ from gateway.events.correlate import Correlator, cells_of
 from gateway.events.lifecycle import EventDesk
 from gateway.evidence.desk import evidence_desk
 from gateway.outbox import Outbox
+from gateway.poll import PollPacing
 from gateway.poll.availability import Availability
 from gateway.remote.apply import BUNDLE_TOPIC, ApplyResult, ConfigApplier
 from gateway.remote.auth import Authoriser
@@ -232,9 +233,10 @@ class Daemon:
             commands=commands,
         )
         polled_batch = supervisor.guard(pipeline.accept)
+        pacing = PollPacing(client.behind)
 
         def build(unit: Unit) -> UnitRun:
-            run = build_unit(unit, polled_batch, states.changed)
+            run = build_unit(unit, polled_batch, states.changed, pacing=pacing)
             for stream in run.runners.streams:
                 stream.picture = evidence.picture
             return run
@@ -257,6 +259,7 @@ class Daemon:
             open_events=lambda: [*alarms.open_alarms, *states.events.open_events],
             every_s=cfg.uplink.health_s,
             streams=running.streams,
+            pacing=pacing,
         )
         tail = self.log_tail
         commands.register(

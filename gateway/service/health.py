@@ -31,6 +31,7 @@ from typing import Any
 
 from contracts.driver import StreamDriver
 from gateway.outbox import Outbox, Priority
+from gateway.poll import PollPacing
 from gateway.poll.availability import Availability
 from gateway.service.pipeline import Pipeline
 from gateway.service.supervisor import Supervisor
@@ -73,8 +74,10 @@ class HealthReport:
         open_events: OpenEvents,
         every_s: float,
         streams: Sequence[StreamDriver] = (),
+        pacing: PollPacing | None = None,
     ) -> None:
         self._streams = streams
+        self._pacing = pacing
         self._outbox = outbox
         self._devices = devices
         self._directory = directory
@@ -123,6 +126,7 @@ class HealthReport:
                 "published": now.published,
                 "published_per_s": _per(now.published - last.published, elapsed, digits=2),
                 "puback_ms": _per(1000 * (now.puback_s - last.puback_s), now.published - last.published),
+                "polls_held_back": 0 if self._pacing is None else self._pacing.held_back,
             },
             "detection": {
                 "batches": now.batches,

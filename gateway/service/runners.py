@@ -23,7 +23,7 @@ from contracts.readings import ReadingBatch
 from contracts.spec import DriverSpec, Runners
 from drivers.registry import SPECS
 from gateway.config.models import GatewayConfig
-from gateway.poll import DevicePoller
+from gateway.poll import DevicePoller, PollPacing
 from gateway.poll.availability import Availability
 from gateway.poll.heartbeat import HeartbeatBook, HeartbeatWatch
 
@@ -82,10 +82,14 @@ class UnitRun:
 
 
 def build_unit(
-    unit: Unit, on_batch: Callable[[ReadingBatch], None], on_change: Callable[[Any], None]
+    unit: Unit,
+    on_batch: Callable[[ReadingBatch], None],
+    on_change: Callable[[Any], None],
+    *,
+    pacing: PollPacing | None = None,
 ) -> UnitRun:
     runners = unit.spec.build(unit.devices, unit.section)
-    pollers = [DevicePoller(driver, on_batch, on_change) for driver in runners.polled]
+    pollers = [DevicePoller(driver, on_batch, on_change, pacing=pacing) for driver in runners.polled]
     watches = [HeartbeatWatch(d, s, on_change) for s in runners.streams for d in s.devices]
     return UnitRun(unit, runners, pollers, watches)
 

@@ -64,6 +64,7 @@ STATE_TOPIC = "state"
 COMMAND_REQUEST_TOPIC = "commands/request"
 COMMAND_RESPONSE_TOPIC = "commands/response"
 PUBLISH_TIMEOUT_S = 10.0
+BEHIND_S = 0.25  # not caught up for this long while connected: behind (see behind())
 WILL_KEY = "uplink/will/"  # + seq: a Last Will not known to be published
 _HISTORICAL = b',"historical":true}'
 _TELEMETRY = "telemetry/"  # expiry key for every telemetry topic
@@ -119,6 +120,8 @@ class UplinkClient:
         self.connected = asyncio.Event()
         self.progress_at = time.monotonic()  # last connect attempt, PUBACK or wake-up: for the watchdog
         self.idle = False  # connected with nothing to send
+        self._caught_up_at = time.monotonic()  # when everything committed was last on the wire
+        self._telemetry_sent_up_to = 0  # telemetry goes out oldest first: past the backlog once above it
         self.connections = 0  # for the metrics: connections made, PUBACKs and the time they took
         self.acknowledged = 0
         self.puback_s_total = 0.0
@@ -140,6 +143,15 @@ class UplinkClient:
     def on_connect(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after the birth on every connection (to enqueue retained state again)."""
         self._on_connect.append(hook)
+
+    def behind(self) -> bool:
+        """Connected, past any backlog from before this connection, and not caught up for
+        ``BEHIND_S``: readings are committed faster than the broker takes them (overload)."""
+        return (
+            self._live is not None
+            and self._telemetry_sent_up_to > self._historical_up_to
+            and time.monotonic() - self._caught_up_at > BEHIND_S
+        )
 
     async def rebirth(self) -> None:
         """Publish the birth and every retained state again, as on a connection (Sparkplug's rebirth)."""
@@ -320,6 +332,7 @@ class UplinkClient:
                         self._send(window, message)
                     if len(peeked) < room:  # caught up: a telemetry group committed now goes out at once
                         outbox.wire_idle.set()
+                        self._caught_up_at = time.monotonic()
                 if window.empty:
                     if stopping.is_set():
                         return
@@ -342,8 +355,10 @@ class UplinkClient:
         if 0 < message.id <= self._historical_up_to:
             payload = payload[:-1] + _HISTORICAL  # the envelope is a JSON object: ends in "}"
         properties = self._expiry.get(message.topic)
-        if properties is None and message.priority == Priority.TELEMETRY:
-            properties = self._expiry.get(_TELEMETRY)
+        if message.priority == Priority.TELEMETRY:
+            self._telemetry_sent_up_to = message.id
+            if properties is None:
+                properties = self._expiry.get(_TELEMETRY)
         window.send(
             self.topic(message.topic),
             payload,
