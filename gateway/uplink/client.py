@@ -120,7 +120,7 @@ class UplinkClient:
         self.connected = asyncio.Event()
         self.progress_at = time.monotonic()  # last connect attempt, PUBACK or wake-up: for the watchdog
         self.idle = False  # connected with nothing to send
-        self._caught_up_at = time.monotonic()  # when everything committed was last on the wire
+        self._behind_since: float | None = None  # since when committed messages wait for the wire
         self._telemetry_sent_up_to = 0  # telemetry goes out oldest first: past the backlog once above it
         self.connections = 0  # for the metrics: connections made, PUBACKs and the time they took
         self.acknowledged = 0
@@ -147,10 +147,12 @@ class UplinkClient:
     def behind(self) -> bool:
         """Connected, past any backlog from before this connection, and not caught up for
         ``BEHIND_S``: readings are committed faster than the broker takes them (overload)."""
+        since = self._behind_since
         return (
-            self._live is not None
+            since is not None
+            and self._live is not None
             and self._telemetry_sent_up_to > self._historical_up_to
-            and time.monotonic() - self._caught_up_at > BEHIND_S
+            and time.monotonic() - since > BEHIND_S
         )
 
     async def rebirth(self) -> None:
@@ -314,6 +316,7 @@ class UplinkClient:
         outbox = self._outbox
         window = InflightWindow(client, outbox, size=self._window, timeout_s=PUBLISH_TIMEOUT_S)
         watchdog = asyncio.get_running_loop().call_later(PUBLISH_TIMEOUT_S, outbox.wakeup.set)
+        self._behind_since = None
         try:
             while True:
                 outbox.wakeup.clear()
@@ -332,7 +335,9 @@ class UplinkClient:
                         self._send(window, message)
                     if len(peeked) < room:  # caught up: a telemetry group committed now goes out at once
                         outbox.wire_idle.set()
-                        self._caught_up_at = time.monotonic()
+                        self._behind_since = None
+                    elif self._behind_since is None:  # the window is full, and more may be waiting
+                        self._behind_since = time.monotonic()
                 if window.empty:
                     if stopping.is_set():
                         return
