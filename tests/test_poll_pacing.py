@@ -58,3 +58,22 @@ async def test_polls_wait_while_the_broker_takes_nothing_more_and_go_on_through_
         await asyncio.sleep(0.5)
         assert await _polls_in(dust_monitor, 1.0) >= 10
         assert daemon.uplink is not None and not daemon.uplink.behind()
+
+
+async def test_a_gateway_with_time_on_its_hands_never_holds_a_poll_back(
+    broker: LocalBroker,
+    dust_monitor: SimulatedModbusDevice,
+    tmp_path: Path,
+    topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    site = gateway_toml(
+        broker_port=broker.port,
+        modbus_port=dust_monitor.port,
+        storage=tmp_path / "state",
+        prefix=topic_prefix,
+    )
+    caplog.set_level(logging.INFO, logger="gateway.poll.pacing")
+    async with running_gateway(parse_config(site.replace("poll_interval_s = 0.1", "poll_interval_s = 0.4"))):
+        assert await _polls_in(dust_monitor, 2.1) >= 5
+    assert "held back" not in caplog.text
