@@ -1,6 +1,7 @@
 """Anomaly-detection quality with the shipped defaults, scored NAB-style.
 
-    python benchmarks/detect_quality.py [--nab ../shared/data/nab] [--runs 8] [--seed 19] [--events]
+    python benchmarks/detect_quality.py [--nab ../shared/data/nab] [--runs 8] [--pumps 16]
+                                         [--seed 19] [--events]
 
 ``--events`` lists, per synthetic run, every event of the defaults with the
 labelled window it was raised in and how many normal seconds it stayed open:
@@ -12,9 +13,12 @@ every channel, one ``[[multivariate]]`` block across a device's channels),
 readings go in as batches (one poll per batch, or a replayed backlog of many
 rows in one batch), and every raised anomaly-class transition is a detection.
 
-Two data sets: the NAB series in ``--nab`` (read in place when present; said so
-when absent) and synthetic multivariate equipment runs generated here, seeded,
-with labelled fault onsets and ends and regime changes. Two baselines run on
+Three data sets: the NAB series in ``--nab`` (read in place when present; said
+so when absent), synthetic multivariate equipment runs generated here, seeded,
+with labelled fault onsets and ends and regime changes (three hours each), and
+short pump test-bench runs (twenty minutes each, one fault; see
+:mod:`benchmarks.pump_runs`): a run shorter than a detector's learning never
+gets judged. Two baselines run on
 the same data: a plain EWMA z-score (k = 4) per channel and an adaptive
 EWMA-Mahalanobis detector across channels.
 
@@ -49,32 +53,16 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pump_runs import pump_run  # noqa: E402
+from benchmarks.quality_series import PROBATION, Series  # noqa: E402
 from contracts.compat import tomllib  # noqa: E402
 from contracts.readings import ReadingBatch  # noqa: E402
 from gateway.config.rules import MultivariateRule, ThresholdRule  # noqa: E402
 from gateway.detect.engine import DetectionEngine, Transition  # noqa: E402
 
 Array = npt.NDArray[np.float64]
-PROBATION = 0.15
 # NAB's application profiles: (tp, fp, fn) weights.
 PROFILES = {"standard": (1.0, 0.11, 1.0), "LowFP": (1.0, 0.22, 1.0), "LowFN": (1.0, 0.11, 2.0)}
-
-
-@dataclass(frozen=True)
-class Series:
-    """One labelled run: ``values[k, j]`` of channel ``channels[j]`` at ``ts[k]``."""
-
-    name: str
-    channels: tuple[str, ...]
-    ts: Array
-    values: Array
-    windows: tuple[tuple[int, int], ...]  # labelled [first, last] sample indices
-    backlog: int = 1  # rows per batch: 1 for a poll, more for a replayed backlog
-    kinds: tuple[str, ...] = ()  # what each window is, where known
-
-    @property
-    def probation(self) -> int:
-        return int(len(self.ts) * PROBATION)
 
 
 @dataclass(frozen=True)
@@ -422,21 +410,29 @@ def synthetic_runs(count: int, seed: int) -> Iterator[Series]:
         yield synthetic_run(rng, k)
 
 
+def pump_runs(count: int, seed: int) -> Iterator[Series]:
+    rng = np.random.default_rng(seed + 1000)
+    for k in range(count):
+        yield pump_run(rng, k)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
     parser.add_argument("--runs", type=int, default=8, help="synthetic skid runs (3 h at 1 Hz each)")
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--pumps", type=int, default=16, help="pump test-bench runs (20 min at 1 Hz each)")
     parser.add_argument("--events", action="store_true", help="list the defaults' events per synthetic run")
     args = parser.parse_args()
     if args.events:
-        list_events(list(synthetic_runs(args.runs, args.seed)))
+        list_events([*synthetic_runs(args.runs, args.seed), *pump_runs(args.pumps, args.seed)])
         return
     if (args.nab / "windows.json").exists():
         report(f"NAB (read from {args.nab})", nab_series(args.nab))
     else:
         print(f"NAB: no data at {args.nab}; skipped")
     report(f"synthetic skid runs (seed {args.seed})", list(synthetic_runs(args.runs, args.seed)))
+    report(f"synthetic pump test-bench runs (seed {args.seed})", list(pump_runs(args.pumps, args.seed)))
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ class ShiftCheck(StrictModel):
 
     baseline_s: float = Field(default=3_600.0, gt=0, description="baseline time constant")
     fast_s: float = Field(default=60.0, gt=0, description="time constant of the recent mean")
-    warmup_s: float = Field(default=900.0, ge=0, description="learning time before judging")
+    warmup_s: float = Field(default=300.0, ge=0, description="learning time before judging")
     limit: float = Field(default=4.0, gt=0, description="recent mean this many baseline sd away")
     variance_limit: float = Field(default=9.0, gt=1, description="recent variance this many times baseline")
     hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
@@ -91,7 +91,7 @@ class ChangePointCheck(StrictModel):
 
     baseline_s: float = Field(default=3_600.0, gt=0, description="baseline time constant")
     fast_s: float = Field(default=60.0, gt=0, description="recent mean, taken on re-baselining")
-    warmup_s: float = Field(default=900.0, ge=0, description="learning time before judging")
+    warmup_s: float = Field(default=300.0, ge=0, description="learning time before judging")
     k: float = Field(default=0.5, ge=0, description="slack per sample, in baseline sd")
     h: float = Field(default=8.0, gt=0, description="a sum above this is a change point")
     hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
@@ -223,7 +223,7 @@ class MultivariateRule(StrictModel):
     )
     baseline_s: float = Field(default=3_600.0, gt=0, description="adaptive: baseline time constant")
     fast_s: float = Field(default=10.0, gt=0, description="adaptive: time constant of the recent score")
-    warmup_s: float = Field(default=1_800.0, ge=0, description="adaptive: learning time before judging")
+    warmup_s: float = Field(default=600.0, ge=0, description="adaptive: learning time before judging")
     score_limit: float = Field(default=4.0, gt=1, description="adaptive: recent T²/p above this")
     hold_s: float = Field(default=5.0, ge=0, le=86_400, description="adaptive: wanted this long")
     clear_s: float = Field(default=20.0, ge=0, le=86_400, description="adaptive: quiet this long")
