@@ -17,6 +17,15 @@ from tests.conftest import gateway_toml
 from tests.helpers import running_gateway
 
 
+def _site(
+    broker: LocalBroker, device: SimulatedModbusDevice, tmp_path: Path, prefix: str, poll_s: float
+) -> str:
+    site = gateway_toml(
+        broker_port=broker.port, modbus_port=device.port, storage=tmp_path / "state", prefix=prefix
+    )
+    return site.replace("poll_interval_s = 0.1", f"poll_interval_s = {poll_s}")
+
+
 async def _polls_in(device: SimulatedModbusDevice, seconds: float) -> int:
     before = device.requests
     await asyncio.sleep(seconds)
@@ -30,14 +39,8 @@ async def test_polls_wait_while_the_broker_takes_nothing_more_and_go_on_through_
     topic_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    site = gateway_toml(
-        broker_port=own_broker.port,
-        modbus_port=dust_monitor.port,
-        storage=tmp_path / "state",
-        prefix=topic_prefix,
-    )
+    site = _site(own_broker, dust_monitor, tmp_path, topic_prefix, poll_s=0.05)
     site = site.replace("health_s = 0.5", "health_s = 0.5\ninflight_window = 2")
-    site = site.replace("poll_interval_s = 0.1", "poll_interval_s = 0.05")
     caplog.set_level(logging.INFO, logger="gateway.poll.pacing")
     async with running_gateway(parse_config(site)) as daemon:
         assert await _polls_in(dust_monitor, 0.5) >= 5
@@ -67,13 +70,8 @@ async def test_a_gateway_with_time_on_its_hands_never_holds_a_poll_back(
     topic_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    site = gateway_toml(
-        broker_port=broker.port,
-        modbus_port=dust_monitor.port,
-        storage=tmp_path / "state",
-        prefix=topic_prefix,
-    )
+    site = _site(broker, dust_monitor, tmp_path, topic_prefix, poll_s=0.4)
     caplog.set_level(logging.INFO, logger="gateway.poll.pacing")
-    async with running_gateway(parse_config(site.replace("poll_interval_s = 0.1", "poll_interval_s = 0.4"))):
+    async with running_gateway(parse_config(site)):
         assert await _polls_in(dust_monitor, 2.1) >= 5
     assert "held back" not in caplog.text

@@ -138,31 +138,46 @@ class SerialLine(_Received):
         return self._port
 
 
-class TcpLine(_Received, asyncio.Protocol):
-    """A TCP connection to a serial device server (RTU over TCP) or a Modbus TCP gateway."""
+class TcpConnection(asyncio.Protocol):
+    """A TCP connection to ``host:port`` for ``owner`` (a bus or a device), opened within a time."""
 
-    def __init__(self, bus: str, host: str, port: int, *, connect_timeout: float = 3.0) -> None:
-        super().__init__()
-        self.bus = bus
+    def __init__(self, owner: str, host: str, port: int) -> None:
+        self.owner = owner
         self.host = host
         self.port = port
-        self._connect_timeout = connect_timeout
         self._transport: asyncio.Transport | None = None
+        self.lost: str | None = None  # why the connection is gone, once it is
 
-    async def open(self) -> None:
+    async def connect(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         self.lost = None
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: self, self.host, self.port), self._connect_timeout
-            )
+            await asyncio.wait_for(loop.create_connection(lambda: self, self.host, self.port), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
-            raise DeviceUnreachable(self.bus, f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            raise DeviceUnreachable(self.owner, f"cannot connect to {self.host}:{self.port}: {exc}") from exc
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+
+class TcpLine(_Received, TcpConnection):
+    """A TCP connection to a serial device server (RTU over TCP) or a Modbus TCP gateway."""
+
+    def __init__(self, bus: str, host: str, port: int, *, connect_timeout: float = 3.0) -> None:
+        _Received.__init__(self)
+        TcpConnection.__init__(self, bus, host, port)
+        self.bus = bus
+        self._connect_timeout = connect_timeout
+
+    async def open(self) -> None:
+        await self.connect(self._connect_timeout)
 
     async def send(self, data: bytes) -> None:
         self._require().write(data)
@@ -173,11 +188,6 @@ class TcpLine(_Received, asyncio.Protocol):
         if not data and self.lost is not None:
             self._require()
         return data
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
 
     def data_received(self, data: bytes) -> None:
         self.feed(data)

@@ -18,48 +18,35 @@ import struct
 
 from contracts.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from drivers.modbus.frames import Answer, mbap_frame
+from drivers.modbus.lines import TcpConnection
 
 _HEADER = struct.Struct(">HHH")  # transaction, protocol, length (unit and PDU follow)
 MAX_FRAME = 260  # MBAP header (7) + the largest PDU (253)
 
 
-class MbapLink(asyncio.Protocol):
+class MbapLink(TcpConnection):
     """Sends one request at a time and hands back the frame that answers it."""
 
     def __init__(self, device: str, host: str, port: int) -> None:
-        self.device = device
-        self.host = host
-        self.port = port
-        self._transport: asyncio.Transport | None = None
+        super().__init__(device, host, port)
         self._buffer = bytearray()
         self._transaction = 0
         self._waiting: asyncio.Future[bytes] | None = None
         self._waiting_for = -1  # the transaction id the waiting request was sent with
-        self.lost: str | None = None
 
     @property
     def connected(self) -> bool:
         return self._transport is not None
 
     async def open(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        self.lost = None
         self._buffer.clear()
-        try:
-            await asyncio.wait_for(loop.create_connection(lambda: self, self.host, self.port), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise DeviceUnreachable(self.device, f"cannot connect to {self.host}:{self.port}: {exc}") from exc
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        await self.connect(timeout)
 
     async def exchange(self, unit: int, pdu: bytes, *, timeout: float, doing: str) -> tuple[bytes, int]:
         """Send ``pdu`` to ``unit``; return the answering frame and the transaction id it must carry."""
         transport = self._transport
         if transport is None:
-            raise DeviceUnreachable(self.device, f"not connected to {self.host}:{self.port} {doing}")
+            raise DeviceUnreachable(self.owner, f"not connected to {self.host}:{self.port} {doing}")
         loop = asyncio.get_running_loop()
         self._transaction = tid = (self._transaction + 1) & 0xFFFF
         self._waiting = answer = loop.create_future()
@@ -70,13 +57,13 @@ class MbapLink(asyncio.Protocol):
             return await answer, tid
         except _NoAnswer:
             self.close()
-            raise DeviceTimeout(self.device, f"no answer within {timeout} s {doing}") from None
+            raise DeviceTimeout(self.owner, f"no answer within {timeout} s {doing}") from None
         except _Garbage as exc:
             self.close()
-            raise DeviceProtocolError(self.device, f"{exc} {doing}") from None
+            raise DeviceProtocolError(self.owner, f"{exc} {doing}") from None
         except ConnectionError as exc:
             self.close()
-            raise DeviceUnreachable(self.device, f"connection lost {doing} ({exc})") from None
+            raise DeviceUnreachable(self.owner, f"connection lost {doing} ({exc})") from None
         finally:
             timer.cancel()
             self._waiting = None
@@ -86,13 +73,9 @@ class MbapLink(asyncio.Protocol):
         connection is closed: what follows on it cannot be trusted."""
         if answer.fault != "exception":
             self.close()
-        return DeviceProtocolError(self.device, f"{answer.detail} {doing}")
+        return DeviceProtocolError(self.owner, f"{answer.detail} {doing}")
 
     # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
         buffer += data
