@@ -130,8 +130,8 @@ class DevicePoller:
     def _stop_if_cancelled(self) -> None:
         """Stop even if a device library swallowed our cancellation during the poll.
 
-        pymodbus can catch the CancelledError of a request in flight, and the poll
-        would go on forever. Python 3.11 remembers that the task is cancelling; 3.10
+        A library can catch the CancelledError of a request in flight (pymodbus's
+        client did), and the poll would go on forever. Python 3.11 remembers that the task is cancelling; 3.10
         does not, so :meth:`stop` also sets a flag of ours.
         """
         cancelling = getattr(self._task, "cancelling", None)  # Python 3.11+
