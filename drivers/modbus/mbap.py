@@ -82,8 +82,9 @@ class MbapLink(TcpConnection):
         while len(buffer) >= 6:
             tid, _, length = _HEADER.unpack_from(buffer)
             size = 6 + length
-            if size > MAX_FRAME or length < 2:
+            if size > MAX_FRAME or length < 2:  # no frame boundary to find again: start afresh
                 self._fail(_Garbage(f"bytes that are no Modbus TCP frame (length field {length})"))
+                self.close()
                 return
             if len(buffer) < size:
                 return

@@ -1,9 +1,10 @@
 """Modbus TCP driver: one connection per device, requests planned once at start.
 
 It speaks the project's own Modbus TCP frames (:mod:`drivers.modbus.frames`)
-over :class:`~drivers.modbus.mbap.MbapLink`: at hundreds of polls a second,
-pymodbus's client (a transaction manager, a task and a timeout per request)
-cost about a third more CPU per poll than the whole read does now.
+over :class:`~drivers.modbus.mbap.MbapLink`: pymodbus's client (a transaction
+manager, a task and a timeout per request) took half as much CPU again per
+request (124 against 84 µs of process time for a read of 20 registers, one
+after another, here), and at hundreds of polls a second that counted.
 """
 
 from __future__ import annotations
