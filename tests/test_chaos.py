@@ -65,15 +65,22 @@ def daemon(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextlib.asynccontextmanager
-async def alarm_load(device: SimulatedModbusDevice, period_s: float = 0.4) -> AsyncIterator[None]:
-    """pm10 over and under the limit, again and again: a raise and a clear per period."""
+async def alarm_load(
+    device: SimulatedModbusDevice, high_s: float = 0.2, low_s: float = 0.5
+) -> AsyncIterator[None]:
+    """pm10 over and under the limit, again and again: a raise and a clear per cycle.
+
+    The low half outlasts the flap window (0.2 s) with a margin of several polls: a low as short
+    as the window is a flapping alarm, which rightly stays open, and a 20 s outage then holds no
+    event at all when the two timers stay in step (seen once in CI with a 0.2 s low).
+    """
 
     async def toggle() -> None:
-        high = True
         while True:
-            device.set("pm10", 250.0 if high else 20.0)
-            high = not high
-            await asyncio.sleep(period_s / 2)
+            device.set("pm10", 250.0)
+            await asyncio.sleep(high_s)
+            device.set("pm10", 20.0)
+            await asyncio.sleep(low_s)
 
     task = asyncio.create_task(toggle(), name="alarm-load")
     try:
@@ -198,7 +205,7 @@ async def test_buffer_limit_reached_in_an_outage_sheds_telemetry_keeps_events_re
         with daemon(config, tmp_path / "gateway.log"):
             await cc.wait_until(lambda: cc.seqs("/state"), timeout=60)
             broker.stop()
-            async with alarm_load(dust_monitor, period_s=1.0):
+            async with alarm_load(dust_monitor, high_s=0.5, low_s=0.5):
                 for _ in range(600):
                     if any(p.get("notice") == "gap" for _, (_, p) in committed(state).items()):
                         break
