@@ -43,11 +43,11 @@ def _history(tmp_path: Path, hours: float) -> Path:
 
 
 def _first_minutes(engine: DetectionEngine, start: float) -> list[str]:
-    """Ten minutes of live readings, the last three of them shifted by ten sd."""
+    """Four minutes of live readings, the last two of them shifted by ten sd."""
     rng = np.random.default_rng(5)
     said = []
-    for k in range(600):
-        value = 60.0 + rng.normal(0, 2.0) + (20.0 if k >= 420 else 0.0)
+    for k in range(240):
+        value = 60.0 + rng.normal(0, 2.0) + (20.0 if k >= 120 else 0.0)
         batch = ReadingBatch.at("dust-01", ("pm10",), [value], start + k)
         said += [f"{'+' if t.raised else '-'}{t.facet}" for t in engine.evaluate(batch)]
     return said
@@ -66,7 +66,7 @@ def test_a_seeded_baseline_judges_from_the_first_minutes(
     assert load_state(config.storage.directory, started) > 0
     assert _first_minutes(started, T0 + 3 * 3600) == ["+shift"]
     fresh = DetectionEngine(config.rules, config.cross_rules, config.multivariate)
-    assert _first_minutes(fresh, T0 + 3 * 3600) == []  # still learning: its warm-up is 15 minutes
+    assert _first_minutes(fresh, T0 + 3 * 3600) == []  # still learning: its warm-up is 5 minutes
 
 
 def test_a_bad_history_line_is_named_and_nothing_is_saved(

@@ -123,6 +123,38 @@ def test_a_sustained_level_shift_is_held_while_shifted_and_cleared_on_return() -
     assert 1_800 <= up < 1_800 + 60 and 2_050 <= down < 2_050 + 180
 
 
+def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    """Unit-variance autocorrelated noise, as 1 Hz plant readings have."""
+    noise = np.zeros(n)
+    for i in range(1, n):
+        noise[i] = phi * noise[i - 1] + rng.normal(0.0, math.sqrt(1.0 - phi * phi))
+    return noise
+
+
+def test_a_step_of_three_sd_on_an_autocorrelated_channel_is_found_held_and_cleared() -> None:
+    rule = ThresholdRule(device="skid", channel="flow", anomaly=AnomalyCheck(method=("shift",)))
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(11)
+    ramp = np.clip((np.arange(1_500) - 600) / 20.0, 0.0, 1.0)
+    ramp[900:] = 0.0  # a valve turns over 20 s at 600, and is back at 900
+    level = 30.0 + 0.4 * _ar1(rng, 1_500, 0.7) + 1.2 * ramp  # a leak: three reading sd
+    said = _run(engine, np.round(level, 1).reshape(-1, 1), ("flow",), 0)
+    assert [s for _, s in said] == ["+shift:level_shift", "-shift:level_shift"]
+    (up, _), (down, _) = said
+    assert 600 <= up < 600 + 90 and 900 <= down < 900 + 90  # found within the valve's minute, clears soon
+
+
+def test_a_channel_that_warms_and_wanders_raises_no_shift() -> None:
+    rule = ThresholdRule(device="skid", channel="motor_temp", anomaly=AnomalyCheck(method=("shift",)))
+    engine = DetectionEngine([rule])
+    rng = np.random.default_rng(12)
+    t = np.arange(7_200, dtype=np.float64)
+    warming = 8.0 * (1.0 - np.exp(-t / 900.0))  # a motor warming through its first half hour
+    wander = np.cumsum(rng.normal(0.0, 0.004, t.size))  # and the room around it
+    level = 70.0 + warming + wander + 0.3 * _ar1(rng, t.size, 0.8)
+    assert _run(engine, np.round(level, 2).reshape(-1, 1), ("motor_temp",), 0) == []
+
+
 def test_the_end_of_a_fault_outlasting_rebaseline_is_no_new_shift() -> None:
     rule = ThresholdRule(device="skid", channel="discharge_bar", anomaly=AnomalyCheck(method=("shift",)))
     engine = DetectionEngine([rule])

@@ -71,7 +71,8 @@ AnomalyMethod = Literal["spike", "shift", "changepoint", "hampel"]
 class ShiftCheck(StrictModel):
     """A sustained shift in level or spread: raised while shifted, cleared on return.
 
-    A fast mean (``fast_s``) is compared with a slow baseline (``baseline_s``);
+    A fast mean (``fast_s``) is compared with a slow baseline (``baseline_s``),
+    in units of how far it strays from it in normal running (its normal gap);
     the baseline is frozen while raised and adopts the new level after
     ``rebaseline_s`` (a new operating point, not a fault).
     """
@@ -79,11 +80,11 @@ class ShiftCheck(StrictModel):
     baseline_s: float = Field(default=3_600.0, gt=0, description="baseline time constant")
     fast_s: float = Field(default=60.0, gt=0, description="time constant of the recent mean")
     warmup_s: float = Field(default=300.0, ge=0, description="learning time before judging")
-    limit: float = Field(default=4.0, gt=0, description="recent mean this many baseline sd away")
+    limit: float = Field(default=10.0, gt=0, description="recent mean this many normal gaps away")
     variance_limit: float = Field(default=9.0, gt=1, description="recent variance this many times baseline")
     hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
     clear_s: float = Field(default=60.0, ge=0, le=86_400, description="quiet this long before cleared")
-    rebaseline_s: float = Field(default=300.0, gt=0, description="a shift held this long is the new normal")
+    rebaseline_s: float = Field(default=600.0, gt=0, description="a shift held this long is the new normal")
 
 
 class ChangePointCheck(StrictModel):

@@ -66,3 +66,26 @@ def hold_step(
     if t - quiet_since >= clear_s:
         return 0.0, math.nan, math.nan
     return code, math.nan, quiet_since
+
+
+@njit()
+def yardstick(s, var, at, last, before, t, lag_s, judging):  # type: ignore[no-untyped-def]
+    """The variance ``s[var]`` to judge by: the smaller of now's and the one of ``lag_s``–``2 lag_s`` ago.
+
+    ``s[at]`` is when ``s[last]`` was copied from ``s[var]``; every ``lag_s`` it
+    moves on to ``s[before]``. Clipped updates still widen a learned variance
+    while a shift is under way, within a minute or two, faster than the shift
+    reaches the limit; the variance from before it began stays the yardstick
+    until ``lag_s`` after it has been in force. While still learning
+    (``judging`` false) the variance grows as it learns and is taken as it is.
+    """
+    if not judging:
+        s[at] = math.nan
+        return float(s[var])
+    if math.isnan(s[at]) or t < s[at]:
+        s[at], s[last], s[before] = t, s[var], math.nan
+    elif t - s[at] >= lag_s:
+        s[at], s[last], s[before] = t, s[var], s[last]
+    if math.isnan(s[before]) or s[before] <= 0.0:
+        return float(s[var])
+    return float(min(s[var], s[before]))
