@@ -83,7 +83,7 @@ class ShiftCheck(StrictModel):
     limit: float = Field(default=10.0, gt=0, description="recent mean this many normal gaps away")
     variance_limit: float = Field(default=9.0, gt=1, description="recent variance this many times baseline")
     hold_s: float = Field(default=10.0, ge=0, le=86_400, description="wanted this long before raised")
-    clear_s: float = Field(default=60.0, ge=0, le=86_400, description="quiet this long before cleared")
+    clear_s: float = Field(default=30.0, ge=0, le=86_400, description="quiet this long before cleared")
     rebaseline_s: float = Field(default=600.0, gt=0, description="a shift held this long is the new normal")
 
 
