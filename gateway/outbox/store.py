@@ -348,22 +348,12 @@ class Outbox:
 
     def _commit(self, rows: list[_Row], seq: int, kv: Mapping[str, str | None] | None) -> list[GapLedger]:
         held = self._held
-        added = 0
         with self._transaction():
-            for message in held:  # the disk takes writes again: events held in memory go first
-                self._insert(
-                    (
-                        int(message.priority),
-                        message.topic,
-                        message.payload,
-                        int(message.retain),
-                        message.created,
-                    )
-                )
-                added += _size(message.topic, message.payload)
-            for row in rows:
-                self._insert(row)
-                added += _size(row[1], row[2])
+            # The disk takes writes again: events held in memory go first.
+            stored = [(int(m.priority), m.topic, m.payload, int(m.retain), m.created) for m in held]
+            stored += rows
+            self._insert(stored)
+            added = sum(_size(row[1], row[2]) for row in stored)
             self._kv_put(SEQ_KEY, str(seq))
             for key, value in {**self._held_kv, **(kv or {})}.items():
                 self._kv_put(key, value)
@@ -508,10 +498,10 @@ class Outbox:
         self._held_id -= 1  # negative: never the id of a stored row
         return self._held_id
 
-    def _insert(self, row: _Row) -> None:
-        self._db.execute(
+    def _insert(self, rows: list[_Row]) -> None:
+        self._db.executemany(
             "INSERT INTO messages (priority, topic, payload, retain, created) VALUES (?, ?, ?, ?, ?)",
-            row,
+            rows,
         )
 
     def _stored_bytes(self) -> int:
