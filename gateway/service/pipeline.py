@@ -87,13 +87,15 @@ class Pipeline:
 
 
 def _telemetry(batch: ReadingBatch) -> dict[str, object]:
-    readings: dict[str, float | None] = {}
+    values = batch.values.tolist()
+    readings: dict[str, float | None] = dict(zip(batch.channels, values, strict=True))
     quality: dict[str, str] = {}
-    flags = batch.quality.tolist()
-    for channel, value, flag in zip(batch.channels, batch.values.tolist(), flags, strict=True):
-        readings[channel] = None if math.isnan(value) else value
-        if flag != Quality.OK:
-            quality[channel] = Quality(flag).name.lower()
+    if batch.quality.any() or any(map(math.isnan, values)):  # the usual batch has neither
+        flags = batch.quality.tolist()
+        for channel, value, flag in zip(batch.channels, values, flags, strict=True):
+            readings[channel] = None if math.isnan(value) else value
+            if flag != Quality.OK:
+                quality[channel] = Quality(flag).name.lower()
     body: dict[str, object] = {
         "ts": iso_utc(float(batch.ts.max())),
         "device": batch.device,
