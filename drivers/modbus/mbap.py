@@ -3,9 +3,9 @@
 The frames are :mod:`drivers.modbus.frames`'s, the same the shared bus speaks
 over a Modbus TCP gateway; this is only the pipe, without the bus's turns and
 quiet gaps (a device of its own needs neither). An answer wakes the waiting
-request straight from ``data_received`` and a timer bounds the wait: no task,
-no ``wait_for`` and no library transaction manager per poll, which is what a
-poll of a few registers mostly cost.
+request straight from ``data_received`` and the link's one timer bounds the
+wait: no task, no ``wait_for``, no timer and no library transaction manager per
+poll, which is what a poll of a few registers mostly cost.
 
 After a timeout or a broken frame the connection is closed, so a late answer
 can never be taken for the next request's.
@@ -33,6 +33,8 @@ class MbapLink(TcpConnection):
         self._transaction = 0
         self._waiting: asyncio.Future[bytes] | None = None
         self._waiting_for = -1  # the transaction id the waiting request was sent with
+        self._deadline = 0.0  # when the waiting request's time runs out
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def connected(self) -> bool:
@@ -52,7 +54,9 @@ class MbapLink(TcpConnection):
         self._waiting = answer = loop.create_future()
         self._waiting_for = tid
         transport.write(mbap_frame(tid, unit, pdu))
-        timer = loop.call_later(timeout, _expire, answer)
+        self._deadline = loop.time() + timeout
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._check_deadline)
         try:
             return await answer, tid
         except _NoAnswer:
@@ -65,8 +69,24 @@ class MbapLink(TcpConnection):
             self.close()
             raise DeviceUnreachable(self.owner, f"connection lost {doing} ({exc})") from None
         finally:
-            timer.cancel()
             self._waiting = None
+
+    def _check_deadline(self) -> None:
+        """The link's one timer: expire the waiting request if its time is up, else wait on for it.
+
+        One timer per link that moves on to the next request's deadline when it
+        fires, instead of one made and cancelled per request (a poll every
+        250 ms with a 1 s timeout wakes it about once a second).
+        """
+        self._timer = None
+        answer = self._waiting
+        if answer is None or answer.done():
+            return
+        loop = answer.get_loop()
+        if loop.time() >= self._deadline:
+            answer.set_exception(_NoAnswer())
+        else:
+            self._timer = loop.call_at(self._deadline, self._check_deadline)
 
     def fault(self, answer: Answer, doing: str) -> DeviceProtocolError:
         """The error for a wrong answer. Unless it was a Modbus exception (a proper answer), the
@@ -113,8 +133,3 @@ class _NoAnswer(Exception):
 
 class _Garbage(Exception):
     """Bytes on the connection that are no Modbus TCP frame."""
-
-
-def _expire(answer: asyncio.Future[bytes]) -> None:
-    if not answer.done():
-        answer.set_exception(_NoAnswer())
