@@ -6,8 +6,9 @@ variance, a *recent* mean (``fast_s``, at least 8 samples) with the spread of
 readings about it, and a *quick* mean six times faster than the recent one.
 The baseline also learns how far the recent mean strays from it in normal
 running, its *normal gap*: the noise left in a one-minute mean, autocorrelation
-and slow wander included, so a channel that wanders needs a larger gap than a
-steady one and units do not matter. Judged after ``warmup_s`` and 64 samples:
+and slow wander included (never less than white noise of the readings' spread
+would leave), so a channel that wanders needs a larger gap than a steady one
+and units do not matter. Judged after ``warmup_s`` and 64 samples:
 
 - **level shift** (code +1 up, -1 down): the recent mean is more than
   ``limit`` normal gaps from the baseline, and the quick mean, on the same
