@@ -12,12 +12,13 @@ tests/test_full_disk.py covers the same with SQLite's max_page_count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,24 @@ async def _log_says(log: Path, text: str, timeout: float) -> None:
         await asyncio.sleep(0.2)
 
 
+@contextlib.asynccontextmanager
+async def _stage(
+    what: str, log: Path, cc: DurableSubscriber, schedules: list[AlarmSchedule]
+) -> AsyncIterator[None]:
+    """A step of the run: when it fails or times out, say which, with what arrived and the log's end."""
+    try:
+        yield
+    except (AssertionError, asyncio.TimeoutError) as exc:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise AssertionError(
+            f"{what}: {exc!r}; so far {tally(cc.received, schedules).line()},"
+            f" {dropped_in_gaps(cc.received)} reported dropped, {len(cc.received)} message(s) in all;"
+            f" the gateway's log ends:\n{tail}"
+        ) from exc
+
+
+# Each step below has its own limit, so a stuck one fails with its name and the log, well before this.
+@pytest.mark.timeout(420)
 async def test_the_disk_fills_in_an_outage_and_nothing_due_is_lost(
     small_disk: Path, tmp_path: Path, dust_monitor: SimulatedModbusDevice, topic_prefix: str
 ) -> None:
@@ -80,11 +99,12 @@ async def test_the_disk_fills_in_an_outage_and_nothing_due_is_lost(
         schedule = AlarmSchedule(dust_monitor, names=names, high_s=1.0, low_s=1.0)
         async with DurableSubscriber(broker.port, f"{root}/#") as cc:
             with daemon(config, log) as gateway:
-                await cc.wait_until(lambda: cc.seqs("/state"), timeout=60)
+                async with _stage("the gateway's birth", log, cc, []):
+                    await cc.wait_until(lambda: cc.seqs("/state"), timeout=60)
                 filler = _fill_leaving(small_disk, LEFT_FREE)
                 broker.stop()
-                async with schedule.running():
-                    await _log_says(log, "refuses writes", timeout=120)
+                async with schedule.running(), _stage("the disk filling", log, cc, [schedule]):
+                    await _log_says(log, "refuses writes", timeout=90)
                     await _log_says(log, "detection state not saved", timeout=30)
                     full_at = len(schedule.phases)
                     while len(schedule.phases) < full_at + 3:  # alarms while the disk is full
@@ -95,18 +115,24 @@ async def test_the_disk_fills_in_an_outage_and_nothing_due_is_lost(
                 filler.unlink()
                 space_back = time.monotonic()
                 broker.start()
-                await cc.wait_until(
-                    lambda: tally(cc.received, [schedule]).cleared == schedule_due(schedule), timeout=120
-                )
-                await cc.wait_until(lambda: _notices(cc, "storage_full") and _notices(cc, "gap"), timeout=60)
+                async with _stage("every due alarm raised and cleared", log, cc, [schedule]):
+                    await cc.wait_until(
+                        lambda: tally(cc.received, [schedule]).cleared == schedule_due(schedule), timeout=60
+                    )
+                async with _stage("the storage_full and gap notices", log, cc, [schedule]):
+                    await cc.wait_until(
+                        lambda: _notices(cc, "storage_full") and _notices(cc, "gap"), timeout=30
+                    )
                 events_in = time.monotonic() - space_back
-                await cc.wait_until(
-                    lambda: len(losses(cc.received)) == dropped_in_gaps(cc.received), timeout=120
-                )
+                async with _stage("every seq hole reported as dropped", log, cc, [schedule]):
+                    await cc.wait_until(
+                        lambda: len(losses(cc.received)) == dropped_in_gaps(cc.received), timeout=60
+                    )
                 delivered = time.monotonic() - space_back
-            await cc.wait_until(
-                lambda: len(tally(cc.received, []).holes) == dropped_in_gaps(cc.received), timeout=60
-            )
+            async with _stage("the gateway's goodbye", log, cc, [schedule]):
+                await cc.wait_until(
+                    lambda: len(tally(cc.received, []).holes) == dropped_in_gaps(cc.received), timeout=30
+                )
     result = tally(cc.received, [schedule])
     print(
         f"\nsmall filesystem full in an outage: {result.line()}, {dropped_in_gaps(cc.received)} reported"

@@ -86,6 +86,10 @@ class DurableSubscriber:
 
         async def poll() -> None:
             while not done():
+                assert self._task is not None
+                if self._task.done():  # the subscriber died: say why now, not at the timeout
+                    self._task.result()
+                    raise AssertionError("the command center's subscriber stopped")
                 await asyncio.sleep(0.1)
 
         await asyncio.wait_for(poll(), timeout)
