@@ -131,3 +131,21 @@ def losses(received: Iterable[tuple[str, dict[str, Any]]]) -> set[int]:
     births = [p for t, p in messages if t.endswith("/state") and p["state"] == "online"]
     holes = set(tally(messages, []).holes)
     return holes - {births[-1]["will_seq"]} if births else holes
+
+
+def explain_losses(received: Iterable[tuple[str, dict[str, Any]]]) -> str:
+    """Why seq holes and reported drops differ: the holes, their neighbours, the gap notices, the births."""
+    messages = list(received)
+    by_seq = {p["seq"]: (t.rsplit("/", 2)[-2:], p) for t, p in messages}
+    holes = sorted(losses(messages))
+    near = {s: by_seq[s][0] for h in holes[:20] for s in (h - 1, h + 1) if s in by_seq}
+    gaps = {
+        p["seq"]: (p["kind"], p["reason"], p["dropped"], p["topics"])
+        for t, p in messages
+        if t.endswith("/notices") and p.get("notice") == "gap"
+    }
+    births = [(p["seq"], p.get("will_seq")) for t, p in messages if t.endswith("/state")]
+    return (
+        f"{len(holes)} seq hole(s) {holes[:40]}, neighbours {near}; {dropped_in_gaps(messages)} reported"
+        f" dropped in gap notices {gaps}; state messages (seq, will_seq) {births}"
+    )

@@ -24,7 +24,14 @@ from pathlib import Path
 import pytest
 
 from drivers.simulators.modbus_device import SimulatedModbusDevice
-from tests.chaos_tools import AlarmSchedule, assert_redeliveries_identical, dropped_in_gaps, losses, tally
+from tests.chaos_tools import (
+    AlarmSchedule,
+    assert_redeliveries_identical,
+    dropped_in_gaps,
+    explain_losses,
+    losses,
+    tally,
+)
 from tests.test_chaos import ALARMING, _config, daemon
 from tests.uplink_peers import DurableSubscriber, persistent_broker
 
@@ -126,12 +133,16 @@ async def test_the_disk_fills_in_an_outage_and_nothing_due_is_lost(
                 events_in = time.monotonic() - space_back
                 async with _stage("every seq hole reported as dropped", log, cc, [schedule]):
                     await cc.wait_until(
-                        lambda: len(losses(cc.received)) == dropped_in_gaps(cc.received), timeout=60
+                        lambda: len(losses(cc.received)) == dropped_in_gaps(cc.received),
+                        why=explain_losses,
+                        timeout=60,
                     )
                 delivered = time.monotonic() - space_back
             async with _stage("the gateway's goodbye", log, cc, [schedule]):
                 await cc.wait_until(
-                    lambda: len(tally(cc.received, []).holes) == dropped_in_gaps(cc.received), timeout=30
+                    lambda: len(tally(cc.received, []).holes) == dropped_in_gaps(cc.received),
+                    why=explain_losses,
+                    timeout=30,
                 )
     result = tally(cc.received, [schedule])
     print(

@@ -81,8 +81,8 @@ class DurableSubscriber:
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)
 
-    async def wait_until(self, done: Any, *, timeout: float = 30.0) -> None:
-        """Poll ``done()`` until it is true."""
+    async def wait_until(self, done: Any, *, timeout: float = 30.0, why: Any = None) -> None:
+        """Poll ``done()`` until it is true; on timeout, fail with ``why(self.received)`` when given."""
 
         async def poll() -> None:
             while not done():
@@ -92,7 +92,12 @@ class DurableSubscriber:
                     raise AssertionError("the command center's subscriber stopped")
                 await asyncio.sleep(0.1)
 
-        await asyncio.wait_for(poll(), timeout)
+        try:
+            await asyncio.wait_for(poll(), timeout)
+        except asyncio.TimeoutError:
+            if why is None:
+                raise
+            raise AssertionError(f"not within {timeout} s: {why(self.received)}") from None
 
     def seqs(self, topic_suffix: str) -> list[int]:
         return [p["seq"] for t, p in self.received if t.endswith(topic_suffix)]

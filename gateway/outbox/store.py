@@ -86,6 +86,9 @@ class Outbox:
         self.wire_idle = asyncio.Event()
         self._held: list[OutboxMessage] = []  # events (and the latest retained states) the full disk refused
         self._held_kv: dict[str, str | None] = {}  # kv changes the full disk refused
+        # Held messages peek has handed to the uplink: maybe delivered, so never replaced or
+        # dropped as a gap (that would report a delivered seq as lost); their PUBACK removes them.
+        self._held_out: set[int] = set()
         self._kv_dirty = False  # kv changed since its copy outside the database was written
         self._held_id = 0
         self._refused: dict[int, GapLedger] = {}  # telemetry/state the full disk refused
@@ -243,7 +246,9 @@ class Outbox:
         events = [m for m in stored if m.priority == Priority.EVENT]
         rest = [m for m in stored if m.priority != Priority.EVENT]
         held = sorted((m for m in self._held if m.id not in skipped), key=lambda m: m.priority)
-        return (events + held + rest)[:limit]
+        chosen = (events + held + rest)[:limit]
+        self._held_out.update(m.id for m in chosen if m.id < 0)
+        return chosen
 
     def ack(self, message_id: int) -> None:
         """The broker has the message: forget it."""
@@ -254,6 +259,7 @@ class Outbox:
         ids = set(message_ids)
         if self._held:
             self._held = [m for m in self._held if m.id not in ids]
+            self._held_out -= ids
         self._acked.update(i for i in ids if i > 0)
         if len(self._acked) >= DELETE_BATCH or self._disk_full:  # a full disk needs the pages now
             self._delete_acked()
@@ -368,6 +374,7 @@ class Outbox:
         self._bytes += added - freed
         if held:
             self._held = []
+            self._held_out = set()
         if self._held_kv:
             self._held_kv = {}
             self._kv_dirty = True
@@ -479,15 +486,24 @@ class Outbox:
 
     def _hold_event(self, message: OutboxMessage) -> None:
         if len(self._held) >= MAX_HELD_EVENTS:
-            oldest = next(i for i, m in enumerate(self._held) if m.priority == Priority.EVENT)
-            dropped = self._held.pop(oldest)
-            ledger = self._refused.setdefault(Priority.EVENT, GapLedger(Priority.EVENT, "disk full"))
-            ledger.add(dropped.topic, _size(dropped.topic, dropped.payload), dropped.created)
+            out = self._held_out
+            oldest = next(
+                (i for i, m in enumerate(self._held) if m.priority == Priority.EVENT and m.id not in out),
+                None,
+            )
+            if oldest is not None:
+                dropped = self._held.pop(oldest)
+                ledger = self._refused.setdefault(Priority.EVENT, GapLedger(Priority.EVENT, "disk full"))
+                ledger.add(dropped.topic, _size(dropped.topic, dropped.payload), dropped.created)
         self._held.append(message)
 
     def _hold_state(self, message: OutboxMessage) -> None:
         for index, held in enumerate(self._held):
-            if held.priority == Priority.STATE and held.topic == message.topic:
+            if (
+                held.priority == Priority.STATE
+                and held.topic == message.topic
+                and held.id not in self._held_out
+            ):
                 del self._held[index]
                 ledger = self._refused.setdefault(Priority.STATE, GapLedger(Priority.STATE, "disk full"))
                 ledger.add(held.topic, _size(held.topic, held.payload), held.created)
