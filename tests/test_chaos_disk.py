@@ -83,8 +83,9 @@ async def _stage(
         yield
     except (AssertionError, asyncio.TimeoutError) as exc:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        so_far = tally(cc.received, schedules)
         raise AssertionError(
-            f"{what}: {exc!r}; so far {tally(cc.received, schedules).line()},"
+            f"{what}: {exc!r}; so far {so_far.line()}, exceedances without a raise {so_far.unmatched[:10]},"
             f" {dropped_in_gaps(cc.received)} reported dropped, {len(cc.received)} message(s) in all;"
             f" the gateway's log ends:\n{tail}"
         ) from exc
