@@ -229,7 +229,7 @@ class Outbox:
         return _ENCODER.encode(message).encode()
 
     def peek(self, limit: int, *, skip: Iterable[int] = ()) -> list[OutboxMessage]:
-        """The next messages to send, highest priority and oldest first."""
+        """The next messages to send, highest priority and oldest first (held ones count as sent)."""
         skipped = (*skip, *self._acked)
         marks = ",".join("?" * len(skipped))
         rows = self._db.execute(
