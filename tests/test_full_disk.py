@@ -181,3 +181,21 @@ def test_a_held_state_superseded_while_in_flight_is_not_reported_lost(tmp_path: 
     state_gaps = [p for p in waiting if p.get("notice") == "gap" and p["kind"] == "state"]
     assert [g["topics"] for g in state_gaps] == [{"status/d": 1}]
     box.close()
+
+
+def test_telemetry_in_flight_when_the_buffer_overflows_is_kept_not_reported_lost(tmp_path: Path) -> None:
+    """Shedding takes the oldest telemetry, which is what the uplink sends first: a row already sent
+    may reach the broker, so it is kept until its PUBACK, and a gap counts only what never leaves."""
+    box = Outbox(tmp_path, "gw-1", max_bytes=30_000)
+    seqs = [box.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": 0, "pad": "x" * 1000})]
+    in_flight = box.peek(1)
+    for n in range(1, 80):
+        seqs.append(box.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n, "pad": "x" * 1000}))
+    box.ack_many(m.id for m in in_flight)
+    waiting = [json.loads(m.payload) for m in box.peek(10_000)]
+    delivered = {json.loads(m.payload)["seq"] for m in in_flight} | {p["seq"] for p in waiting}
+    dropped = sum(p["dropped"] for p in waiting if p.get("notice") == "gap")
+    assert dropped > 0, "the buffer overflowed"
+    assert seqs[0] in delivered
+    assert dropped == len(set(seqs) - delivered)
+    box.close()

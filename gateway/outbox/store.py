@@ -86,9 +86,9 @@ class Outbox:
         self.wire_idle = asyncio.Event()
         self._held: list[OutboxMessage] = []  # events (and the latest retained states) the full disk refused
         self._held_kv: dict[str, str | None] = {}  # kv changes the full disk refused
-        # Held messages peek has handed to the uplink: maybe delivered, so never replaced or
-        # dropped as a gap (that would report a delivered seq as lost); their PUBACK removes them.
-        self._held_out: set[int] = set()
+        # What peek has handed to the uplink and no PUBACK has answered yet: maybe delivered, so
+        # never shed, replaced or dropped as a gap (a gap would report a delivered seq as lost).
+        self._sent: set[int] = set()
         self._kv_dirty = False  # kv changed since its copy outside the database was written
         self._held_id = 0
         self._refused: dict[int, GapLedger] = {}  # telemetry/state the full disk refused
@@ -242,12 +242,13 @@ class Outbox:
             for row in rows
         ]
         if not self._held:
+            self._sent.update(m.id for m in stored)
             return stored
         events = [m for m in stored if m.priority == Priority.EVENT]
         rest = [m for m in stored if m.priority != Priority.EVENT]
         held = sorted((m for m in self._held if m.id not in skipped), key=lambda m: m.priority)
         chosen = (events + held + rest)[:limit]
-        self._held_out.update(m.id for m in chosen if m.id < 0)
+        self._sent.update(m.id for m in chosen)
         return chosen
 
     def ack(self, message_id: int) -> None:
@@ -259,7 +260,7 @@ class Outbox:
         ids = set(message_ids)
         if self._held:
             self._held = [m for m in self._held if m.id not in ids]
-            self._held_out -= ids
+        self._sent -= ids
         self._acked.update(i for i in ids if i > 0)
         if len(self._acked) >= DELETE_BATCH or self._disk_full:  # a full disk needs the pages now
             self._delete_acked()
@@ -374,7 +375,7 @@ class Outbox:
         self._bytes += added - freed
         if held:
             self._held = []
-            self._held_out = set()
+            self._sent.difference_update(m.id for m in held)  # on disk now, under new ids
         if self._held_kv:
             self._held_kv = {}
             self._kv_dirty = True
@@ -417,6 +418,7 @@ class Outbox:
             ledger = GapLedger(int(priority), reason)
             last = None
             acknowledged: list[int] = []
+            in_flight: list[int] = []  # sent, no PUBACK yet: kept, the broker may have it
             cursor = self._db.execute(
                 "SELECT id, topic, length(payload) + length(topic), created FROM messages"
                 " WHERE priority = ? ORDER BY id",
@@ -427,13 +429,20 @@ class Outbox:
                     break
                 if message_id in self._acked:  # the broker has it: freed, but no gap
                     acknowledged.append(message_id)
+                elif message_id in self._sent:
+                    in_flight.append(message_id)
+                    continue
                 else:
                     ledger.add(topic, size + ROW_OVERHEAD, created)
                 freed += size + ROW_OVERHEAD
                 last = message_id
             cursor.close()
             if last is not None:
-                self._db.execute("DELETE FROM messages WHERE priority = ? AND id <= ?", (int(priority), last))
+                kept = [i for i in in_flight if i < last]
+                but = f" AND id NOT IN ({','.join('?' * len(kept))})" if kept else ""
+                self._db.execute(
+                    f"DELETE FROM messages WHERE priority = ? AND id <= ?{but}", (int(priority), last, *kept)
+                )
                 self._acked.difference_update(acknowledged)  # gone: pending() must not count them twice
             if ledger.dropped:
                 log.warning(
@@ -486,7 +495,7 @@ class Outbox:
 
     def _hold_event(self, message: OutboxMessage) -> None:
         if len(self._held) >= MAX_HELD_EVENTS:
-            out = self._held_out
+            out = self._sent
             oldest = next(
                 (i for i, m in enumerate(self._held) if m.priority == Priority.EVENT and m.id not in out),
                 None,
@@ -499,11 +508,7 @@ class Outbox:
 
     def _hold_state(self, message: OutboxMessage) -> None:
         for index, held in enumerate(self._held):
-            if (
-                held.priority == Priority.STATE
-                and held.topic == message.topic
-                and held.id not in self._held_out
-            ):
+            if held.priority == Priority.STATE and held.topic == message.topic and held.id not in self._sent:
                 del self._held[index]
                 ledger = self._refused.setdefault(Priority.STATE, GapLedger(Priority.STATE, "disk full"))
                 ledger.add(held.topic, _size(held.topic, held.payload), held.created)
