@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
 from drivers.hj212.config import Hj212Listener
 from drivers.hj212.session import Hj212Counters, Session
@@ -91,9 +92,8 @@ class TcpLink(asyncio.Protocol):
         return self._session is not None and self._session.accepted > 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         slots, listener = self._slots, self._slots.listener
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
         host, port = transport.get_extra_info("peername")[:2]
         peer = f"{host}:{port}"
         refusal = "not_running" if self._open_session is None else slots.admit(self, host)
@@ -101,7 +101,7 @@ class TcpLink(asyncio.Protocol):
             self._refuse(peer, refusal or "not_running")
             return
         self._address = host
-        self._session = self._open_session(peer, transport.write, self.drop)
+        self._session = self._open_session(peer, self._transport.write, self.drop)
         loop = asyncio.get_running_loop()
         self._opened = self._last_good = self.last_byte = loop.time()
         self._timer = loop.call_later(
