@@ -323,7 +323,14 @@ def _run(path: str, level: str | None) -> int:
     except ValueError as exc:  # $GRIDGATE_LOG_LEVEL
         print(f"{logs.LEVEL_ENV}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    from gateway.service import eventloop
     from gateway.service.daemon import Daemon  # numba loads here, not for `check`
+
+    try:
+        loop_kind = eventloop.chosen()
+    except ValueError as exc:
+        print(f"{eventloop.ENV}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
     async def supervise() -> None:
         daemon = Daemon(config, config_digest=digest, config_path=Path(path))
@@ -334,7 +341,7 @@ def _run(path: str, level: str | None) -> int:
         await daemon.run()
 
     try:
-        asyncio.run(supervise())
+        eventloop.run(supervise(), loop_kind)
     except GridGateError as exc:
         logging.getLogger("gridgate").error("%s", exc)
         return 1

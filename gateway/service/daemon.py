@@ -349,11 +349,12 @@ class Daemon:
                         tasks.create_task(feed_watchdog(watchdog_s, self._progress_checks()), name="watchdog")
                     )
                 log.info(
-                    "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting",
+                    "gateway %s: %d device(s), %d open alarm(s), %d message(s) waiting; event loop %s",
                     cfg.gateway.id,
                     len(cfg.devices),
                     len(alarms.open_alarms),
                     outbox.pending(),
+                    type(asyncio.get_running_loop()).__module__.split(".")[0],
                 )
                 self._live = Reconfigurable(
                     cfg, running, unit_tasks, units=units, cells=cells, removed=removed, on_config=on_config
