@@ -241,15 +241,13 @@ class Outbox:
             OutboxMessage(row[0], row[1], bytes(row[2]), bool(row[3]), Priority(row[4]), row[5])
             for row in rows
         ]
-        if not self._held:
-            self._sent.update(m.id for m in stored)
-            return stored
-        events = [m for m in stored if m.priority == Priority.EVENT]
-        rest = [m for m in stored if m.priority != Priority.EVENT]
-        held = sorted((m for m in self._held if m.id not in skipped), key=lambda m: m.priority)
-        chosen = (events + held + rest)[:limit]
-        self._sent.update(m.id for m in chosen)
-        return chosen
+        if self._held:
+            events = [m for m in stored if m.priority == Priority.EVENT]
+            rest = [m for m in stored if m.priority != Priority.EVENT]
+            held = sorted((m for m in self._held if m.id not in skipped), key=lambda m: m.priority)
+            stored = (events + held + rest)[:limit]
+        self._sent.update(m.id for m in stored)
+        return stored
 
     def ack(self, message_id: int) -> None:
         """The broker has the message: forget it."""
@@ -495,9 +493,12 @@ class Outbox:
 
     def _hold_event(self, message: OutboxMessage) -> None:
         if len(self._held) >= MAX_HELD_EVENTS:
-            out = self._sent
             oldest = next(
-                (i for i, m in enumerate(self._held) if m.priority == Priority.EVENT and m.id not in out),
+                (
+                    i
+                    for i, m in enumerate(self._held)
+                    if m.priority == Priority.EVENT and m.id not in self._sent
+                ),
                 None,
             )
             if oldest is not None:
