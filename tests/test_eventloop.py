@@ -27,7 +27,7 @@ def test_the_choice_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         eventloop.chosen()
 
 
-def test_both_loops_run_a_coroutine_to_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_loops_run_a_coroutine_to_the_end() -> None:
     ran: list[str] = []
 
     async def main() -> None:

@@ -39,6 +39,17 @@ def _fill(box: Outbox) -> None:
     db.execute(f"PRAGMA max_page_count = {pages}")
 
 
+def _fill_until_refused(box: Outbox, priority: Priority, topic: str) -> None:
+    """Messages of ``priority`` until the outbox's disk refuses one."""
+    box.enqueue(priority, topic, {"pad": "x" * 5000})
+    _fill(box)
+    for _ in range(200):  # until the pages are gone
+        box.enqueue(priority, topic, {"pad": "x" * 2000})
+        if box.disk_full:
+            return
+    raise AssertionError("the disk never refused a write")
+
+
 def _make_room(box: Outbox) -> None:
     box._db.execute(f"PRAGMA max_page_count = {UNLIMITED}")
 
@@ -138,13 +149,7 @@ def test_a_state_save_on_a_full_disk_keeps_the_last_copy_and_leaves_nothing_half
 
 def test_held_kv_changes_reach_the_disk_with_write_back(tmp_path: Path) -> None:
     box = Outbox(tmp_path, "gw-1")
-    box.enqueue(Priority.TELEMETRY, "telemetry/d", {"pad": "x" * 5000})
-    _fill(box)
-    for n in range(200):  # until the pages are gone
-        box.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n, "pad": "x" * 2000})
-        if box.disk_full:
-            break
-    assert box.disk_full
+    _fill_until_refused(box, Priority.TELEMETRY, "telemetry/d")
     box.enqueue(Priority.EVENT, "events", {"state": "raised"}, kv={"alarm/x": '{"event_id": "x"}'})
     assert box.kv_items("alarm/") == {"alarm/x": '{"event_id": "x"}'}, "held, and seen as stored"
     _make_room(box)
@@ -161,13 +166,7 @@ def test_a_held_state_superseded_while_in_flight_is_not_reported_lost(tmp_path: 
     """Only the latest retained state of a topic is held on a full disk; the one it replaces is a
     gap, unless the broker already had it (seen once in CI: a delivered health counted as dropped)."""
     box = Outbox(tmp_path, "gw-1")
-    box.enqueue(Priority.EVENT, "events", {"pad": "x" * 5000})
-    _fill(box)
-    for _ in range(200):  # events: no telemetry to shed, so the disk stays full
-        box.enqueue(Priority.EVENT, "events", {"pad": "x" * 2000})
-        if box.disk_full:
-            break
-    assert box.disk_full
+    _fill_until_refused(box, Priority.EVENT, "events")  # no telemetry to shed: the disk stays full
     box.enqueue(Priority.STATE, "health", {"n": 1}, retain=True)
     in_flight = [m for m in box.peek(1000) if m.topic == "health"]  # handed to the broker
     box.enqueue(Priority.STATE, "status/d", {"n": 1}, retain=True)
