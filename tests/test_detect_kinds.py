@@ -6,12 +6,14 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from contracts.compat import tomllib
 from contracts.readings import ReadingBatch
 from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule
 from gateway.detect.engine import DetectionEngine, Transition
 from gateway.detect.persist import apply, load_state, save_state, snapshot
+from gateway.detect.spike import S_N
 
 T0 = 1_763_800_000.0
 
@@ -263,7 +265,32 @@ def test_hampel_by_default_is_quiet_on_quantised_readings_and_finds_a_spike() ->
 def test_a_state_saved_with_a_shorter_hampel_window_is_learned_anew() -> None:
     rule = ThresholdRule(device="skid", channel="bearing_temp_c", anomaly=AnomalyCheck(method=("hampel",)))
     engine = DetectionEngine([rule])
+    _run(engine, 45.0 + np.random.default_rng(3).normal(0, 0.06, (600, 1)), ("bearing_temp_c",), 0)
     saved = snapshot(engine)
-    for entry in saved["subjects"].values():
-        entry["history"] = entry["history"][:14]  # an older release's 7-value window
-    assert apply(DetectionEngine([rule]), saved) == 0
+    (spike,) = [name for name in saved["subjects"] if name.endswith("/anomaly")]
+    saved["subjects"][spike]["state"] = saved["subjects"][spike]["state"][:-8]  # a 7-value window
+    restarted = DetectionEngine([rule])
+    assert apply(restarted, saved) == 1  # the rule's own slot; its spike detector learns anew
+    kind, i = restarted.kind_of(len(restarted.subjects) - 1)  # type: ignore[misc]
+    assert kind.facet == "anomaly" and kind.snapshot(i)["state"][S_N] == 0  # no reading learned yet
+
+
+def test_a_rule_saved_when_its_spike_checks_ran_in_its_own_kernel_keeps_its_day_count() -> None:
+    rule = ThresholdRule(
+        device="skid",
+        channel="pm10",
+        anomaly=AnomalyCheck(),
+        window={"bucket_s": 3_600, "daily_limit": 150, "daily_max": 3},
+    )
+    engine = DetectionEngine([rule])
+    hours = np.repeat([200.0, 200.0, 80.0], 3_600).reshape(-1, 1)  # two hours above the daily limit
+    _run(engine, hours, ("pm10",), 0)
+    saved = snapshot(engine)
+    name = f"{engine.subjects[0].key}#{engine.subjects[0].fingerprint}"
+    count = saved["subjects"][name]["state"][13]  # the day's exceedances so far
+    assert count == 2
+    # the layout of that release: nine anomaly columns after the rule's, and the Hampel window beside
+    saved["subjects"] = {name: {"state": saved["subjects"][name]["state"] + [0.0] * 9, "history": [0.0] * 22}}
+    restarted = DetectionEngine([rule])
+    assert apply(restarted, saved) == 1
+    assert restarted.state[0].tolist() == pytest.approx(engine.state[0].tolist(), nan_ok=True)

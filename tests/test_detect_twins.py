@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config.rules import Clause, CrossRule, MultivariateRule
-from gateway.detect import adaptive, changepoint, shift
+from gateway.detect import adaptive, changepoint, shift, spike
 from gateway.detect import codes as c
 from gateway.detect.adaptive import AdaptiveTwin, adaptive_step
 from gateway.detect.changepoint import ChangePointTwin, changepoint_step
@@ -30,6 +30,7 @@ from gateway.detect.kind import DetectorKind
 from gateway.detect.multivariate import MAX_DIMS, hotelling_step
 from gateway.detect.reference import ChannelLimits, ChannelTwin, CrossTwin, HotellingTwin
 from gateway.detect.shift import ShiftTwin, shift_step
+from gateway.detect.spike import SpikeTwin, spike_step
 
 NAN = math.nan
 maybe = st.one_of(st.just(NAN), st.floats(-50, 250, allow_nan=False))
@@ -61,14 +62,6 @@ limits = st.builds(
     rate_rise=st.sampled_from([NAN, 5.0]),
     rate_fall=st.sampled_from([NAN, 5.0]),
     rate_span_s=st.sampled_from([1.0, 60.0]),
-    anomaly=st.booleans(),
-    ewma_alpha=st.sampled_from([0.05, 0.3]),
-    z_limit=st.sampled_from([NAN, 2.0, 4.0]),
-    cusum_k=st.sampled_from([0.0, 0.5]),
-    cusum_h=st.sampled_from([NAN, 3.0]),
-    hampel_k=st.sampled_from([NAN, 2.0]),
-    warmup=st.sampled_from([8.0, 20.0]),
-    anomaly_clear_s=st.sampled_from([0.0, 10.0]),
 )
 
 
@@ -94,16 +87,8 @@ def _params(lim: ChannelLimits) -> list[float]:
         (c.P_RATE_RISE, "rate_rise"),
         (c.P_RATE_FALL, "rate_fall"),
         (c.P_RATE_SPAN, "rate_span_s"),
-        (c.P_EWMA_ALPHA, "ewma_alpha"),
-        (c.P_Z_LIMIT, "z_limit"),
-        (c.P_CUSUM_K, "cusum_k"),
-        (c.P_CUSUM_H, "cusum_h"),
-        (c.P_HAMPEL_K, "hampel_k"),
-        (c.P_WARMUP, "warmup"),
-        (c.P_A_CLEAR, "anomaly_clear_s"),
     ]:
         p[column] = getattr(lim, attr)
-    p[c.P_ANOMALY_ON] = 1.0 if lim.anomaly else 0.0
     return p
 
 
@@ -124,7 +109,6 @@ def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> N
     twins = [ChannelTwin(limits=lim) for lim in slots]
     params = np.array([_params(lim) for lim in slots])
     state = np.array([c.initial_state_row() for _ in slots])
-    history = np.zeros((n, 2 * c.HAMPEL_W))
     offset = tz_hours * 3600.0
     t = 1_700_000_000.0
     readings: list[tuple[int, float, float]] = []
@@ -134,12 +118,12 @@ def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> N
     boundaries = sorted({0, len(readings), *(min(x, len(readings)) for x in cuts)})
     for start, end in itertools.pairwise(boundaries):
         batch = readings[start:end]
-        expected = [
-            (k, slot, *change)
-            for k, (slot, v, ts) in enumerate(batch)
-            for change in twins[slot].step(v, ts, offset)
-        ]
+        expected, judged = [], []
+        for k, (slot, v, ts) in enumerate(batch):
+            expected += [(k, slot, *change) for change in twins[slot].step(v, ts, offset)]
+            judged.append(not math.isnan(v) and twins[slot].fault == 0)
         ev = np.zeros((len(batch) * c.N_FACETS, 5), np.int64)
+        trusted = np.zeros(len(batch), np.bool_)
         got = channel_step(
             np.array([b[0] for b in batch], np.int32),
             np.array([b[1] for b in batch]),
@@ -148,55 +132,21 @@ def test_channel_kernel_agrees_with_its_twin(slots, stream, cuts, tz_hours) -> N
             params,
             np.arange(n, dtype=np.int32),
             state,
-            history,
+            trusted,
             ev,
         )
         assert [tuple(row) for row in ev[:got].tolist()] == expected
-        state, history = _reload(state), _reload(history)
+        assert trusted.tolist() == judged  # what the statistical kinds may learn from
+        state = _reload(state)
     for i, twin in enumerate(twins):
         assert state[i, c.S_LEVEL] == twin.level
         assert state[i, c.S_FAULT] == twin.fault
         assert state[i, c.S_DAY_COUNT] == twin.day_count
-        assert state[i, c.S_ANOMALY] == twin.anomaly
 
 
 clause = st.tuples(
     st.integers(0, 2), st.sampled_from([1, -1]), st.one_of(st.integers(0, 2), st.floats(-5, 5))
 )
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    k=st.sampled_from([1.0, 4.0]),
-    clear=st.sampled_from([0.0, 10.0]),
-    # quantised readings that mostly repeat (a MAD of 0), now and then a step or a spike
-    stream=st.lists(st.sampled_from([0] * 12 + [1, -1, 2, 30, -30, None]), min_size=40, max_size=200),
-)
-def test_hampel_floored_at_the_resolution_agrees_with_its_twin(k, clear, stream) -> None:  # type: ignore[no-untyped-def]
-    lim = ChannelLimits(anomaly=True, hampel_k=k, warmup=8.0, anomaly_clear_s=clear)
-    twin = ChannelTwin(limits=lim)
-    params = np.array([_params(lim)])
-    state = np.array([c.initial_state_row()])
-    history = np.zeros((1, 2 * c.HAMPEL_W))
-    t = 1_700_000_000.0
-    for step_ in stream:
-        t += 1.0
-        v = NAN if step_ is None else 20.0 + 0.1 * step_
-        expected = [(0, 0, *change) for change in twin.step(v, t, 0.0)]
-        ev = np.zeros((c.N_FACETS, 5), np.int64)
-        got = channel_step(
-            np.zeros(1, np.int32),
-            np.array([v]),
-            np.array([t]),
-            0.0,
-            params,
-            np.zeros(1, np.int32),
-            state,
-            history,
-            ev,
-        )
-        assert [tuple(row) for row in ev[:got].tolist()] == expected
-    assert state[0, c.S_ANOMALY] == twin.anomaly
 
 
 @settings(max_examples=200, deadline=None)
@@ -358,10 +308,18 @@ shift_value = st.one_of(st.floats(-1, 1), st.floats(20, 30), st.sampled_from([0.
     cuts=st.lists(st.integers(0, 400), max_size=3),
 )
 def test_shift_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type: ignore[no-untyped-def]
-    n = len(slots)
     twins = [ShiftTwin(params=list(p)) for p in slots]
+    state = _per_channel_kernel_as_twins(shift_step, shift.initial_state, slots, twins, stream, cuts)
+    for i, twin in enumerate(twins):
+        assert state[i].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)
+
+
+def _per_channel_kernel_as_twins(step_, initial, slots, twins, stream, cuts):  # type: ignore[no-untyped-def]
+    """Feed ``stream`` to a per-channel kind's kernel in batches cut at ``cuts`` (a restart between
+    batches) and to each channel's twin; every code change must agree. Returns the kernel's state."""
+    n = len(slots)
     params = np.array(slots, dtype=np.float64)
-    state = np.array([shift.initial_state() for _ in slots])
+    state = np.array([initial() for _ in slots])
     t = 1_700_000_000.0
     readings: list[tuple[int, float, float]] = []
     for which, v, dt in stream:
@@ -372,7 +330,7 @@ def test_shift_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type
         batch = readings[start:end]
         expected = [(k, i, *change) for k, (i, v, ts) in enumerate(batch) for change in twins[i].step(v, ts)]
         ev = np.zeros((len(batch), 4), np.int64)
-        got = shift_step(
+        got = step_(
             np.array([b[0] for b in batch], np.int32),
             np.array([b[1] for b in batch]),
             np.array([b[2] for b in batch]),
@@ -383,8 +341,7 @@ def test_shift_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type
         )
         assert [tuple(row) for row in ev[:got].tolist()] == expected
         state = _reload(state)
-    for i, twin in enumerate(twins):
-        assert state[i].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)
+    return state
 
 
 def _batches(rows: list[tuple[str, float, float]], cuts: list[int]) -> list[list[tuple[str, float, float]]]:
@@ -497,30 +454,59 @@ changepoint_params = st.builds(
     cuts=st.lists(st.integers(0, 400), max_size=3),
 )
 def test_changepoint_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type: ignore[no-untyped-def]
-    n = len(slots)
     twins = [ChangePointTwin(params=list(p)) for p in slots]
-    params = np.array(slots, dtype=np.float64)
-    state = np.array([changepoint.initial_state() for _ in slots])
-    t = 1_700_000_000.0
-    readings: list[tuple[int, float, float]] = []
-    for which, v, dt in stream:
-        t += dt
-        readings.append((which % n, v, t))
-    boundaries = sorted({0, len(readings), *(min(x, len(readings)) for x in cuts)})
-    for start, end in itertools.pairwise(boundaries):
-        batch = readings[start:end]
-        expected = [(k, i, *change) for k, (i, v, ts) in enumerate(batch) for change in twins[i].step(v, ts)]
-        ev = np.zeros((len(batch), 4), np.int64)
-        got = changepoint_step(
-            np.array([b[0] for b in batch], np.int32),
-            np.array([b[1] for b in batch]),
-            np.array([b[2] for b in batch]),
-            params,
-            np.arange(n, dtype=np.int32),
-            state,
-            ev,
-        )
-        assert [tuple(row) for row in ev[:got].tolist()] == expected
-        state = _reload(state)
+    state = _per_channel_kernel_as_twins(
+        changepoint_step, changepoint.initial_state, slots, twins, stream, cuts
+    )
     for i, twin in enumerate(twins):
         assert state[i].tolist() == pytest.approx(twin.state, nan_ok=True, rel=0, abs=0)
+
+
+spike_params = st.builds(
+    lambda alpha, z, k, h, hampel, warmup, clear: [alpha, z, k, h, hampel, warmup, clear],
+    st.sampled_from([0.05, 0.3]),
+    st.sampled_from([NAN, 2.0, 4.0]),
+    st.sampled_from([0.0, 0.5]),
+    st.sampled_from([NAN, 3.0]),
+    st.sampled_from([NAN, 2.0]),
+    st.sampled_from([8.0, 20.0]),
+    st.sampled_from([0.0, 10.0]),
+)
+
+
+def _spike_twins_agree(state: np.ndarray, twins: list[SpikeTwin]) -> None:
+    for i, twin in enumerate(twins):
+        row = state[i]
+        assert row[spike.S_CODE] == twin.code
+        assert (row[spike.S_N], row[spike.S_MEAN], row[spike.S_VAR]) == (twin.samples, twin.mean, twin.var)
+        assert (row[spike.S_UP], row[spike.S_DOWN]) == (twin.cusum_pos, twin.cusum_neg)
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    slots=st.lists(spike_params, min_size=1, max_size=3),
+    stream=st.lists(st.tuples(st.integers(0, 2), value, step), max_size=300),
+    cuts=st.lists(st.integers(0, 300), max_size=3),
+)
+def test_spike_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type: ignore[no-untyped-def]
+    twins = [SpikeTwin(params=list(p)) for p in slots]
+    _spike_twins_agree(
+        _per_channel_kernel_as_twins(spike_step, spike.initial_state, slots, twins, stream, cuts), twins
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    k=st.sampled_from([1.0, 4.0]),
+    clear=st.sampled_from([0.0, 10.0]),
+    # quantised readings that mostly repeat (a MAD of 0), now and then a step or a spike
+    stream=st.lists(st.sampled_from([0] * 12 + [1, -1, 2, 30, -30, None]), min_size=40, max_size=200),
+    cuts=st.lists(st.integers(0, 200), max_size=3),
+)
+def test_hampel_floored_at_the_resolution_agrees_with_its_twin(k, clear, stream, cuts) -> None:  # type: ignore[no-untyped-def]
+    p = [0.01, NAN, 0.5, NAN, k, 8.0, clear]
+    twins = [SpikeTwin(params=p)]
+    readings = [(0, NAN if x is None else 20.0 + 0.1 * x, 1.0) for x in stream]
+    _spike_twins_agree(
+        _per_channel_kernel_as_twins(spike_step, spike.initial_state, [p], twins, readings, cuts), twins
+    )

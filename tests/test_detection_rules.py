@@ -26,8 +26,11 @@ from gateway.config.rules import (
     WindowCheck,
 )
 from gateway.detect.engine import DetectionEngine, Transition
+from gateway.detect.layout import rule_subject
 from gateway.detect.persist import load_state, save_state
+from gateway.detect.spike import S_CODE, SPIKE
 from gateway.events import AlarmBook
+from gateway.events.alarms import alarm_key
 from gateway.events.lifecycle import EventDesk
 from gateway.outbox import Outbox
 from tests.conftest import gateway_toml
@@ -143,6 +146,21 @@ def test_anomalies_are_found_and_can_be_switched_off() -> None:
         assert said == expected
 
 
+def test_a_faulty_reading_is_a_fault_and_never_an_anomaly() -> None:
+    rng = np.random.default_rng(7)
+    health = HealthCheck(max=1000)
+    engine = DetectionEngine(
+        [ThresholdRule(device="d", channel="c", health=health, anomaly=AnomalyCheck(warmup=100))]
+    )
+    said: list[str] = []
+    for i, v in enumerate(50 + rng.normal(0, 1, 400)):
+        said += _said(_feed(engine, i * 60.0, c=float(v)))
+    said += _said(_feed(engine, 401 * 60.0, c=5000.0))  # the sensor's error value
+    said += _said(_feed(engine, 402 * 60.0, c=50.0))
+    said += _said(_feed(engine, 403 * 60.0, c=80.0))  # the baseline did not learn the 5000: still a spike
+    assert said == ["+fault:out_of_range", "-fault:out_of_range", "+anomaly:ewma_spike"]
+
+
 def test_a_burst_of_spikes_is_one_anomaly_not_a_flicker() -> None:
     rng = np.random.default_rng(8)
     engine = DetectionEngine([ThresholdRule(device="d", channel="c", anomaly=AnomalyCheck(warmup=100))])
@@ -224,6 +242,10 @@ def test_faults_and_anomalies_are_published_as_their_own_classes(tmp_path: Path)
         fresh = DetectionEngine([rule])
         fresh.restore_events(reopened.restore())
         assert fresh.state[0, 0] == 2  # level "alarm", high
+        spike, i = fresh.kind_of(len(fresh.subjects) - 1)  # type: ignore[misc]
+        assert spike.facet == "anomaly" and spike.snapshot(i)["state"][S_CODE] == SPIKE  # still open
+        # an anomaly event keeps the name it had when the rule's own kernel ran the spike check
+        assert alarm_key(fresh.subjects[-1], "anomaly") == alarm_key(rule_subject(rule), "anomaly")
     finally:
         outbox.close()
 

@@ -52,7 +52,7 @@ def test_kernels_compiled_against_other_detection_sources_are_not_loaded(tmp_pat
     assert folder.name == f"kernels-{sources_digest(ROOT / 'gateway' / 'detect')}"
     release = tmp_path / "detect"
     shutil.copytree(ROOT / "gateway" / "detect", release)
-    codes = release / "codes.py"
-    codes.write_text(codes.read_text().replace("HAMPEL_W = ", "HAMPEL_W = 2 * "))
+    spike = release / "spike.py"
+    spike.write_text(spike.read_text().replace("HAMPEL_W = ", "HAMPEL_W = 2 * "))
     assert sources_digest(release) != sources_digest(ROOT / "gateway" / "detect")
     assert _run({"NUMBA_CACHE_DIR": str(folder)}) == str(folder)  # a child handed the folder keeps it

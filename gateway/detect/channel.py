@@ -14,10 +14,10 @@ For each reading ``k`` the slot ``slot[k]`` is advanced through, in order:
    exceedance of the day when above ``daily_limit``; more than ``daily_max``
    exceedances in one local calendar day raise the daily facet until midnight.
 4. **rate of change** per minute, measured over spans of ``rate_span_s``.
-5. **anomalies** (when switched on): EWMA z-score spikes, Hampel / MAD
-   outliers over the last ``HAMPEL_W`` values (a MAD of 0 floored at the
-   resolution they show), CUSUM drift of the z-score.
    All O(1) per sample.
+
+Which readings were trusted (not NaN, not faulty) is written out per reading:
+the statistical kinds (:mod:`gateway.detect.kinds`) learn and judge only those.
 
 NaN-safe by construction: every comparison with a NaN limit is false, so a
 NaN parameter switches its check off. A clock that steps backwards restarts
@@ -32,10 +32,6 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.detect.codes import (
-    ANOMALY_DRIFT,
-    ANOMALY_OUTLIER,
-    ANOMALY_SPIKE,
-    F_ANOMALY,
     F_DAILY,
     F_FAULT,
     F_LEVEL,
@@ -44,17 +40,10 @@ from gateway.detect.codes import (
     FAULT_MISSING,
     FAULT_RANGE,
     FAULT_STUCK,
-    HAMPEL_W,
-    P_A_CLEAR,
-    P_ANOMALY_ON,
     P_BUCKET_S,
     P_CLEAR_HOLD,
-    P_CUSUM_H,
-    P_CUSUM_K,
     P_DAY_LIMIT,
     P_DAY_MAX,
-    P_EWMA_ALPHA,
-    P_HAMPEL_K,
     P_HOLD,
     P_HYST,
     P_MIN_SAMPLES,
@@ -66,28 +55,17 @@ from gateway.detect.codes import (
     P_RATE_SPAN,
     P_STUCK_S,
     P_STUCK_TOL,
-    P_WARMUP,
     P_WARN_HI,
     P_WARN_LO,
     P_WIN_HI,
     P_WIN_HYST,
-    P_Z_LIMIT,
-    S_A_MEAN,
-    S_A_N,
-    S_A_QUIET,
-    S_A_VAR,
-    S_ANOMALY,
     S_B_N,
     S_B_SUM,
     S_BUCKET,
-    S_CUSUM_NEG,
-    S_CUSUM_POS,
     S_DAILY,
     S_DAY,
     S_DAY_COUNT,
     S_FAULT,
-    S_H_N,
-    S_H_POS,
     S_LAST_SEEN,
     S_LEVEL,
     S_NAN_SINCE,
@@ -102,8 +80,6 @@ from gateway.detect.codes import (
 )
 from gateway.detect.jit import kernel, njit
 
-Z_CLIP = 4.0  # one wild sample moves CUSUM by at most this many standard deviations
-MAD_TO_SIGMA = 1.4826  # MAD of normal data times this estimates its standard deviation
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -144,75 +120,6 @@ def target_level(v: float, level: int, params: npt.NDArray[np.float64], i: int) 
     return wanted
 
 
-@njit()
-def hampel_median_mad(history: npt.NDArray[np.float64], i: int) -> tuple[float, float]:
-    """Median and MAD of slot ``i``'s full, sorted window (odd length), in O(window)."""
-    window = history[i, HAMPEL_W:]
-    m = HAMPEL_W // 2
-    med = window[m]
-    below = 0
-    above = 0
-    mad = 0.0
-    for _ in range(m):  # the 0 of the median itself is the smallest deviation
-        dl = med - window[m - 1 - below] if below < m else math.inf
-        dr = window[m + 1 + above] - med if above < m else math.inf
-        if dl <= dr:
-            mad = dl
-            below += 1
-        else:
-            mad = dr
-            above += 1
-    return med, mad
-
-
-@njit()
-def resolution_step(history: npt.NDArray[np.float64], i: int) -> float:
-    """The smallest step between slot ``i``'s window values (0: one value), the resolution it shows.
-
-    It floors a MAD of 0 (more than half the window one value, as quantised
-    readings often are); sought only for a reading off the median.
-    """
-    window = history[i, HAMPEL_W:]
-    step = math.inf
-    for j in range(1, HAMPEL_W):
-        gap = window[j] - window[j - 1]
-        if 0.0 < gap < step:
-            step = gap
-    return step if step < math.inf else 0.0
-
-
-@njit()
-def hampel_insert(history: npt.NDArray[np.float64], state: npt.NDArray[np.float64], i: int, v: float) -> None:
-    """Push ``v`` into slot ``i``'s ring ``history[i, :W]``; ``history[i, W:]`` stays sorted."""
-    n = int(state[i, S_H_N])
-    pos = int(state[i, S_H_POS])
-    base = HAMPEL_W
-    if n == HAMPEL_W:  # replace the oldest value in place, sliding it to where v belongs
-        old = history[i, pos]
-        j = 0
-        while history[i, base + j] != old:
-            j += 1
-        if v >= old:
-            while j + 1 < n and history[i, base + j + 1] < v:
-                history[i, base + j] = history[i, base + j + 1]
-                j += 1
-        else:
-            while j > 0 and history[i, base + j - 1] > v:
-                history[i, base + j] = history[i, base + j - 1]
-                j -= 1
-        history[i, base + j] = v
-    else:
-        j = n
-        while j > 0 and history[i, base + j - 1] > v:
-            history[i, base + j] = history[i, base + j - 1]
-            j -= 1
-        history[i, base + j] = v
-        n += 1
-    history[i, pos] = v
-    state[i, S_H_POS] = (pos + 1) % HAMPEL_W
-    state[i, S_H_N] = n
-
-
 @kernel
 def channel_step(
     slot: npt.NDArray[np.int32],
@@ -222,12 +129,13 @@ def channel_step(
     params: npt.NDArray[np.float64],
     param_row: npt.NDArray[np.int32],
     state: npt.NDArray[np.float64],
-    history: npt.NDArray[np.float64],
+    trusted: npt.NDArray[np.bool_],
     ev: npt.NDArray[np.int64],
 ) -> int:
     """Advance slot ``slot[k]`` by reading ``value[k]`` at ``ts[k]`` for every ``k``.
 
     ``tz_offset_s`` is the local time's offset from UTC (for buckets and days).
+    ``trusted[k]`` is set to whether reading ``k`` was neither NaN nor faulty.
     Facet changes go to ``ev`` rows ``(k, slot, facet, old, new)``, which needs
     ``N_FACETS`` rows per reading; the number of rows written is returned.
     """
@@ -264,7 +172,8 @@ def channel_step(
         if new_fault != fault:
             n_ev = _emit(ev, n_ev, k, i, F_FAULT, fault, new_fault)
             state[i, S_FAULT] = new_fault
-        if math.isnan(v) or new_fault != 0:
+        trusted[k] = not (math.isnan(v) or new_fault != 0)
+        if not trusted[k]:
             state[i, S_PEND_LEVEL] = state[i, S_LEVEL]
             continue
 
@@ -339,60 +248,4 @@ def channel_step(
                 state[i, S_RATE_V0] = v
                 state[i, S_RATE_T0] = t
 
-        # 5. anomalies
-        if params[r, P_ANOMALY_ON] > 0:
-            n = state[i, S_A_N]
-            mean = state[i, S_A_MEAN]
-            sd = math.sqrt(state[i, S_A_VAR])
-            z = (v - mean) / sd if sd > 0 else 0.0
-            warm = n >= params[r, P_WARMUP]
-            z_limit = params[r, P_Z_LIMIT]
-            spike = warm and abs(z) > z_limit
-            outlier = False
-            if warm and state[i, S_H_N] >= HAMPEL_W and params[r, P_HAMPEL_K] > 0:
-                med, mad = hampel_median_mad(history, i)
-                if mad == 0.0 and v != med:
-                    mad = resolution_step(history, i)
-                outlier = mad > 0 and abs(v - med) > params[r, P_HAMPEL_K] * MAD_TO_SIGMA * mad
-            drift = False
-            if warm:
-                zc = min(max(z, -Z_CLIP), Z_CLIP)
-                state[i, S_CUSUM_POS] = max(0.0, state[i, S_CUSUM_POS] + zc - params[r, P_CUSUM_K])
-                state[i, S_CUSUM_NEG] = max(0.0, state[i, S_CUSUM_NEG] - zc - params[r, P_CUSUM_K])
-                drift = (
-                    state[i, S_CUSUM_POS] > params[r, P_CUSUM_H]
-                    or state[i, S_CUSUM_NEG] > params[r, P_CUSUM_H]
-                )
-                if drift:
-                    state[i, S_CUSUM_POS] = 0.0
-                    state[i, S_CUSUM_NEG] = 0.0
-            code = 0.0
-            if spike:
-                code = ANOMALY_SPIKE
-            elif outlier:
-                code = ANOMALY_OUTLIER
-            elif drift:
-                code = ANOMALY_DRIFT
-            if code != 0.0 or state[i, S_ANOMALY] == 0.0:
-                state[i, S_A_QUIET] = math.nan
-            elif math.isnan(state[i, S_A_QUIET]) or t < state[i, S_A_QUIET]:
-                state[i, S_A_QUIET] = t  # quiet since: a raised anomaly clears after P_A_CLEAR of it
-            if code == 0.0 and state[i, S_ANOMALY] != 0.0 and t - state[i, S_A_QUIET] < params[r, P_A_CLEAR]:
-                code = state[i, S_ANOMALY]
-            if code != state[i, S_ANOMALY]:
-                n_ev = _emit(ev, n_ev, k, i, F_ANOMALY, state[i, S_ANOMALY], code)
-                state[i, S_ANOMALY] = code
-                state[i, S_A_QUIET] = math.nan
-            alpha = params[r, P_EWMA_ALPHA]
-            if n < params[r, P_WARMUP]:
-                alpha = max(alpha, 1.0 / (n + 1.0))
-            x = v
-            if spike:
-                x = mean + (z_limit if z > 0 else -z_limit) * sd
-            diff = x - mean
-            state[i, S_A_MEAN] = mean + alpha * diff
-            state[i, S_A_VAR] = (1.0 - alpha) * (state[i, S_A_VAR] + alpha * diff * diff)
-            state[i, S_A_N] = n + 1.0
-            if params[r, P_HAMPEL_K] > 0:
-                hampel_insert(history, state, i, v)
     return n_ev

@@ -2,9 +2,10 @@
 
 A rule slot has several independent *facets*, each with its own state code:
 the alarm level (signed: + above a high limit, - below a low one), the
-windowed-mean alarm, the daily-exceedance alarm, the rate-of-change alarm, the
-sensor fault and the statistical anomaly. A facet changing its code is one
-kernel event ``(reading, slot, facet, old, new)``.
+windowed-mean alarm, the daily-exceedance alarm, the rate-of-change alarm and
+the sensor fault. A facet changing its code is one kernel event
+``(reading, slot, facet, old, new)``. The statistical checks of a rule
+(``anomaly``) are detector kinds of their own (:mod:`gateway.detect.kinds`).
 
 Parameters and state of all slots are held column-wise in 2-D float64 arrays
 (one column per field, named below), so one kernel call reads them with no
@@ -14,12 +15,12 @@ Python objects in between and saving the state is a copy of rows.
 from __future__ import annotations
 
 # Facets of a channel rule slot.
-F_LEVEL, F_WINDOW, F_DAILY, F_RATE, F_FAULT, F_ANOMALY = 0, 1, 2, 3, 4, 5
-N_FACETS = 6
+F_LEVEL, F_WINDOW, F_DAILY, F_RATE, F_FAULT = 0, 1, 2, 3, 4
+N_FACETS = 5
 # Facet of a cross-channel rule and of a multivariate detector (one each).
 F_CROSS, F_MULTIVARIATE = 6, 7
 
-FACET_NAMES = ("level", "window", "daily", "rate", "fault", "anomaly", "cross", "multivariate")
+FACET_NAMES = ("level", "window", "daily", "rate", "fault")
 
 # Alarm levels; the level facet holds +level (high) or -level (low).
 LEVEL_NAMES = ("", "warning", "alarm", "critical")
@@ -28,17 +29,8 @@ LEVEL_NAMES = ("", "warning", "alarm", "critical")
 FAULT_RANGE, FAULT_STUCK, FAULT_MISSING = 1, 2, 3
 FAULT_NAMES = ("", "out_of_range", "stuck", "missing")
 
-# Anomaly reasons (anomaly facet code).
-ANOMALY_SPIKE, ANOMALY_OUTLIER, ANOMALY_DRIFT = 1, 2, 3
-ANOMALY_NAMES = ("", "ewma_spike", "hampel_outlier", "cusum_drift")
-
 # Rate facet codes: +1 rising too fast, -1 falling too fast.
 RATE_NAMES = {1: "rising_too_fast", -1: "falling_too_fast"}
-
-# Hampel window length (odd, so the median is one element): 11 s at 1 Hz, longer than the old 7 so
-# the MAD is steadier; a MAD of 0 on quantised readings is floored at their resolution.
-HAMPEL_W = 11
-HAMPEL_K = 4.0  # the default outlier limit, in robust sd
 
 # Parameter columns of a channel rule slot (NaN = that check is off).
 (
@@ -65,16 +57,8 @@ HAMPEL_K = 4.0  # the default outlier limit, in robust sd
     P_RATE_RISE,
     P_RATE_FALL,
     P_RATE_SPAN,
-    P_ANOMALY_ON,
-    P_EWMA_ALPHA,
-    P_Z_LIMIT,
-    P_CUSUM_K,
-    P_CUSUM_H,
-    P_HAMPEL_K,
-    P_WARMUP,
-    P_A_CLEAR,
-) = range(31)
-N_PARAMS = 31
+) = range(23)
+N_PARAMS = 23
 
 # State columns of a channel rule slot.
 (
@@ -96,17 +80,8 @@ N_PARAMS = 31
     S_RATE_V0,
     S_RATE_T0,
     S_RATE,
-    S_ANOMALY,
-    S_A_N,
-    S_A_MEAN,
-    S_A_VAR,
-    S_CUSUM_POS,
-    S_CUSUM_NEG,
-    S_H_N,
-    S_H_POS,
-    S_A_QUIET,
-) = range(27)
-N_STATE = 27
+) = range(18)
+N_STATE = 18
 
 
 def initial_state_row() -> list[float]:
@@ -122,7 +97,6 @@ def initial_state_row() -> list[float]:
         S_DAY,
         S_RATE_V0,
         S_RATE_T0,
-        S_A_QUIET,
     ):
         row[column] = nan
     return row

@@ -98,8 +98,9 @@ class CrossKind:
     def snapshot(self, subject: int) -> dict[str, Any]:
         return {"pending_since": float(self.pending[subject])}
 
-    def load(self, subject: int, entry: dict[str, Any]) -> None:
+    def load(self, subject: int, entry: dict[str, Any]) -> bool:
         self.pending[subject] = entry["pending_since"]
+        return True
 
     def warm_up(self) -> None:
         i0, f0, i8 = np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int8)

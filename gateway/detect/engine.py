@@ -31,7 +31,7 @@ from gateway.detect.kind import DetectorKind
 from gateway.detect.kinds import kinds_for
 from gateway.detect.layout import Subject, channel_params, rule_columns, rule_subject
 
-CHANNEL_FACETS = (c.F_LEVEL, c.F_WINDOW, c.F_DAILY, c.F_RATE, c.F_FAULT, c.F_ANOMALY)
+CHANNEL_FACETS = (c.F_LEVEL, c.F_WINDOW, c.F_DAILY, c.F_RATE, c.F_FAULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,6 @@ class DetectionEngine:
         self.state = np.array([c.initial_state_row() for _ in range(n)], dtype=np.float64).reshape(
             n, c.N_STATE
         )
-        self.history = np.zeros((n, 2 * c.HAMPEL_W), dtype=np.float64)
         self._by_channel: dict[tuple[str, str], list[int]] = {}
         for i, rule in enumerate(self.rules):
             self._by_channel.setdefault((rule.device, rule.channel), []).append(i)
@@ -122,7 +121,7 @@ class DetectionEngine:
             np.zeros((0, c.N_PARAMS)),
             i0,
             np.zeros((0, c.N_STATE)),
-            np.zeros((0, 2 * c.HAMPEL_W)),
+            np.zeros(0, dtype=np.bool_),
             ev,
         )
         for kind in self.kinds:
@@ -166,6 +165,7 @@ class DetectionEngine:
             ts = batch.ts[route.columns]
             slot_values = values[route.columns]
             ev = np.empty((route.slots.size * c.N_FACETS, 5), dtype=np.int64)
+            trusted = np.empty(route.slots.size, dtype=np.bool_)
             n = channel_step(
                 route.slots,
                 slot_values,
@@ -174,11 +174,12 @@ class DetectionEngine:
                 self.params,
                 self.param_row,
                 self.state,
-                self.history,
+                trusted,
                 ev,
             )
             for k, slot, facet, old, new in ev[:n].tolist():
                 self._append(transitions, slot, facet, old, new, float(slot_values[k]), float(ts[k]))
+            values[route.columns[~trusted]] = math.nan  # a faulty reading is never an anomaly
         for kind, first in zip(self.kinds, self._kind_first, strict=True):
             for k, i, old, new in kind.evaluate(batch.device, batch.channels, values, batch.ts):
                 value = float(values[k]) if kind.reports_value else math.nan
@@ -242,9 +243,7 @@ class DetectionEngine:
         if facet == c.F_RATE and p is not None:
             limit = p[c.P_RATE_RISE] if code > 0 else p[c.P_RATE_FALL]
             return "alarm", "high" if code > 0 else "low", "alarm", c.RATE_NAMES[code], float(limit)
-        if facet == c.F_FAULT:
-            return "fault", "", None, c.FAULT_NAMES[code], None
-        return "anomaly", "", None, c.ANOMALY_NAMES[code], None
+        return "fault", "", None, c.FAULT_NAMES[code], None
 
     def facet_names(self, subject: int) -> tuple[str, ...]:
         """The facets a subject can raise."""
@@ -283,7 +282,6 @@ class DetectionEngine:
             c.S_DAILY,
             c.S_RATE,
             c.S_FAULT,
-            c.S_ANOMALY,
         ):
             self.state[:, column] = 0.0
         kind_codes = [[0] * len(kind.subjects) for kind in self.kinds]
@@ -293,14 +291,13 @@ class DetectionEngine:
             c.F_DAILY: c.S_DAILY,
             c.F_RATE: c.S_RATE,
             c.F_FAULT: c.S_FAULT,
-            c.F_ANOMALY: c.S_ANOMALY,
         }
         for subject, facet_name, code in open_alarms:
             owner = self.kind_of(subject)
             if owner is not None:
                 kind_codes[self.kinds.index(owner[0])][owner[1]] = code
                 continue
-            facet = c.FACET_NAMES.index(facet_name)
+            facet = c.FACET_NAMES.index(facet_name) if facet_name in c.FACET_NAMES else -1
             if facet in columns:
                 self.state[subject, columns[facet]] = code
                 if facet == c.F_LEVEL:
@@ -318,8 +315,6 @@ class DetectionEngine:
             return sign
         if facet == c.F_FAULT:
             return c.FAULT_NAMES.index(condition)
-        if facet == c.F_ANOMALY:
-            return c.ANOMALY_NAMES.index(condition)
         return 1
 
     def _tz_offset(self, t: float) -> float:

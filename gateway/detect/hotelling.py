@@ -103,11 +103,12 @@ class HotellingKind:
             "inverse": self.inverse[subject].tolist(),
         }
 
-    def load(self, subject: int, entry: dict[str, Any]) -> None:
+    def load(self, subject: int, entry: dict[str, Any]) -> bool:
         self.count[subject] = entry["count"]
         self.mean[subject] = entry["mean"]
         self.comoment[subject] = entry["comoment"]
         self.inverse[subject] = entry["inverse"]
+        return True
 
     def warm_up(self) -> None:
         i0, f0, i8 = np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int8)

@@ -65,7 +65,9 @@ class DetectorKind(Protocol):
 
     def snapshot(self, subject: int) -> dict[str, Any]: ...
 
-    def load(self, subject: int, entry: dict[str, Any]) -> None: ...
+    def load(self, subject: int, entry: dict[str, Any]) -> bool:
+        """Take a saved state back; False where it does not fit (another layout): learned anew."""
+        ...
 
     def warm_up(self) -> None: ...
 
@@ -91,11 +93,12 @@ class StateRows:
     def snapshot(self, subject: int) -> dict[str, Any]:
         return {"state": self.state[subject].tolist()}
 
-    def load(self, subject: int, entry: dict[str, Any]) -> None:
+    def load(self, subject: int, entry: dict[str, Any]) -> bool:
         """Take a saved row back; one of another layout (an older release) is left to learn anew."""
         row = entry["state"]
         if len(row) != self.state.shape[1]:
-            return
+            return False
         code = self.state[subject, self.code_at]
         self.state[subject] = row
         self.state[subject, self.code_at] = code  # which facets are open comes from the events
+        return True

@@ -11,6 +11,7 @@ from gateway.detect.crossrule import CrossKind
 from gateway.detect.hotelling import HotellingKind
 from gateway.detect.kind import DetectorKind
 from gateway.detect.shift import ShiftKind
+from gateway.detect.spike import SpikeKind
 
 
 def kinds_for(
@@ -29,4 +30,5 @@ def kinds_for(
         ShiftKind(rules),
         AdaptiveKind(multivariate),
         ChangePointKind(rules),
+        SpikeKind(rules),
     ]

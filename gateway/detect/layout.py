@@ -130,19 +130,6 @@ def channel_params(rule: ThresholdRule) -> list[float]:
     p[c.P_RATE_RISE] = _num(rate.rise_per_min) if rate else math.nan
     p[c.P_RATE_FALL] = _num(rate.fall_per_min) if rate else math.nan
     p[c.P_RATE_SPAN] = rate.span_s if rate else 60.0
-    anomaly = rule.anomaly
-    on = anomaly is not None and anomaly.enabled
-    p[c.P_ANOMALY_ON] = 1.0 if on else 0.0
-    p[c.P_EWMA_ALPHA] = anomaly.ewma_alpha if anomaly else 0.01
-    spike = anomaly is not None and "spike" in anomaly.method
-    p[c.P_Z_LIMIT] = _num(anomaly.z_limit) if anomaly and spike else math.nan
-    p[c.P_CUSUM_K] = anomaly.cusum_k if anomaly else 0.5
-    p[c.P_CUSUM_H] = _num(anomaly.cusum_h) if anomaly else math.nan
-    hampel = anomaly is not None and "hampel" in anomaly.method
-    hampel_k = anomaly.hampel_k if anomaly is not None else None
-    p[c.P_HAMPEL_K] = _num(c.HAMPEL_K if hampel and hampel_k is None else hampel_k)
-    p[c.P_WARMUP] = float(anomaly.warmup) if anomaly else 0.0
-    p[c.P_A_CLEAR] = anomaly.clear_s if anomaly else 0.0
     return p
 
 

@@ -58,9 +58,12 @@ class ChannelKind(StateRows):
     def initial_state() -> list[float]:
         raise NotImplementedError
 
+    def subject_of(self, rule: ThresholdRule) -> Subject:
+        return channel_kind_subject(rule, self.facet, self.label)
+
     def __init__(self, rules: Sequence[ThresholdRule]) -> None:
         served = [(rule, row) for rule in rules if (row := self.params_of(rule)) is not None]
-        self.subjects = tuple(channel_kind_subject(rule, self.facet, self.label) for rule, _ in served)
+        self.subjects = tuple(self.subject_of(rule) for rule, _ in served)
         rows: dict[tuple[float, ...], int] = {}  # rules with equal settings share a row
         self.param_row = np.array(
             [rows.setdefault(tuple(row), len(rows)) for _, row in served], dtype=np.int32

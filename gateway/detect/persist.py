@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "detection-state.json"
 FORMAT = 1
+# A rule's row saved while its spike, Hampel and CUSUM checks ran in the rule's own kernel: the
+# columns of today's row, then theirs, the Hampel window beside it as "history". The rule keeps its
+# windows and day counts; the spike detector, a kind of its own now, learns its baseline anew.
+LEGACY_WIDTH = 27
 
 
 def snapshot(engine: DetectionEngine) -> dict[str, Any]:
@@ -34,10 +38,7 @@ def snapshot(engine: DetectionEngine) -> dict[str, Any]:
         if owner is not None:
             subjects[name] = owner[0].snapshot(owner[1])
         else:
-            subjects[name] = {
-                "state": engine.state[i].tolist(),
-                "history": engine.history[i].tolist(),
-            }
+            subjects[name] = {"state": engine.state[i].tolist()}
     return {"format": FORMAT, "subjects": subjects}
 
 
@@ -53,14 +54,13 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
             continue
         owner = engine.kind_of(i)
         if owner is not None:
-            owner[0].load(owner[1], entry)
-        elif (  # another layout (an older release, a longer Hampel window): learn anew
-            len(entry["state"]) == engine.state.shape[1]
-            and len(entry.get("history", ())) == engine.history.shape[1]
-        ):
+            if not owner[0].load(owner[1], entry):
+                continue
+        elif len(entry["state"]) == engine.state.shape[1]:
             engine.state[i] = entry["state"]
-            engine.history[i] = entry["history"]
-        else:
+        elif len(entry["state"]) == LEGACY_WIDTH and "history" in entry:
+            engine.state[i] = entry["state"][: engine.state.shape[1]]
+        else:  # another layout: learn anew
             continue
         restored += 1
     return restored

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 
 from gateway.detect.codes import (
-    ANOMALY_DRIFT,
-    ANOMALY_OUTLIER,
-    ANOMALY_SPIKE,
-    F_ANOMALY,
     F_DAILY,
     F_FAULT,
     F_LEVEL,
@@ -19,12 +14,9 @@ from gateway.detect.codes import (
     FAULT_MISSING,
     FAULT_RANGE,
     FAULT_STUCK,
-    HAMPEL_W,
 )
 
 NAN = math.nan
-Z_CLIP = 4.0
-MAD_TO_SIGMA = 1.4826
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -51,14 +43,6 @@ class ChannelLimits:
     rate_rise: float = NAN
     rate_fall: float = NAN
     rate_span_s: float = 60.0
-    anomaly: bool = False
-    ewma_alpha: float = 0.01
-    z_limit: float = NAN
-    cusum_k: float = 0.5
-    cusum_h: float = NAN
-    hampel_k: float = NAN
-    warmup: float = 30.0
-    anomaly_clear_s: float = 0.0
 
 
 @dataclass
@@ -84,14 +68,6 @@ class ChannelTwin:
     rate_v0: float = NAN
     rate_t0: float = NAN
     rate: int = 0
-    anomaly: int = 0
-    samples: float = 0.0
-    mean: float = 0.0
-    var: float = 0.0
-    cusum_pos: float = 0.0
-    cusum_neg: float = 0.0
-    anomaly_quiet: float = NAN
-    recent: list[float] = field(default_factory=list)  # last HAMPEL_W values, oldest first
 
     def step(self, v: float, t: float, tz_offset_s: float = 0.0) -> list[tuple[int, int, int]]:
         """Feed one reading; return the facet changes ``(facet, old, new)`` it caused."""
@@ -108,8 +84,6 @@ class ChannelTwin:
             self._windows(v, t + tz_offset_s, events)
         if not (math.isnan(self.limits.rate_rise) and math.isnan(self.limits.rate_fall)):
             self._rate(v, t, events)
-        if self.limits.anomaly:
-            self._anomalies(v, t, events)
         return events
 
     def _health(self, v: float, t: float) -> int:
@@ -213,47 +187,3 @@ class ChannelTwin:
             events.append((F_RATE, self.rate, rate))
             self.rate = rate
         self.rate_v0, self.rate_t0 = v, t
-
-    def _anomalies(self, v: float, t: float, events: list[tuple[int, int, int]]) -> None:
-        lim = self.limits
-        sd = math.sqrt(self.var)
-        z = (v - self.mean) / sd if sd > 0 else 0.0
-        warm = self.samples >= lim.warmup
-        spike = warm and abs(z) > lim.z_limit
-        outlier = False
-        if warm and len(self.recent) >= HAMPEL_W and lim.hampel_k > 0:
-            ordered = sorted(self.recent)
-            med = ordered[HAMPEL_W // 2]
-            mad = sorted(abs(x - med) for x in ordered)[HAMPEL_W // 2]
-            if mad == 0.0:  # floored at the resolution the window shows
-                mad = min((b - a for a, b in itertools.pairwise(ordered) if b > a), default=0.0)
-            outlier = mad > 0 and abs(v - med) > lim.hampel_k * MAD_TO_SIGMA * mad
-        drift = False
-        if warm:
-            zc = min(max(z, -Z_CLIP), Z_CLIP)
-            self.cusum_pos = max(0.0, self.cusum_pos + zc - lim.cusum_k)
-            self.cusum_neg = max(0.0, self.cusum_neg - zc - lim.cusum_k)
-            drift = self.cusum_pos > lim.cusum_h or self.cusum_neg > lim.cusum_h
-            if drift:
-                self.cusum_pos = self.cusum_neg = 0.0
-        code = ANOMALY_SPIKE if spike else ANOMALY_OUTLIER if outlier else ANOMALY_DRIFT if drift else 0
-        if code or not self.anomaly:
-            self.anomaly_quiet = NAN
-        elif math.isnan(self.anomaly_quiet) or t < self.anomaly_quiet:
-            self.anomaly_quiet = t
-        if not code and self.anomaly and t - self.anomaly_quiet < lim.anomaly_clear_s:
-            code = self.anomaly  # held until quiet for anomaly_clear_s
-        if code != self.anomaly:
-            events.append((F_ANOMALY, self.anomaly, code))
-            self.anomaly = code
-            self.anomaly_quiet = NAN
-        alpha = lim.ewma_alpha
-        if self.samples < lim.warmup:
-            alpha = max(alpha, 1.0 / (self.samples + 1.0))  # a plain running mean while learning
-        x = self.mean + (lim.z_limit if z > 0 else -lim.z_limit) * sd if spike else v
-        diff = x - self.mean
-        self.mean += alpha * diff
-        self.var = (1.0 - alpha) * (self.var + alpha * diff * diff)
-        self.samples += 1.0
-        if lim.hampel_k > 0:
-            self.recent = [*self.recent[-(HAMPEL_W - 1) :], v]
