@@ -78,6 +78,10 @@ class DetectionEngine:
             self._kind_first.append(len(subjects))
             subjects += kind.subjects
         self.subjects: tuple[Subject, ...] = tuple(subjects)
+        # the kinds that serve a rule, with their first subject: the others never read a batch
+        self._judging = [
+            (k, first) for k, first in zip(self.kinds, self._kind_first, strict=True) if k.subjects
+        ]
         self._zone = ZoneInfo(timezone_name)
         self._offset_hour = math.nan
         self._offset_s = 0.0
@@ -179,8 +183,9 @@ class DetectionEngine:
             )
             for k, slot, facet, old, new in ev[:n].tolist():
                 self._append(transitions, slot, facet, old, new, float(slot_values[k]), float(ts[k]))
-            values[route.columns[~trusted]] = math.nan  # a faulty reading is never an anomaly
-        for kind, first in zip(self.kinds, self._kind_first, strict=True):
+            if self._judging:
+                values[route.columns[~trusted]] = math.nan  # a faulty reading is never an anomaly
+        for kind, first in self._judging:
             for k, i, old, new in kind.evaluate(batch.device, batch.channels, values, batch.ts):
                 value = float(values[k]) if kind.reports_value else math.nan
                 self._append(transitions, first + i, 0, old, new, value, float(batch.ts[k]))
