@@ -115,6 +115,21 @@ async def test_no_link_and_no_answer_are_errors_that_name_the_device() -> None:
             await waiting
 
 
+async def test_a_command_whose_caller_gives_up_is_cancelled_and_the_link_stays() -> None:
+    async with _listening([_device()]) as (stream, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", stream.listener.port)  # type: ignore[union-attr]
+        writer.write(_raw_frame())
+        await reader.readuntil(b"\r\n")
+        waiting = asyncio.create_task(stream.control("dust-hj-01", control.get_time(), timeout_s=10))
+        await asyncio.sleep(0.1)
+        waiting.cancel()  # e.g. the gateway stops while a maintainer's command waits for its answer
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        with pytest.raises(DeviceTimeout, match="no answer to CN 1011"):  # the link still takes commands
+            await stream.control("dust-hj-01", control.get_time(), timeout_s=0.2)
+        writer.close()
+
+
 def _raw_frame() -> bytes:
     header = (("QN", "20240101120000001"), ("ST", "39"), ("CN", "2011"), ("PW", "123456"), ("MN", MN))
     return encode(Frame((*header, ("Flag", "5")), ((("a34002-Rtd", "1"),),)))

@@ -150,14 +150,10 @@ class Hj212Stream(StreamDriver):
         log.info("hj212 %s: sent CN %s as QN %s", device_id, command.cn, qn)
         try:
             return await asyncio.wait_for(result, timeout_s)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11 (JetPack 6 has 3.10)
             raise DeviceTimeout(
                 device_id, f"no answer to CN {command.cn} (QN {qn}) in {timeout_s:g} s"
             ) from None
-        except asyncio.CancelledError:
-            if result.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                raise DeviceUnreachable(device_id, f"link lost before CN {command.cn} was answered") from None
-            raise
         finally:
             session.pending.forget(qn)
 
