@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config.rules import Clause, CrossRule, MultivariateRule
-from gateway.detect import adaptive, changepoint, shift, spike
+from gateway.detect import adaptive, changepoint, recent, shift, spike
 from gateway.detect import codes as c
 from gateway.detect.adaptive import AdaptiveTwin, adaptive_step
 from gateway.detect.changepoint import ChangePointTwin, changepoint_step
@@ -510,3 +510,63 @@ def test_hampel_floored_at_the_resolution_agrees_with_its_twin(k, clear, stream,
     _spike_twins_agree(
         _per_channel_kernel_as_twins(spike_step, spike.initial_state, [p], twins, readings, cuts), twins
     )
+
+
+recent_slot = st.tuples(
+    st.sampled_from([math.inf, 100.0]),  # high
+    st.sampled_from([-math.inf, 10.0]),  # low
+    st.sampled_from([0.0, 1.0, -1.0]),  # an open alarm: high, low, or none
+    st.sampled_from([0.0, 5.0]),  # its step
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    slots=st.lists(recent_slot, min_size=1, max_size=3),
+    stream=st.lists(st.tuples(st.integers(0, 2), value, st.sampled_from([0, 0, 0, 2]), step), max_size=200),
+    cuts=st.lists(st.integers(0, 200), max_size=3),
+)
+def test_recent_kernel_agrees_with_its_twin(slots, stream, cuts) -> None:  # type: ignore[no-untyped-def]
+    n, ring = len(slots), 4
+    state = np.array([recent.initial_row(high, low) for high, low, _, _ in slots])
+    for i, (_, _, sign, step_) in enumerate(slots):
+        state[i, recent.SIGN], state[i, recent.STEP] = sign, step_
+        state[i, recent.PEAK] = state[i, recent.PUBLISHED] = 50.0 * sign
+    twins = [recent.RecentTwin(state[i].tolist(), [NAN] * ring, [NAN] * ring) for i in range(n)]
+    ring_value, ring_ts = np.full((n, ring), NAN), np.full((n, ring), NAN)
+    t = 1_700_000_000.0
+    readings: list[tuple[int, float, int, float]] = []
+    for which, v, flag, dt in stream:
+        t += dt
+        readings.append((which % n, v, flag, t))
+    for batch in _batches(readings, cuts):  # type: ignore[arg-type]
+        expected = []
+        for i, v, flag, ts in batch:
+            if twins[i].step(v, flag, ts, 30.0) and i not in expected:
+                expected.append(i)
+        moved = np.zeros(n, np.intp)
+        got = recent.recent_step(
+            np.array([b[0] for b in batch], np.intp),
+            np.arange(len(batch), dtype=np.intp),
+            np.array([b[1] for b in batch]),
+            np.array([b[2] for b in batch], np.uint8),
+            np.array([b[3] for b in batch]),
+            30.0,
+            state,
+            ring_value,
+            ring_ts,
+            moved,
+        )
+        assert moved[:got].tolist() == expected
+        for twin in twins:  # the events layer publishes the new peaks it was told of
+            if (
+                twin.row[recent.SIGN] != 0
+                and twin.row[recent.PEAK] >= twin.row[recent.PUBLISHED] + twin.row[recent.STEP]
+            ):
+                twin.row[recent.PUBLISHED] = twin.row[recent.PEAK]
+        for i in expected:
+            state[i, recent.PUBLISHED] = state[i, recent.PEAK]
+    for i, twin in enumerate(twins):
+        assert state[i].tolist() == pytest.approx(twin.row, nan_ok=True, rel=0, abs=0)
+        assert ring_value[i].tolist() == pytest.approx(twin.ring_value, nan_ok=True, rel=0, abs=0)
+        assert ring_ts[i].tolist() == pytest.approx(twin.ring_ts, nan_ok=True, rel=0, abs=0)

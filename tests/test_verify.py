@@ -4,6 +4,8 @@ A gap restarts the clock; no data is no proof."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from contracts.readings import ReadingBatch
 from gateway.config.rules import ThresholdRule
 from gateway.events.verify import verify_slots
@@ -53,3 +55,22 @@ def test_bad_quality_readings_are_no_evidence() -> None:
     batch.quality[0] = 1  # device fault
     watch.update(batch)
     assert verify_slots(watch, [0], hold_s=0, now=50)["condition"] == "no_data"
+
+
+def test_a_backlog_of_several_rows_is_recorded_row_by_row() -> None:
+    """A replayed backlog holds several readings of one channel: each goes into the ring, the
+    open alarm's peak is the highest of them (not the last), and it says so once."""
+    watch = ChannelWatch([RULE], samples=4, max_gap_s=10.0)
+    watch.open(0, "high", RULE.high or 0.0, 2.5, step=0.1)
+    rows = [(1.0, 3.4), (2.0, 2.6), (3.0, 2.2)]  # the peak is in the middle of the batch
+    backlog = ReadingBatch(
+        device="fume-03",
+        channels=("fume",) * 3,
+        values=np.array([v for _, v in rows]),
+        ts=np.array([t for t, _ in rows]),
+        quality=np.zeros(3, dtype=np.uint8),
+    )
+    assert watch.update(backlog) == [0]
+    assert watch.peak_value(0) == 3.4
+    assert [r[1] for r in watch.recent(0)] == [3.4, 2.6, 2.2]
+    assert float(watch.last_value[0]) == 2.2 and float(watch.last_seen[0]) == 3.0

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from contracts.readings import Quality, ReadingBatch
 from gateway.config.rules import CrossRule, MultivariateRule, ThresholdRule
 from gateway.detect import codes as c
+from gateway.detect import recent
 from gateway.detect.channel import channel_step
 from gateway.detect.kind import DetectorKind
 from gateway.detect.kinds import kinds_for
@@ -128,6 +129,7 @@ class DetectionEngine:
             np.zeros(0, dtype=np.bool_),
             ev,
         )
+        recent.warm_up()  # the events layer's record of every rule's channel
         for kind in self.kinds:
             if every_kind or kind.subjects:
                 kind.warm_up()
