@@ -10,7 +10,7 @@ import pytest
 
 from contracts.compat import tomllib
 from contracts.readings import ReadingBatch
-from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule
+from gateway.config.rules import AnomalyCheck, MultivariateRule, ThresholdRule, WindowCheck
 from gateway.detect.engine import DetectionEngine, Transition
 from gateway.detect.persist import apply, load_state, save_state, snapshot
 from gateway.detect.spike import S_N
@@ -275,22 +275,29 @@ def test_a_state_saved_with_a_shorter_hampel_window_is_learned_anew() -> None:
     assert kind.facet == "anomaly" and kind.snapshot(i)["state"][S_N] == 0  # no reading learned yet
 
 
-def test_a_rule_saved_when_its_spike_checks_ran_in_its_own_kernel_keeps_its_day_count() -> None:
+def test_a_rule_saved_when_its_spike_checks_ran_in_its_own_kernel_keeps_its_counts_and_baseline() -> None:
     rule = ThresholdRule(
         device="skid",
         channel="pm10",
-        anomaly=AnomalyCheck(),
-        window={"bucket_s": 3_600, "daily_limit": 150, "daily_max": 3},
+        anomaly=AnomalyCheck(method=("spike", "hampel")),
+        window=WindowCheck(bucket_s=3_600, daily_limit=150, daily_max=3),
     )
     engine = DetectionEngine([rule])
-    hours = np.repeat([200.0, 200.0, 80.0], 3_600).reshape(-1, 1)  # two hours above the daily limit
-    _run(engine, hours, ("pm10",), 0)
+    rng = np.random.default_rng(4)
+    hours = np.repeat([200.0, 200.0, 80.0], 3_600) + rng.normal(0, 1, 10_800)  # two hours past the limit
+    _run(engine, hours.reshape(-1, 1), ("pm10",), 0)
     saved = snapshot(engine)
     name = f"{engine.subjects[0].key}#{engine.subjects[0].fingerprint}"
-    count = saved["subjects"][name]["state"][13]  # the day's exceedances so far
-    assert count == 2
-    # the layout of that release: nine anomaly columns after the rule's, and the Hampel window beside
-    saved["subjects"] = {name: {"state": saved["subjects"][name]["state"] + [0.0] * 9, "history": [0.0] * 22}}
+    assert saved["subjects"][name]["state"][13] == 2  # the day's exceedances so far
+    # That release's layout: the rule's row, then its spike columns (code .. quiet since), and the
+    # Hampel window (ring, then sorted) beside it; the spike detector had no entry of its own.
+    spike_row = engine.kinds[-1].snapshot(0)["state"]
+    legacy = {"state": saved["subjects"][name]["state"] + spike_row[:9], "history": spike_row[11:]}
     restarted = DetectionEngine([rule])
-    assert apply(restarted, saved) == 1
+    assert apply(restarted, {"format": saved["format"], "subjects": {name: legacy}}) == 2
     assert restarted.state[0].tolist() == pytest.approx(engine.state[0].tolist(), nan_ok=True)
+    assert restarted.kinds[-1].snapshot(0)["state"][:9] == pytest.approx(
+        spike_row[:9], nan_ok=True
+    )  # its baseline
+    # so it judges at once, as it would have without the update: no new warm-up
+    assert _run(restarted, np.array([[120.0]]), ("pm10",), 10_800) == [(10_800, "+anomaly:ewma_spike")]

@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+from gateway.detect import spike
 from gateway.detect.engine import DetectionEngine
 
 log = logging.getLogger(__name__)
@@ -24,9 +26,11 @@ log = logging.getLogger(__name__)
 STATE_FILE = "detection-state.json"
 FORMAT = 1
 # A rule's row saved while its spike, Hampel and CUSUM checks ran in the rule's own kernel: the
-# columns of today's row, then theirs, the Hampel window beside it as "history". The rule keeps its
-# windows and day counts; the spike detector, a kind of its own now, learns its baseline anew.
+# columns of today's row, then theirs (code, samples, mean, variance, the two CUSUM sums, the Hampel
+# window's fill and position, quiet since), the Hampel window beside it as "history" (ring, then
+# sorted). The rule keeps its windows and day counts, the spike detector its baseline and window.
 LEGACY_WIDTH = 27
+_LEGACY_SPIKE = slice(18, 27)
 
 
 def snapshot(engine: DetectionEngine) -> dict[str, Any]:
@@ -50,9 +54,11 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
     restored = 0
     for i, subject in enumerate(engine.subjects):
         entry = subjects.get(f"{subject.key}#{subject.fingerprint}")
+        owner = engine.kind_of(i)
+        if entry is None and owner is not None and owner[0].facet == spike.FACET:
+            entry = _legacy_spike(subjects.get(f"{subject.key}#{subject.fingerprint.rsplit('/', 1)[0]}"))
         if entry is None:
             continue
-        owner = engine.kind_of(i)
         if owner is not None:
             if not owner[0].load(owner[1], entry):
                 continue
@@ -64,6 +70,17 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
             continue
         restored += 1
     return restored
+
+
+def _legacy_spike(rule_entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The spike detector's saved state inside a rule's legacy row, as its own row (None: not one)."""
+    if rule_entry is None or len(rule_entry["state"]) != LEGACY_WIDTH:
+        return None
+    history = rule_entry.get("history", ())
+    if len(history) != 2 * spike.HAMPEL_W:
+        return None
+    row = [*rule_entry["state"][_LEGACY_SPIKE], math.nan, math.nan, *history]  # raised, seen: unknown
+    return {"state": row} if len(row) == spike.N_STATE else None
 
 
 def save_state(directory: Path, engine: DetectionEngine) -> OSError | None:

@@ -317,11 +317,19 @@ class SpikeKind(ChannelKind):
     initial_state = staticmethod(initial_state)
 
     def subject_of(self, rule: ThresholdRule) -> Subject:
-        # The rule's own key and label: an anomaly event keeps the name it had when the rule's kernel
-        # ran the check; the saved state is kept apart from the rule's.
+        # The rule's own key, label and fields: an anomaly event keeps the name and payload it had when
+        # the rule's kernel ran the check; the saved state is kept apart from the rule's
+        # (gateway.detect.persist takes it from a rule's row saved then).
         base = rule_subject(rule)
         own = super().subject_of(rule)
-        return replace(own, key=base.key, fingerprint=f"{base.fingerprint}/{FACET}", label=base.label)
+        return replace(
+            own,
+            key=base.key,
+            fingerprint=f"{base.fingerprint}/{FACET}",
+            label=base.label,
+            hysteresis=base.hysteresis,
+            hold_s=base.hold_s,
+        )
 
     def describe(self, subject: int, code: int) -> Description:
         return Description("anomaly", "", None, NAMES[code], None)
