@@ -28,9 +28,7 @@ WIDTH = 11
 
 def initial_row(high: float, low: float) -> list[float]:
     """A slot that has seen nothing, with its rule's high and low limits (inf where none)."""
-    row = [math.nan, -math.inf, math.inf, -math.inf, 0.0, high, low, 0.0, -math.inf, -math.inf, 0.0]
-    assert len(row) == WIDTH
-    return row
+    return [math.nan, -math.inf, math.inf, -math.inf, 0.0, high, low, 0.0, -math.inf, -math.inf, 0.0]
 
 
 @kernel

@@ -4,10 +4,9 @@ Per batch (one kernel call, :mod:`gateway.detect.recent`) it records, reading
 by reading, for each rule on the batch's channels: the last good reading,
 since when the channel has been watched without a gap, when it was last beyond
 its limit, a short ring of recent values (the evidence for `verify`), and the
-peak of an open alarm. The
-detection engine decides raise and clear; this is what the lifecycle needs
-around them: new peaks (`updated`) and whether a cleared condition stayed
-cleared (`verify`).
+peak of an open alarm. The detection engine decides raise and clear; this is
+what the lifecycle needs around them: new peaks (`updated`) and whether a
+cleared condition stayed cleared (`verify`).
 """
 
 from __future__ import annotations
