@@ -304,7 +304,7 @@ class DetectionEngine:
             if owner is not None:
                 kind_codes[self.kinds.index(owner[0])][owner[1]] = code
                 continue
-            facet = c.FACET_NAMES.index(facet_name) if facet_name in c.FACET_NAMES else -1
+            facet = c.FACET_NAMES.index(facet_name)
             if facet in columns:
                 self.state[subject, columns[facet]] = code
                 if facet == c.F_LEVEL:

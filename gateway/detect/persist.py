@@ -56,7 +56,8 @@ def apply(engine: DetectionEngine, saved: dict[str, Any]) -> int:
         entry = subjects.get(f"{subject.key}#{subject.fingerprint}")
         owner = engine.kind_of(i)
         if entry is None and owner is not None and owner[0].facet == spike.FACET:
-            entry = _legacy_spike(subjects.get(f"{subject.key}#{subject.fingerprint.rsplit('/', 1)[0]}"))
+            rule_fingerprint = subject.fingerprint.removesuffix(f"/{spike.FACET}")  # see SpikeKind.subject_of
+            entry = _legacy_spike(subjects.get(f"{subject.key}#{rule_fingerprint}"))
         if entry is None:
             continue
         if owner is not None:
