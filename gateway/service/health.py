@@ -126,6 +126,7 @@ class HealthReport:
                 "published": now.published,
                 "published_per_s": _per(now.published - last.published, elapsed, digits=2),
                 "puback_ms": _per(1000 * (now.puback_s - last.puback_s), now.published - last.published),
+                "refused": uplink.refused.count,
                 "polls_held_back": 0 if self._pacing is None else self._pacing.held_back,
             },
             "detection": {

@@ -53,6 +53,7 @@ from gateway.uplink.connection import (
     refused_protocol,
 )
 from gateway.uplink.identity import box_client_id
+from gateway.uplink.refused import RefusedMessages
 from gateway.uplink.servers import Server, ServerRotation
 from gateway.uplink.subscriptions import Handler, Subscriptions
 from gateway.uplink.takeover import TakeoverWatch, taken_over_notice
@@ -125,6 +126,7 @@ class UplinkClient:
         self.connections = 0  # for the metrics: connections made, PUBACKs and the time they took
         self.acknowledged = 0
         self.puback_s_total = 0.0
+        self.refused = RefusedMessages()
         if commands is not None:
             self._commands = commands
             self.subscribe(COMMAND_REQUEST_TOPIC, self._answer_command)
@@ -326,11 +328,14 @@ class UplinkClient:
                     self.acknowledged += len(acked)
                     self.puback_s_total += sum(seconds for _, seconds in acked)
                     self.progress_at = time.monotonic()
+                refused = window.take_refused()
+                if refused:
+                    self._hold_back(refused)
                 if window.overdue():
                     raise aiomqtt.MqttError(f"publish not acknowledged within {PUBLISH_TIMEOUT_S:.0f} s")
                 room = window.room
                 if room > 0:
-                    peeked = outbox.peek(room, skip=window.outbox_ids())
+                    peeked = outbox.peek(room, skip=[*window.outbox_ids(), *self.refused.held()])
                     for message in peeked:
                         self._send(window, message)
                     if len(peeked) < room:  # caught up: a telemetry group committed now goes out at once
@@ -341,7 +346,7 @@ class UplinkClient:
                 if window.empty:
                     if stopping.is_set():
                         return
-                    if outbox.pending() == 0:
+                    if outbox.pending() <= len(self.refused):  # nothing, or only what is held back
                         self.idle = True
                         try:
                             await _first_of(outbox.wakeup.wait(), stopping.wait())
@@ -354,6 +359,14 @@ class UplinkClient:
         finally:
             watchdog.cancel()
             outbox.wire_idle.clear()
+
+    def _hold_back(self, refused: list[tuple[int, str, str]]) -> None:
+        """Keep refused messages out of the next peeks for a while, and look again when it is over."""
+        if self.refused.hold(refused):
+            many = len(self.refused)
+            self.refused.release_all()
+            raise aiomqtt.MqttError(f"the broker refused {many} messages (last: {self.refused.last})")
+        asyncio.get_running_loop().call_later(self.refused.retry_s, self._outbox.wakeup.set)
 
     def _send(self, window: InflightWindow, message: OutboxMessage) -> None:
         payload = message.payload

@@ -10,6 +10,13 @@ is not ours.
 A PUBACK sets the outbox's ``wakeup``, the one event the drain loop waits on.
 A message the broker has not acknowledged within ``timeout_s`` is a dead
 connection: :meth:`overdue` says so, and the uplink rebuilds the connection.
+A PUBACK whose MQTT 5 reason code is a failure (not authorised, quota
+exceeded, ...) means the broker dropped the message: it is *refused*, not
+delivered, and stays in the outbox (:meth:`take_refused`).
+
+The broker's usual answer, a PUBACK of success with no properties, is
+settled here before paho decodes it: paho makes a reason code and a properties
+object for every PUBACK, a fifth of the uplink's CPU at hundreds a second.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.outbox import Outbox
 
@@ -33,10 +42,16 @@ class InflightWindow:
         self._timeout_s = timeout_s
         self._outbox = outbox
         self._paho: mqtt.Client = client._client
-        self._sent: dict[int, tuple[int, float]] = {}  # packet id: outbox id, when sent
+        self._sent: dict[int, tuple[int, float, str]] = {}  # packet id: outbox id, when sent, topic
         self._acked: list[tuple[int, float]] = []  # outbox id, seconds to its PUBACK
+        self._refused: list[tuple[int, str, str]] = []  # outbox id, topic, the broker's reason
         self._theirs: Callable[..., None] = self._paho.on_publish  # type: ignore[assignment]
         self._paho.on_publish = self._on_publish
+        paho_handles: Callable[[str], MQTTErrorCode] | None = getattr(self._paho, "_handle_pubackcomp", None)
+        quick = _QUICK_PUBACK_NEEDS.issubset(vars(self._paho)) and self._paho._max_inflight_messages == 0
+        if paho_handles is not None and quick:
+            self._paho_handles = paho_handles
+            self._paho._handle_pubackcomp = self._handle_pubackcomp  # type: ignore[method-assign, assignment]
 
     @property
     def room(self) -> int:
@@ -47,7 +62,7 @@ class InflightWindow:
         return not self._sent
 
     def outbox_ids(self) -> list[int]:
-        return [outbox_id for outbox_id, _ in self._sent.values()]
+        return [outbox_id for outbox_id, _, _ in self._sent.values()]
 
     def send(
         self, topic: str, payload: bytes, *, retain: bool, properties: Properties | None, outbox_id: int
@@ -56,25 +71,67 @@ class InflightWindow:
         info = self._paho.publish(topic, payload, 1, retain, properties)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, f"could not publish to {topic}")
-        self._sent[info.mid] = (outbox_id, time.monotonic())
+        self._sent[info.mid] = (outbox_id, time.monotonic(), topic)
 
     def take_acked(self) -> list[tuple[int, float]]:
         """(outbox id, seconds it waited for its PUBACK) of each message acknowledged since the last call."""
         acked, self._acked = self._acked, []
         return acked
 
+    def take_refused(self) -> list[tuple[int, str, str]]:
+        """(outbox id, topic, reason) of each message the broker refused since the last call."""
+        refused, self._refused = self._refused, []
+        return refused
+
     def overdue(self) -> bool:
         """Whether the oldest message on the wire waited longer than the timeout for its PUBACK."""
         if not self._sent:
             return False
-        _, oldest = next(iter(self._sent.values()))  # sent in order; PUBACKs take them from anywhere
+        _, oldest, _ = next(iter(self._sent.values()))  # sent in order; PUBACKs take them from anywhere
         return time.monotonic() - oldest > self._timeout_s
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, *rest: Any) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode | None = None, *rest: Any
+    ) -> None:
         entry = self._sent.pop(mid, None)
         if entry is None:
-            self._theirs(client, userdata, mid, *rest)
+            self._theirs(client, userdata, mid, reason, *rest)
             return
-        outbox_id, sent = entry
+        if reason is not None and reason.is_failure:
+            outbox_id, _, topic = entry
+            self._refused.append((outbox_id, topic, str(reason)))
+            self._outbox.wakeup.set()
+            return
+        self._settle(entry)
+
+    def _handle_pubackcomp(self, command: str) -> MQTTErrorCode:
+        """paho's handler of PUBACK and PUBCOMP, with a plain PUBACK of an outbox message taken first."""
+        paho = self._paho
+        packet = paho._in_packet["packet"]
+        # Success without properties: two bytes (MQTT 5 leaves a success out, 3.1.1 has no reason), or
+        # three with a reason below 0x80 ("no matching subscribers", 0x10, when no one listens on the topic)
+        if command == "PUBACK" and (len(packet) == 2 or (len(packet) == 3 and packet[2] < 0x80)):
+            mid = packet[0] << 8 | packet[1]
+            entry = self._sent.pop(mid, None)
+            if entry is not None:
+                with paho._out_message_mutex:
+                    message = paho._out_messages.pop(mid, None)
+                    if message is not None:
+                        paho._inflight_messages -= 1
+                if message is not None:
+                    message.info._set_as_published()
+                self._settle(entry)
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return self._paho_handles(command)
+
+    def _settle(self, entry: tuple[int, float, str]) -> None:
+        outbox_id, sent, _ = entry
         self._acked.append((outbox_id, time.monotonic() - sent))
         self._outbox.wakeup.set()
+
+
+# What the quick PUBACK path settles on paho's side, as paho's own handler would; without them
+# (another paho), or with paho's in-flight bound on (connection turns it off), PUBACKs go paho's way.
+_QUICK_PUBACK_NEEDS = frozenset(
+    ("_in_packet", "_out_messages", "_out_message_mutex", "_inflight_messages", "_max_inflight_messages")
+)

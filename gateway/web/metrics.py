@@ -42,6 +42,11 @@ class GatewayCollector(Collector):
         yield _counter(
             "gridgate_uplink_puback_seconds", "time from publish to PUBACK, summed", uplink.puback_s_total
         )
+        yield _counter(
+            "gridgate_uplink_refused",
+            "publishes the broker refused (MQTT 5 reason code), kept",
+            uplink.refused.count,
+        )
         yield _counter("gridgate_detection_batches", "batches evaluated", view.pipeline.batches)
         yield _counter(
             "gridgate_detection_seconds",
