@@ -165,7 +165,8 @@ class DetectionEngine:
         """Feed one batch through every rule on its channels."""
         route = self._route(batch.device, batch.channels)
         values = batch.values.copy()
-        values[batch.quality != Quality.OK] = math.nan
+        if np.count_nonzero(batch.quality):  # the usual batch is all good: no mask to make
+            values[batch.quality != Quality.OK] = math.nan
         transitions: list[Transition] = []
         if route.slots.size:
             ts = batch.ts[route.columns]

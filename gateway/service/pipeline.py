@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
+
 from contracts.errors import GridGateError, OutboxError
 from contracts.readings import Quality, ReadingBatch
 from gateway.detect.engine import DetectionEngine
@@ -90,7 +92,7 @@ def _telemetry(batch: ReadingBatch) -> dict[str, object]:
     values = batch.values.tolist()
     readings: dict[str, float | None] = dict(zip(batch.channels, values, strict=True))
     quality: dict[str, str] = {}
-    if batch.quality.any() or any(map(math.isnan, values)):  # the usual batch has neither
+    if np.count_nonzero(batch.quality) or any(map(math.isnan, values)):  # the usual batch has neither
         flags = batch.quality.tolist()
         for channel, value, flag in zip(batch.channels, values, flags, strict=True):
             readings[channel] = None if math.isnan(value) else value
