@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -76,10 +77,12 @@ async def _refused_then_allowed(
         outbox.close()
 
 
-async def test_acknowledged_telemetry_leaves_nothing_behind_and_carries_its_expiry(
+async def test_a_backlog_arrives_whole_in_order_with_its_expiry_and_leaves_nothing_behind(
     broker: LocalBroker, tmp_path: Path, topic_prefix: str
 ) -> None:
-    """Every PUBACK settles its message in the outbox and in the MQTT library alike (a message the
+    """A backlog goes out a window at a time, the publishes of a round written together: each
+    arrives whole and in order, large ones too (they fill the socket and are written in parts).
+    Every PUBACK settles its message in the outbox and in the MQTT library alike (a message the
     library still held would be memory that grows for as long as the connection lasts), and under
     MQTT 5 each telemetry message tells the broker when to drop it (`telemetry_expiry_s`)."""
     root = f"{topic_prefix}/{IDENTITY.id}"
@@ -87,20 +90,25 @@ async def test_acknowledged_telemetry_leaves_nothing_behind_and_carries_its_expi
     outbox = Outbox(tmp_path / "state", IDENTITY.id)
     uplink = UplinkClient(config, IDENTITY, outbox, version="t", config_digest="d")
     expiries: list[int | None] = []
+    received: list[tuple[int, int]] = []
     async with aiomqtt.Client("127.0.0.1", broker.port, protocol=aiomqtt.ProtocolVersion.V5) as cc:
         await cc.subscribe(f"{root}/telemetry/#", qos=1)
         async with running_uplink(uplink):
             await asyncio.wait_for(uplink.connected.wait(), 10)
-            for n in range(500):
-                outbox.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n})
+            sent = [(n, 150_000 if n % 50 == 7 else n % 13 * 40) for n in range(500)]
+            for n, size in sent:
+                outbox.enqueue(Priority.TELEMETRY, "telemetry/d", {"n": n, "pad": "x" * size})
 
             async def receive() -> None:
                 async for message in cc.messages:
+                    body = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                    received.append((body["n"], len(body["pad"])))
                     expiries.append(getattr(message.properties, "MessageExpiryInterval", None))
                     if len(expiries) == 500:
                         return
 
             await asyncio.wait_for(receive(), 20)
+            assert received == sent
             for n in range(50):  # no one listens: MQTT 5's "no matching subscribers" is a delivery too
                 outbox.enqueue(Priority.EVENT, "events", {"n": n})
             for _ in range(100):

@@ -338,6 +338,7 @@ class UplinkClient:
                     peeked = outbox.peek(room, skip=[*window.outbox_ids(), *self.refused.held()])
                     for message in peeked:
                         self._send(window, message)
+                    window.write_together()
                     if len(peeked) < room:  # caught up: a telemetry group committed now goes out at once
                         outbox.wire_idle.set()
                         self._behind_since = None

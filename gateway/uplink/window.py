@@ -22,6 +22,7 @@ object for every PUBACK, a fifth of the uplink's CPU at hundreds a second.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,8 @@ class InflightWindow:
         if paho_handles is not None and quick:
             self._paho_handles = paho_handles
             self._paho._handle_pubackcomp = self._handle_pubackcomp  # type: ignore[method-assign, assignment]
+        queue = getattr(self._paho, "_out_packet", None)
+        self._queue: deque[dict[str, Any]] | None = queue if isinstance(queue, deque) else None
 
     @property
     def room(self) -> int:
@@ -72,6 +75,28 @@ class InflightWindow:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, f"could not publish to {topic}")
         self._sent[info.mid] = (outbox_id, time.monotonic(), topic)
+
+    def write_together(self) -> None:
+        """Join the publishes paho has queued and not begun to write into one run of bytes.
+
+        paho writes each queued packet with a ``send()`` of its own once the socket
+        is writable; a drain round queues up to a window of them, and one system
+        call for all costs less than one each. Only QoS 1 and 2 publishes are
+        joined: paho does nothing for them once written (it does for a QoS 0
+        publish and a DISCONNECT).
+        """
+        queue = self._queue
+        if queue is None or len(queue) < 2:
+            return
+        waiting = list(queue)
+        if waiting[0]["pos"]:  # being written: left as it is
+            waiting = waiting[1:]
+        if len(waiting) < 2 or any(p["command"] & 0xF0 != mqtt.PUBLISH or not p["qos"] for p in waiting):
+            return
+        joined = b"".join(p["packet"] for p in waiting)
+        for _ in waiting:
+            queue.pop()
+        queue.append({**waiting[-1], "pos": 0, "to_process": len(joined), "packet": joined})
 
     def take_acked(self) -> list[tuple[int, float]]:
         """(outbox id, seconds it waited for its PUBACK) of each message acknowledged since the last call."""
