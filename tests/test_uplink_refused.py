@@ -65,9 +65,10 @@ async def _refused_then_allowed(
             assert outbox.pending() == 1, "the refused alarm is still queued"
             assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
                 f"uplink: the broker refused a message on {root}/events (Not authorized); it stays queued"
-                " and is offered again in 1 s"
+                " and the topic's messages are offered again in 1 s"
             ], "one warning per topic and reason, not one per refusal"
             assert not cc.seqs("/events")
+            await cc.wait_until(lambda: uplink.idle, timeout=2)  # waits for the retry, does not spin
 
             acl.write_text(_acl(root, events=True))
             os.kill(broker.pid, signal.SIGHUP)  # Mosquitto reads its ACL file again
@@ -119,6 +120,41 @@ async def test_a_backlog_arrives_whole_in_order_with_its_expiry_and_leaves_nothi
             assert uplink.acknowledged >= 550 and uplink.refused.count == 0
             live = uplink._live
             assert live is not None
-            assert live[0]._client._out_messages == {}, "the MQTT library still holds acknowledged messages"
+            paho = live[0]._client
+            assert "_handle_pubackcomp" in vars(paho), "PUBACKs of outbox messages are settled by the window"
+            assert paho._out_messages == {}, "the MQTT library still holds acknowledged messages"
     outbox.close()
     assert all(e is not None and 590 <= e <= 600 for e in expiries), sorted(set(map(str, expiries)))
+
+
+async def test_a_full_buffer_sheds_refused_telemetry_not_the_alarms_behind_it(
+    tmp_path: Path, topic_prefix: str
+) -> None:
+    """Messages the broker refused are queued, not in flight: when the buffer fills, they are shed
+    oldest first with a gap notice like any queued telemetry, and alarms committed after them go out."""
+    root = f"{topic_prefix}/{IDENTITY.id}"
+    with tempfile.TemporaryDirectory() as readable:
+        Path(readable).chmod(0o755)
+        acl = Path(readable) / "acl"
+        acl.write_text(_acl(root, events=True) + f"topic write {root}/notices\n")
+        acl.write_text(acl.read_text().replace(f"topic write {root}/telemetry/#\n", ""))
+        with LocalBroker(extra_config=f"acl_file {acl}\n") as broker:
+            config = Uplink(host="127.0.0.1", port=broker.port, topic_prefix=topic_prefix, inflight_window=32)
+            outbox = Outbox(tmp_path / "state", IDENTITY.id, max_bytes=100_000)
+            uplink = UplinkClient(config, IDENTITY, outbox, version="t", config_digest="d")
+            async with DurableSubscriber(broker.port, f"{root}/#") as cc, running_uplink(uplink):
+                await asyncio.wait_for(uplink.connected.wait(), 10)
+                pad = "x" * 5_000
+                outbox.enqueue_many(
+                    [(Priority.TELEMETRY, f"telemetry/d{n}", {"n": n, "pad": pad}, False) for n in range(16)]
+                )
+                await cc.wait_until(lambda: uplink.refused.count >= 16, timeout=10)
+                alarms = []
+                for n in range(5):  # one commit each, as alarms come
+                    alarms.append(outbox.enqueue(Priority.EVENT, "events", {"n": n, "pad": pad}))
+                await cc.wait_until(lambda: cc.seqs("/events") == alarms, timeout=10)
+                await cc.wait_until(lambda: any(p.get("notice") == "gap" for _, p in cc.received), timeout=10)
+            outbox.close()
+    gaps = [p for t, p in cc.received if t.endswith("/notices") and p.get("notice") == "gap"]
+    assert [g["kind"] for g in gaps] == ["telemetry"], gaps
+    assert gaps[0]["dropped"] >= 1 and set(gaps[0]["topics"]) <= {f"telemetry/d{n}" for n in range(16)}

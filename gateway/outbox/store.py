@@ -28,7 +28,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -228,14 +228,18 @@ class Outbox:
         message = {"gateway": self.gateway_id, "seq": seq, **body}
         return _ENCODER.encode(message).encode()
 
-    def peek(self, limit: int, *, skip: Iterable[int] = ()) -> list[OutboxMessage]:
-        """The next messages to send, highest priority and oldest first (held ones count as sent)."""
+    def peek(
+        self, limit: int, *, skip: Iterable[int] = (), skip_topics: Collection[str] = ()
+    ) -> list[OutboxMessage]:
+        """The next messages to send, highest priority and oldest first (held ones count as sent);
+        none of ``skip`` and none on ``skip_topics``."""
         skipped = (*skip, *self._acked)
         marks = ",".join("?" * len(skipped))
+        but = f" AND topic NOT IN ({','.join('?' * len(skip_topics))})" if skip_topics else ""
         rows = self._db.execute(
             "SELECT id, topic, payload, retain, priority, created FROM messages"
-            f" WHERE id NOT IN ({marks}) ORDER BY priority, id LIMIT ?",
-            (*skipped, limit),
+            f" WHERE id NOT IN ({marks}){but} ORDER BY priority, id LIMIT ?",
+            (*skipped, *skip_topics, limit),
         ).fetchall()
         stored = [
             OutboxMessage(row[0], row[1], bytes(row[2]), bool(row[3]), Priority(row[4]), row[5])
@@ -244,7 +248,10 @@ class Outbox:
         if self._held:
             events = [m for m in stored if m.priority == Priority.EVENT]
             rest = [m for m in stored if m.priority != Priority.EVENT]
-            held = sorted((m for m in self._held if m.id not in skipped), key=lambda m: m.priority)
+            held = sorted(
+                (m for m in self._held if m.id not in skipped and m.topic not in skip_topics),
+                key=lambda m: m.priority,
+            )
             stored = (events + held + rest)[:limit]
         self._sent.update(m.id for m in stored)
         return stored
@@ -262,6 +269,11 @@ class Outbox:
         self._acked.update(i for i in ids if i > 0)
         if len(self._acked) >= DELETE_BATCH or self._disk_full:  # a full disk needs the pages now
             self._delete_acked()
+
+    def refused(self, message_ids: Iterable[int]) -> None:
+        """The broker said it does not have these (a failure PUBACK): queued as before, not in flight,
+        so a full buffer can shed them like any other queued message."""
+        self._sent.difference_update(message_ids)
 
     def _delete_acked(self) -> None:
         """Delete the acknowledged messages in a transaction of their own."""

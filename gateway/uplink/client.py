@@ -53,7 +53,7 @@ from gateway.uplink.connection import (
     refused_protocol,
 )
 from gateway.uplink.identity import box_client_id
-from gateway.uplink.refused import RefusedMessages
+from gateway.uplink.refused import RefusedTopics
 from gateway.uplink.servers import Server, ServerRotation
 from gateway.uplink.subscriptions import Handler, Subscriptions
 from gateway.uplink.takeover import TakeoverWatch, taken_over_notice
@@ -126,7 +126,7 @@ class UplinkClient:
         self.connections = 0  # for the metrics: connections made, PUBACKs and the time they took
         self.acknowledged = 0
         self.puback_s_total = 0.0
-        self.refused = RefusedMessages()
+        self.refused = RefusedTopics()
         if commands is not None:
             self._commands = commands
             self.subscribe(COMMAND_REQUEST_TOPIC, self._answer_command)
@@ -331,11 +331,12 @@ class UplinkClient:
                 refused = window.take_refused()
                 if refused:
                     self._hold_back(refused)
+                    self.progress_at = time.monotonic()  # the broker answers: the connection is alive
                 if window.overdue():
                     raise aiomqtt.MqttError(f"publish not acknowledged within {PUBLISH_TIMEOUT_S:.0f} s")
                 room = window.room
                 if room > 0:
-                    peeked = outbox.peek(room, skip=[*window.outbox_ids(), *self.refused.held()])
+                    peeked = outbox.peek(room, skip=window.outbox_ids(), skip_topics=self.refused.held())
                     for message in peeked:
                         self._send(window, message)
                     window.write_together()
@@ -344,15 +345,14 @@ class UplinkClient:
                         self._behind_since = None
                     elif self._behind_since is None:  # the window is full, and more may be waiting
                         self._behind_since = time.monotonic()
-                if window.empty:
+                if window.empty:  # nothing was peeked: nothing waits, or only what is held back
                     if stopping.is_set():
                         return
-                    if outbox.pending() <= len(self.refused):  # nothing, or only what is held back
-                        self.idle = True
-                        try:
-                            await _first_of(outbox.wakeup.wait(), stopping.wait())
-                        finally:
-                            self.idle = False
+                    self.idle = True
+                    try:
+                        await _first_of(outbox.wakeup.wait(), stopping.wait())
+                    finally:
+                        self.idle = False
                     continue
                 if watchdog.when() < asyncio.get_running_loop().time():  # look again for overdue PUBACKs
                     watchdog = asyncio.get_running_loop().call_later(PUBLISH_TIMEOUT_S / 2, outbox.wakeup.set)
@@ -362,11 +362,10 @@ class UplinkClient:
             outbox.wire_idle.clear()
 
     def _hold_back(self, refused: list[tuple[int, str, str]]) -> None:
-        """Keep refused messages out of the next peeks for a while, and look again when it is over."""
-        if self.refused.hold(refused):
-            many = len(self.refused)
-            self.refused.release_all()
-            raise aiomqtt.MqttError(f"the broker refused {many} messages (last: {self.refused.last})")
+        """Refused messages stay queued, their topics held back for a while; look again when it is over."""
+        self._outbox.refused(outbox_id for outbox_id, _, _ in refused)
+        prefix = len(self.root) + 1
+        self.refused.hold([(topic[prefix:], topic, reason) for _, topic, reason in refused])
         asyncio.get_running_loop().call_later(self.refused.retry_s, self._outbox.wakeup.set)
 
     def _send(self, window: InflightWindow, message: OutboxMessage) -> None:
@@ -375,7 +374,7 @@ class UplinkClient:
             payload = payload[:-1] + _HISTORICAL  # the envelope is a JSON object: ends in "}"
         properties = self._expiry.get(message.topic)
         if message.priority == Priority.TELEMETRY:
-            self._telemetry_sent_up_to = message.id
+            self._telemetry_sent_up_to = max(self._telemetry_sent_up_to, message.id)
             if properties is None:
                 properties = self._expiry.get(_TELEMETRY)
         window.send(

@@ -12,7 +12,7 @@ A message the broker has not acknowledged within ``timeout_s`` is a dead
 connection: :meth:`overdue` says so, and the uplink rebuilds the connection.
 A PUBACK whose MQTT 5 reason code is a failure (not authorised, quota
 exceeded, ...) means the broker dropped the message: it is *refused*, not
-delivered, and stays in the outbox (:meth:`take_refused`).
+delivered, and stays in the outbox (:meth:`take_refused`, gateway.uplink.refused).
 
 The broker's usual answer, a PUBACK of success with no properties, is
 settled here before paho decodes it: paho makes a reason code and a properties
@@ -93,6 +93,8 @@ class InflightWindow:
             waiting = waiting[1:]
         if len(waiting) < 2 or any(p["command"] & 0xF0 != mqtt.PUBLISH or not p["qos"] for p in waiting):
             return
+        if sum(len(p["packet"]) for p in waiting) > JOIN_AT_MOST:  # nothing to gain; copied again if blocked
+            return
         joined = b"".join(p["packet"] for p in waiting)
         for _ in waiting:
             queue.pop()
@@ -154,6 +156,8 @@ class InflightWindow:
         self._acked.append((outbox_id, time.monotonic() - sent))
         self._outbox.wakeup.set()
 
+
+JOIN_AT_MOST = 64 * 1024  # bytes of queued publishes joined into one write
 
 # What the quick PUBACK path settles on paho's side, as paho's own handler would; without them
 # (another paho), or with paho's in-flight bound on (connection turns it off), PUBACKs go paho's way.
