@@ -40,6 +40,9 @@ PHASE_GROUPS = 2
 """Devices on one period are polled in this many groups spread over it: the devices of a group
 are read together, and their answers handled in the same turns of the event loop (which costs
 less CPU than one at a time), while a group is small enough to be worked through quickly."""
+BUS_PHASE_GROUPS = 4
+"""The same for devices on a shared serial line: they are answered one after another whatever
+their phase, so a larger group saves nothing and only makes the last of it wait longer."""
 
 
 class DevicePoller:
@@ -58,6 +61,7 @@ class DevicePoller:
         config = driver.config
         self.device = config.id
         self.driver_name = config.driver
+        self._phase_groups = BUS_PHASE_GROUPS if getattr(config, "bus", None) else PHASE_GROUPS
         self.mode = "polled"
         self.interval = float(config.poll_interval_s)
         self.offline_after = int(config.offline_after)
@@ -118,7 +122,7 @@ class DevicePoller:
         loop = asyncio.get_running_loop()
         async with self.driver:
             # The first poll at once, then at the device's phase of the period.
-            due = loop.time() - self.interval * (1.0 - _phase(self.device))
+            due = loop.time() - self.interval * (1.0 - _phase(self.device, self._phase_groups))
             while True:
                 if self._pacing is None or self._pacing.admit():
                     await self.poll_once()
@@ -208,6 +212,6 @@ class DevicePoller:
             self._on_change(self)
 
 
-def _phase(device: str) -> float:
+def _phase(device: str, groups: int) -> float:
     """Where in its period a device is polled, in [0, 1): the same for a device on every start."""
-    return (zlib.crc32(device.encode()) * PHASE_GROUPS >> 32) / PHASE_GROUPS
+    return (zlib.crc32(device.encode()) * groups >> 32) / groups
