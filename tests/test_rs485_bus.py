@@ -111,8 +111,11 @@ async def test_a_dead_device_on_the_bus_does_not_starve_the_seven_others(
     async with Subscriber("127.0.0.1", broker.port, f"{topic_prefix}/#") as sub, running_gateway(config):
         started = time.time()
         offline = await sub.wait_for(_status("dev-8", "offline"), timeout=10)
-        # Three periods, and the few ms a loaded machine takes to schedule the third timeout.
-        assert _ts(offline.payload["since"]) - started <= 3 * PERIOD_S + 0.05, "offline within 3 periods"
+        # Three polls: the first at once, while all eight queue on the 9600-baud line (seven answers
+        # and this timeout, about 0.4 s); when that round ends past the device's first slot in the
+        # period, the slot is skipped (an overrun never bursts), so the next two come a period apart
+        # from the slot after it: within four periods, not three.
+        assert _ts(offline.payload["since"]) - started <= 4 * PERIOD_S, "offline within 4 periods"
         assert offline.payload["counters"]["timeouts"] >= 3
         async with Subscriber("127.0.0.1", broker.port, offline.topic) as late:
             retained = await late.wait_for(lambda m: True)
