@@ -117,13 +117,12 @@ class InflightWindow:
         _, oldest, _ = next(iter(self._sent.values()))  # sent in order; PUBACKs take them from anywhere
         return time.monotonic() - oldest > self._timeout_s
 
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode | None = None, *rest: Any
-    ) -> None:
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, *rest: Any) -> None:
         entry = self._sent.pop(mid, None)
         if entry is None:
-            self._theirs(client, userdata, mid, reason, *rest)
+            self._theirs(client, userdata, mid, *rest)
             return
+        reason: ReasonCode | None = rest[0] if rest else None  # paho's callback API 2: reason, properties
         if reason is not None and reason.is_failure:
             outbox_id, _, topic = entry
             self._refused.append((outbox_id, topic, str(reason)))
