@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from contracts.config import DeviceConfig, PolledDeviceConfig
 from contracts.errors import NotWritable
@@ -40,6 +40,10 @@ class ClosedOnExit(abc.ABC):
 
 class PolledDriver(ClosedOnExit, Generic[ConfigT]):
     """A device that is asked for its values; one :meth:`read` is one poll."""
+
+    shares_line: ClassVar[bool] = False
+    """Whether its requests queue on a line shared with other devices (a serial bus): the poller
+    then spreads its devices over more phases, since polling them together saves nothing."""
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config

@@ -24,6 +24,8 @@ T = TypeVar("T")
 class ModbusBusDriver(PolledDriver[ModbusConfig]):
     """Reads its channels in the planned requests; retries a failed request ``retries`` times."""
 
+    shares_line = True
+
     def __init__(self, config: ModbusConfig, bus: ModbusBus) -> None:
         super().__init__(config)
         self.bus = bus

@@ -61,7 +61,7 @@ class DevicePoller:
         config = driver.config
         self.device = config.id
         self.driver_name = config.driver
-        self._phase_groups = BUS_PHASE_GROUPS if getattr(config, "bus", None) else PHASE_GROUPS
+        self._phase_groups = BUS_PHASE_GROUPS if driver.shares_line else PHASE_GROUPS
         self.mode = "polled"
         self.interval = float(config.poll_interval_s)
         self.offline_after = int(config.offline_after)
