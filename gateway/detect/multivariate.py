@@ -53,6 +53,49 @@ def invert(a: npt.NDArray[np.float64], p: int, out: npt.NDArray[np.float64]) -> 
     return True
 
 
+@njit()
+def cholesky(a: npt.NDArray[np.float64], p: int) -> bool:
+    """Factor the ``p``×``p`` symmetric matrix ``a`` (row-major) in place as ``L Lᵀ``; False: not positive.
+
+    Only the lower triangle is read and written, a sixth of the work of an
+    inverse; the diagonal holds ``1 / L[c, c]``, so applying it multiplies.
+    """
+    for c in range(p):
+        d = a[c * p + c]
+        for k in range(c):
+            d -= a[c * p + k] * a[c * p + k]
+        if not d > 0.0:
+            return False
+        d = 1.0 / math.sqrt(d)
+        a[c * p + c] = d
+        for r in range(c + 1, p):
+            v = a[r * p + c]
+            for k in range(c):
+                v -= a[r * p + k] * a[c * p + k]
+            a[r * p + c] = v * d
+    return True
+
+
+@njit()
+def whitened_square(
+    lower: npt.NDArray[np.float64], ok: bool, v: npt.NDArray[np.float64], p: int, w: npt.NDArray[np.float64]
+) -> float:
+    """``vᵀ A⁻¹ v`` for ``A = L Lᵀ`` factored by :func:`cholesky` (``v·v`` where that failed).
+
+    ``w`` is scratch of ``p``; it may be ``v`` itself.
+    """
+    total = 0.0
+    for r in range(p):
+        u = v[r]
+        if ok:
+            for k in range(r):
+                u -= lower[r * p + k] * w[k]
+            u *= lower[r * p + r]
+        w[r] = u
+        total += u * u
+    return total
+
+
 @kernel
 def hotelling_step(
     detectors: npt.NDArray[np.int32],

@@ -29,8 +29,13 @@ def rates(n: float, dt: float, base_s: float, fast_s: float) -> tuple[float, flo
     """
     warm_in = 1.0 / (n + 1.0)
     a_s = max(min(1.0 - math.exp(-dt / base_s), 1.0 / MIN_BASELINE_N), warm_in)
-    a_f = max(min(1.0 - math.exp(-dt / fast_s), 1.0 / MIN_FAST_N), warm_in)
-    return a_s, a_f
+    return a_s, recent_rate(n, dt, fast_s)
+
+
+@njit()
+def recent_rate(n: float, dt: float, fast_s: float) -> float:
+    """The learning rate of a recent mean (``fast_s``, at least 8 samples); see :func:`rates`."""
+    return max(min(1.0 - math.exp(-dt / fast_s), 1.0 / MIN_FAST_N), 1.0 / (n + 1.0))
 
 
 @njit()
