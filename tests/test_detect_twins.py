@@ -256,6 +256,7 @@ timing = st.tuples(
     dims=st.integers(2, 4),
     timing=timing,
     limit=st.sampled_from([1.5, 4.0]),
+    sustain=st.sampled_from([0.0, 5.0, 60.0]),
     rows=st.lists(
         st.tuples(
             st.lists(st.one_of(st.floats(-10, 10), st.floats(50, 60), st.just(NAN)), min_size=4, max_size=4),
@@ -264,9 +265,9 @@ timing = st.tuples(
         max_size=300,
     ),
 )
-def test_adaptive_kernel_agrees_with_its_twin(dims, timing, limit, rows) -> None:  # type: ignore[no-untyped-def]
+def test_adaptive_kernel_agrees_with_its_twin(dims, timing, limit, sustain, rows) -> None:  # type: ignore[no-untyped-def]
     base, fast, warm, hold, clear, rebase = timing
-    row = [float(dims), base, fast, warm, limit, hold, clear, rebase]
+    row = [float(dims), base, fast, warm, limit, hold, clear, rebase, sustain]
     twin = AdaptiveTwin(params=list(row))
     channels = np.zeros((1, MAX_DIMS), np.int32)
     channels[0, :dims] = np.arange(dims)

@@ -229,6 +229,9 @@ class MultivariateRule(StrictModel):
     hold_s: float = Field(default=5.0, ge=0, le=86_400, description="adaptive: wanted this long")
     clear_s: float = Field(default=20.0, ge=0, le=86_400, description="adaptive: quiet this long")
     rebaseline_s: float = Field(default=300.0, gt=0, description="adaptive: held this long is normal")
+    sustain_s: float = Field(
+        default=60.0, ge=0, le=86_400, description="adaptive: residuals averaged this long (0: off)"
+    )
     category: str = Field(default="anomaly.multivariate", pattern=CATEGORY_PATTERN)
 
 
