@@ -65,7 +65,8 @@ N_STATE = 12
 # Per detector, after the scalars: MAX_DIMS baseline means, variances, recent means, the means
 # before the last re-baselining and sustained residuals, then MAX_DIMS² co-moments of the
 # standardised values and MAX_DIMS² of the sustained residuals, and the Cholesky factors of the
-# two (refreshed every REFRESH rows: they move by at most 1/64 of a row's worth per row).
+# two (refreshed every REFRESH rows: once 64 rows are learned, a row moves the co-moments by at
+# most 1/64 of the way, so a factor eight rows old is as good and factoring is most of a row's work).
 MEAN0 = N_STATE
 VAR0 = MEAN0 + MAX_DIMS
 FAST0 = VAR0 + MAX_DIMS
@@ -93,7 +94,7 @@ def factor_learned(s: npt.NDArray[np.float64], p: int, gamma: float, lower: npt.
     """``lower``: the Cholesky factor of the learned correlation shrunk by ``gamma`` towards none."""
     for r in range(p):
         crr = s[CO0 + r * p + r]
-        lower[r * p + r] = 1.0 / math.sqrt(crr) if crr > 0.0 else 0.0  # scaled by the row's first
+        lower[r * p + r] = 1.0 / math.sqrt(crr) if crr > 0.0 else 0.0  # 1 / sd until the loop below
         for c in range(r):
             lower[r * p + c] = (1.0 - gamma) * s[CO0 + r * p + c] * lower[r * p + r] * lower[c * p + c]
     for r in range(p):
