@@ -23,16 +23,15 @@ Either score above ``score_limit`` is an anomaly (a limit half as high again
 at the first row, coming down to it over ``baseline_s``: a young baseline has
 seen little of the plant's slow variation), raised once held for ``hold_s``,
 held while either is above half-way, cleared after ``clear_s`` quiet. The
-baseline is frozen
-while raised; after ``rebaseline_s`` the recent means are taken as the new
-normal and the facet clears. The baseline before a fault is kept for
-``baseline_s``: a fault raised again within ``2 × rebaseline_s`` of being
-re-baselined is the same fault, so re-baselining it again keeps the normal
-from before it; recent means back at that normal (nearer it than the current
-baseline, by T², and not anomalous from it) take it back without an event, and
-while a row is nearer it no new event is raised.
-The end of a long fault, or of one that kept moving, is then no new anomaly.
-Quadratic forms use Cholesky factors, a sixth of the work of an inverse.
+baseline is frozen while raised; after ``rebaseline_s`` the recent means are
+taken as the new normal and the facet clears. The baseline before a fault is
+kept for ``baseline_s``: a fault raised again within ``2 × rebaseline_s`` of
+being re-baselined is the same fault, so re-baselining it again keeps the
+normal from before it; recent means back at that normal (nearer it than the
+current baseline, by T², and not anomalous from it) take it back without an
+event, and while a row is nearer it no new event is raised. The end of a long fault, or
+of one that kept moving, is then no new anomaly. Quadratic forms use Cholesky
+factors, a sixth of the work of an inverse.
 
 Every row of a batch is scored in order: the readings of one timestamp
 update the device's latest values, and the row is judged when the
@@ -391,9 +390,7 @@ class AdaptiveTwin:
         if not math.isnan(s[S_PRIOR_T]):
             if t - s[S_PRIOR_T] > prm[P_BASE_S] or t < s[S_PRIOR_T]:
                 s[S_PRIOR_T] = math.nan
-            elif back_at_prior.py_func(
-                np.array(s), p, prm[P_LIMIT], (lower, ok, lower_s, ok_s), sustain, v, w
-            ):
+            elif back_at_prior.py_func(row, p, prm[P_LIMIT], (lower, ok, lower_s, ok_s), sustain, v, w):
                 s[MEAN0 : MEAN0 + p] = s[PRIOR0 : PRIOR0 + p]
                 s[SUS0 : SUS0 + p] = [0.0] * p
                 s[S_PRIOR_T], s[S_SCORE] = math.nan, 1.0
